@@ -1,0 +1,125 @@
+"""
+Real Tutor projects in temporary roots, for tests and demos.
+
+Tutor keeps its hooks in process-global state, so every Tutor command runs in a
+subprocess: each root sees exactly the plugins enabled in it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import typing as t
+from pathlib import Path
+
+import yaml
+
+BIN = Path(sys.executable).parent
+DOCKER_SHIM_DIR = Path(__file__).parent / "bin"
+
+
+class TutorError(Exception):
+    """A Tutor command failed; the message holds its output."""
+
+
+class TutorRoot:
+    """A Tutor project root: configure it, render it, read and validate what it renders."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def environ(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ, TUTOR_ROOT=str(self.path), **extra)
+        # The harness' docker stand-in comes first: `tutor local do` runs jobs natively.
+        env["PATH"] = os.pathsep.join([str(DOCKER_SHIM_DIR), str(BIN), env["PATH"]])
+        return env
+
+    def run(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(BIN / "tutor"), *args],
+            env=self.environ(**env),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise TutorError(
+                f"tutor {' '.join(args)} exited with {result.returncode}:\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def save(
+        self,
+        plugins: t.Iterable[str] = (),
+        settings: t.Mapping[str, t.Any] | None = None,
+    ) -> TutorRoot:
+        """Enable `plugins` and run `tutor config save`, setting `settings` (YAML values)."""
+        plugins = list(plugins)
+        if plugins:
+            self.run("plugins", "enable", *plugins)
+        args = ["config", "save"]
+        for key, value in (settings or {}).items():
+            args += ["--set", f"{key}={json.dumps(value)}"]
+        self.run(*args)
+        return self
+
+    def config(self) -> dict[str, t.Any]:
+        """The saved configuration (config.yml), as Tutor wrote it."""
+        return yaml.safe_load((self.path / "config.yml").read_text(encoding="utf-8"))
+
+    def value(self, key: str) -> str:
+        return self.run("config", "printvalue", key).stdout.strip()
+
+    def env_file(self, *parts: str) -> str:
+        return (self.path / "env" / Path(*parts)).read_text(encoding="utf-8")
+
+    def compose_files(self, jobs: bool = False) -> list[Path]:
+        local = self.path / "env" / "local"
+        names = ["docker-compose.yml", "docker-compose.prod.yml"]
+        if jobs:
+            names.append("docker-compose.jobs.yml")
+        return [local / name for name in names]
+
+    def compose_config(self, jobs: bool = False) -> dict[str, t.Any]:
+        """Validate the compose files with docker-compose, then return the merged project."""
+        args = ["docker-compose", "--project-name", "tutor_local"]
+        for path in self.compose_files(jobs):
+            args += ["-f", str(path)]
+        subprocess.run([*args, "config", "-q"], check=True, capture_output=True, text=True)
+        return yaml.safe_load(
+            subprocess.run([*args, "config"], check=True, capture_output=True, text=True).stdout
+        )
+
+    def kustomize(self) -> list[dict[str, t.Any]]:
+        """Build the Kubernetes manifests with `kubectl kustomize`, as `tutor k8s` applies them."""
+        output = subprocess.run(
+            [str(BIN / "kubectl"), "kustomize", str(self.path / "env")],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return [doc for doc in yaml.safe_load_all(output) if doc]
+
+    def init_scripts(self, limit: str) -> list[tuple[str, str]]:
+        """The init tasks of one plugin, rendered exactly as `tutor local do init` renders them."""
+        code = (
+            "import json, sys\n"
+            "from tutor import config, env, hooks\n"
+            "hooks.Actions.CORE_READY.do()\n"
+            "hooks.Actions.PROJECT_ROOT_READY.do(sys.argv[1])\n"
+            "conf = config.load(sys.argv[1])\n"
+            "tasks = hooks.Filters.CLI_DO_INIT_TASKS.iterate_from_context("
+            "hooks.Contexts.app(sys.argv[2]).name)\n"
+            "print(json.dumps([(s, env.render_str(conf, t)) for s, t in tasks]))\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(self.path), limit],
+            env=self.environ(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return [tuple(task) for task in json.loads(result.stdout)]

@@ -1,0 +1,223 @@
+"""Tutor plugin that runs ClickHouse (or connects to an external server) for other plugins."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+import typing as t
+
+import importlib_resources
+import jinja2
+from tutor import exceptions, hooks
+from tutor.types import Config
+
+from . import hooks as clickhouse_hooks
+from .__about__ import __version__
+
+########################################
+# CONFIGURATION
+########################################
+
+# Each setting: (name, default, what it is for). docs/configuration.md is generated from these.
+CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
+    ("CLICKHOUSE_VERSION", __version__, "Version of this plugin."),
+    (
+        "RUN_CLICKHOUSE",
+        True,
+        "Run ClickHouse in a container; false to use an external server or ClickHouse Cloud "
+        "at CLICKHOUSE_HOST.",
+    ),
+    (
+        "DOCKER_IMAGE_CLICKHOUSE",
+        # Current LTS line; tags: https://hub.docker.com/r/clickhouse/clickhouse-server/tags
+        "docker.io/clickhouse/clickhouse-server:26.8",
+        "Image of the ClickHouse server, also used by the init job (it needs sh and GNU wget).",
+    ),
+    ("CLICKHOUSE_HOST", "clickhouse", "Host name of the ClickHouse server."),
+    ("CLICKHOUSE_HTTP_PORT", 8123, "Port of ClickHouse's HTTP interface."),
+    (
+        "CLICKHOUSE_HTTPS_PORT",
+        8443,
+        "Port of ClickHouse's HTTPS interface, used when CLICKHOUSE_SECURE_CONNECTION is true.",
+    ),
+    (
+        "CLICKHOUSE_SECURE_CONNECTION",
+        False,
+        "Talk to an external server over HTTPS, verifying its certificate.",
+    ),
+    (
+        "CLICKHOUSE_PORT",
+        "{% if CLICKHOUSE_SECURE_CONNECTION %}{{ CLICKHOUSE_HTTPS_PORT }}"
+        "{% else %}{{ CLICKHOUSE_HTTP_PORT }}{% endif %}",
+        "The HTTP(S) port that clients use, derived from the settings above.",
+    ),
+    (
+        "CLICKHOUSE_ADMIN_USER",
+        "ch_admin",
+        "ClickHouse user that manages access (creates the other plugins' users); "
+        "nothing else should use it.",
+    ),
+    (
+        "CLICKHOUSE_CLUSTER_NAME",
+        "",
+        "Name of the ClickHouse cluster; empty for a single server. When set, plugins create "
+        "their objects ON CLUSTER with replicated engines.",
+    ),
+    (
+        "CLICKHOUSE_EXTRA_XML_CONFIG",
+        "",
+        "XML inserted in the server configuration (config.d), e.g. cluster or storage settings.",
+    ),
+    (
+        "CLICKHOUSE_EXTRA_USERS_XML_CONFIG",
+        "",
+        "XML inserted in the users configuration (users.d), e.g. settings profiles.",
+    ),
+    (
+        "CLICKHOUSE_DOCKER_MEMORY_LIMIT",
+        "",
+        'Memory limit of the docker compose container, e.g. "4g"; empty for none.',
+    ),
+    ("CLICKHOUSE_K8S_VOLUME_SIZE", "10Gi", "Size of the Kubernetes data volume."),
+    (
+        "CLICKHOUSE_K8S_RESOURCES",
+        {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
+        "Kubernetes resource requests and limits of the ClickHouse container.",
+    ),
+]
+
+CONFIG_UNIQUE: list[tuple[str, t.Any, str]] = [
+    (
+        "CLICKHOUSE_ADMIN_PASSWORD",
+        "{{ 24|random_string }}",
+        "Password of CLICKHOUSE_ADMIN_USER; the server stores only its SHA-256 digest.",
+    ),
+]
+
+hooks.Filters.CONFIG_DEFAULTS.add_items([(name, value) for name, value, _ in CONFIG_DEFAULTS])
+hooks.Filters.CONFIG_UNIQUE.add_items([(name, value) for name, value, _ in CONFIG_UNIQUE])
+
+# ClickHouse names users by XML element names in users.d: keep them simple identifiers.
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PORT_KEYS = ("CLICKHOUSE_HTTP_PORT", "CLICKHOUSE_HTTPS_PORT", "CLICKHOUSE_PORT")
+BOOLEAN_KEYS = ("RUN_CLICKHOUSE", "CLICKHOUSE_SECURE_CONNECTION")
+
+
+def config_errors(config: Config) -> t.Iterator[str]:
+    """Say what is wrong with the clickhouse settings, one message per offending key."""
+    for key in PORT_KEYS:
+        value = str(config[key])
+        if not value.isdigit() or not 0 < int(value) < 65536:
+            yield f"{key} must be a port number between 1 and 65535, not {value!r}"
+    for key in BOOLEAN_KEYS:
+        if not isinstance(config[key], bool):
+            yield f"{key} must be true or false, not {config[key]!r}"
+    if not str(config["CLICKHOUSE_HOST"]).strip():
+        yield "CLICKHOUSE_HOST must name the ClickHouse server; it is empty"
+    if not IDENTIFIER.match(str(config["CLICKHOUSE_ADMIN_USER"])):
+        yield (
+            "CLICKHOUSE_ADMIN_USER must be letters, digits and underscores, not "
+            f"{config['CLICKHOUSE_ADMIN_USER']!r}"
+        )
+    if config["CLICKHOUSE_ADMIN_USER"] == "default":
+        yield "CLICKHOUSE_ADMIN_USER must not be 'default': that user is removed from the server"
+    if not str(config["CLICKHOUSE_ADMIN_PASSWORD"] or ""):
+        yield "CLICKHOUSE_ADMIN_PASSWORD must not be empty"
+    if config["RUN_CLICKHOUSE"] is True and config["CLICKHOUSE_SECURE_CONNECTION"] is True:
+        yield (
+            "CLICKHOUSE_SECURE_CONNECTION is for an external server (RUN_CLICKHOUSE: false); "
+            "the ClickHouse container serves plain HTTP inside Tutor's network"
+        )
+    cluster = str(config["CLICKHOUSE_CLUSTER_NAME"] or "")
+    if cluster and not IDENTIFIER.match(cluster):
+        yield (
+            "CLICKHOUSE_CLUSTER_NAME must be empty or letters, digits and underscores, "
+            f"not {cluster!r}"
+        )
+
+
+@hooks.Actions.CONFIG_LOADED.add()
+def _check_config(config: Config) -> None:
+    errors = list(config_errors(config))
+    if errors:
+        raise exceptions.TutorError(
+            "Invalid ClickHouse configuration:\n" + "\n".join(f"- {e}" for e in errors)
+        )
+
+
+########################################
+# INITIALIZATION TASKS
+########################################
+
+# Runs before every plugin that creates ClickHouse objects through INIT_SQL or its own jobs.
+INIT_PRIORITY = hooks.priorities.HIGH
+SQL_DELIMITER = "CLICKHOUSE_SQL_END"
+
+with open(
+    importlib_resources.files("tutorclickhouse")
+    / "templates"
+    / "clickhouse"
+    / "jobs"
+    / "init"
+    / "clickhouse.sh",
+    encoding="utf-8",
+) as init_script:
+    hooks.Filters.CLI_DO_INIT_TASKS.add_item(
+        ("clickhouse", init_script.read()), priority=INIT_PRIORITY
+    )
+
+
+@jinja2.pass_context
+def iter_clickhouse_init_sql(
+    context: jinja2.runtime.Context,
+) -> t.Iterator[tuple[str, str]]:
+    """Render the statements contributed to INIT_SQL with the configuration."""
+    for name, sql in clickhouse_hooks.INIT_SQL.iterate():
+        rendered = context.environment.from_string(sql).render(context.get_all())
+        if SQL_DELIMITER in rendered:
+            raise exceptions.TutorError(
+                f"ClickHouse init SQL {name!r} may not contain {SQL_DELIMITER!r}"
+            )
+        yield name, rendered.strip()
+
+
+########################################
+# DOCKER IMAGES
+########################################
+
+hooks.Filters.IMAGES_PULL.add_item(("clickhouse", "{{ DOCKER_IMAGE_CLICKHOUSE }}"))
+
+########################################
+# TEMPLATE RENDERING
+########################################
+
+hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(
+    str(importlib_resources.files("tutorclickhouse") / "templates")
+)
+hooks.Filters.ENV_TEMPLATE_TARGETS.add_items(
+    [
+        ("clickhouse/apps", "plugins"),
+    ]
+)
+hooks.Filters.ENV_TEMPLATE_FILTERS.add_items(
+    [
+        # users.d keeps the admin password only as a SHA-256 digest.
+        (
+            "clickhouse_sha256_hex",
+            lambda value: hashlib.sha256(str(value).encode()).hexdigest(),
+        ),
+        ("clickhouse_shell_quote", lambda value: shlex.quote(str(value))),
+    ]
+)
+hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(
+    ("iter_clickhouse_init_sql", iter_clickhouse_init_sql)
+)
+
+########################################
+# PATCH LOADING
+########################################
+
+for path in (importlib_resources.files("tutorclickhouse") / "patches").iterdir():
+    with open(path, encoding="utf-8") as patch_file:
+        hooks.Filters.ENV_PATCHES.add_item((path.name, patch_file.read()))

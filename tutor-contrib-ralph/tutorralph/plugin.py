@@ -1,0 +1,1 @@
+"""Tutor plugin for the Ralph learning record store: not functional yet, it registers nothing."""
