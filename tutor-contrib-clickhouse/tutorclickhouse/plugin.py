@@ -120,8 +120,11 @@ def config_errors(config: Config) -> t.Iterator[str]:
             "CLICKHOUSE_ADMIN_USER must be letters, digits and underscores, not "
             f"{config['CLICKHOUSE_ADMIN_USER']!r}"
         )
-    if config["CLICKHOUSE_ADMIN_USER"] == "default":
-        yield "CLICKHOUSE_ADMIN_USER must not be 'default': that user is removed from the server"
+    if config["RUN_CLICKHOUSE"] is True and config["CLICKHOUSE_ADMIN_USER"] == "default":
+        yield (
+            "CLICKHOUSE_ADMIN_USER must not be 'default' when RUN_CLICKHOUSE is true: "
+            "the container removes that user"
+        )
     if not str(config["CLICKHOUSE_ADMIN_PASSWORD"] or ""):
         yield "CLICKHOUSE_ADMIN_PASSWORD must not be empty"
     if config["RUN_CLICKHOUSE"] is True and config["CLICKHOUSE_SECURE_CONNECTION"] is True:

@@ -1,0 +1,49 @@
+# Set-up and checks of the Open edX Aspects Tutor plugins. See README.md.
+.DEFAULT_GOAL := help
+.PHONY: help install system-packages test test-all lint format docs clean
+
+PYTHON ?= python3
+VENV := .venv
+VENV_CC07 := .venv-cc07
+PLUGINS := clickhouse ralph superset aspects
+APT_PACKAGES := docker-compose wget curl
+# Root runs apt directly (CI); anyone else goes through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+install: system-packages ## Install everything the tests need: apt packages and virtualenvs
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements/test.txt $(foreach p,$(PLUGINS),-e tutor-contrib-$(p))
+	$(PYTHON) -m venv $(VENV_CC07)
+	$(VENV_CC07)/bin/pip install --quiet -r requirements/clickhouse-connect-0.7.txt
+
+system-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing $$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+test: lint ## Lint, then run the default test suite
+	$(VENV)/bin/pytest -m "not slow"
+
+test-all: lint ## Lint, then run every suite, slow ones included
+	$(VENV)/bin/pytest
+
+lint: ## Check code style and formatting
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: ## Fix code style and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+docs: ## Regenerate docs/configuration.md and the plugins' configuration sections
+	$(VENV)/bin/python tools/generate_config_docs.py
+
+clean: ## Remove virtualenvs and caches
+	rm -rf $(VENV) $(VENV_CC07) .pytest_cache .ruff_cache

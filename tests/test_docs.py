@@ -1,0 +1,22 @@
+"""Documentation generated from the code must match the code."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def test_configuration_reference_is_up_to_date() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPOSITORY / "tools" / "generate_config_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_plugin_readme_carries_its_configuration_section() -> None:
+    for readme in REPOSITORY.glob("tutor-contrib-*/README.md"):
+        text = readme.read_text(encoding="utf-8")
+        assert "<!-- configuration:start -->" in text, readme
