@@ -7,7 +7,7 @@ import pytest
 
 from tests.harness.tutor import TutorRoot
 
-pytest_plugins: list[str] = []  # TEMP
+pytest_plugins = ["tests.harness.fixtures"]
 
 
 @pytest.fixture(scope="module")

@@ -66,8 +66,26 @@ def test_server_keeps_only_a_digest_of_the_admin_password(alone: TutorRoot) -> N
     assert f"<password_sha256_hex>{digest}</password_sha256_hex>" in users
     assert "<access_management>1</access_management>" in users
     assert '<default remove="remove"/>' in users
-    leaks = [str(path) for path, text in rendered_files(alone).items() if password in text]
-    assert leaks == []
+    # The plain password is only where the init job reads it: its environment and its Secret.
+    holders = {
+        str(path.relative_to(alone.path / "env"))
+        for path, text in rendered_files(alone).items()
+        if password in text
+    }
+    assert holders == {"local/docker-compose.jobs.yml", "plugins/clickhouse/k8s/admin-secret.yml"}
+
+
+def test_init_job_gets_the_password_from_its_environment_not_its_script(alone: TutorRoot) -> None:
+    password = alone.config()["CLICKHOUSE_ADMIN_PASSWORD"]
+    [(_, script)] = alone.init_scripts("clickhouse")
+    assert password not in script
+    job = alone.compose_config(jobs=True)["services"]["clickhouse-job"]
+    assert job["environment"]["CLICKHOUSE_ADMIN_PASSWORD"] == password
+    manifests = by_kind_and_name(alone.kustomize())
+    secret = manifests[("Secret", "clickhouse-admin")]
+    assert secret["stringData"]["password"] == password
+    [env] = manifests[("Job", "clickhouse-job")]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env["valueFrom"]["secretKeyRef"] == {"name": "clickhouse-admin", "key": "password"}
 
 
 def test_compose_runs_the_server_with_its_volume_config_and_healthcheck(alone: TutorRoot) -> None:
@@ -147,7 +165,10 @@ def test_external_server_renders_no_container_or_kubernetes_object(external: Tut
     assert not services["clickhouse-job"].get("depends_on")
     assert not any("clickhouse" in v for v in services["permissions"].get("volumes", []))
     names = {(kind, name) for kind, name in by_kind_and_name(external.kustomize())}
-    assert {name for _, name in names if "clickhouse" in name} == {"clickhouse-job"}
+    assert {name for _, name in names if "clickhouse" in name} == {
+        "clickhouse-job",
+        "clickhouse-admin",
+    }
 
 
 def test_external_server_job_uses_https_on_the_https_port(

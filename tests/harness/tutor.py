@@ -27,11 +27,15 @@ class TutorError(Exception):
 class TutorRoot:
     """A Tutor project root: configure it, render it, read and validate what it renders."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, plugins_root: Path | None = None) -> None:
         self.path = Path(path)
+        # Where Tutor finds single-file plugins (tests use it for stand-in plugins).
+        self.plugins_root = plugins_root
 
     def environ(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ, TUTOR_ROOT=str(self.path), **extra)
+        if self.plugins_root:
+            env["TUTOR_PLUGINS_ROOT"] = str(self.plugins_root)
         # The harness' docker stand-in comes first: `tutor local do` runs jobs natively.
         env["PATH"] = os.pathsep.join([str(DOCKER_SHIM_DIR), str(BIN), env["PATH"]])
         return env

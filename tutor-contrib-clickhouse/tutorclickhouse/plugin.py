@@ -201,6 +201,7 @@ hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(
 hooks.Filters.ENV_TEMPLATE_TARGETS.add_items(
     [
         ("clickhouse/apps", "plugins"),
+        ("clickhouse/k8s", "plugins"),
     ]
 )
 hooks.Filters.ENV_TEMPLATE_FILTERS.add_items(

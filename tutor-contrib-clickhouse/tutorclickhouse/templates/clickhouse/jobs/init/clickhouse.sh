@@ -4,7 +4,8 @@
 {%- set scheme = "https" if CLICKHOUSE_SECURE_CONNECTION else "http" %}
 clickhouse_url={{ (scheme ~ "://" ~ CLICKHOUSE_HOST ~ ":" ~ CLICKHOUSE_PORT ~ "/")|clickhouse_shell_quote }}
 clickhouse_user={{ CLICKHOUSE_ADMIN_USER|clickhouse_shell_quote }}
-clickhouse_password={{ CLICKHOUSE_ADMIN_PASSWORD|clickhouse_shell_quote }}
+# The job definition passes the password in the environment, never in this script.
+clickhouse_password=${CLICKHOUSE_ADMIN_PASSWORD:?is not set in the clickhouse-job environment}
 max_attempts=20
 
 # Send one statement ($1) as the admin user and print ClickHouse's reply, errors included.
@@ -28,12 +29,12 @@ until wget --quiet --tries=1 --timeout=5 --output-document=/dev/null "${clickhou
     sleep 3
 done
 
-if ! reply=$(clickhouse_query "SELECT concat('ClickHouse ', version(), ', logged in as ', currentUser())"); then
+if ! reply=$(clickhouse_query "SELECT version()"); then
     echo "ClickHouse refused the admin login of user '$clickhouse_user': $reply" >&2
     echo "Check CLICKHOUSE_ADMIN_USER and CLICKHOUSE_ADMIN_PASSWORD{% if RUN_CLICKHOUSE %}; after changing them, restart the clickhouse service so that it reads them{% endif %}." >&2
     exit 1
 fi
-echo "$reply"
+echo "ClickHouse $reply: logged in as $clickhouse_user"
 {% for name, sql in iter_clickhouse_init_sql() %}
 echo {{ ("Running init SQL: " ~ name)|clickhouse_shell_quote }}
 sql=$(cat <<'CLICKHOUSE_SQL_END'

@@ -1,0 +1,133 @@
+"""
+The clickhouse plugin's rendered init job, run by `tutor local do init` on this machine
+against the embedded ClickHouse server (tests/harness), with host and port overridden.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import clickhouse_connect
+import pytest
+
+from tests.harness.fixtures import running_clickhouse
+from tests.harness.tutor import TutorRoot
+
+PLUGINS_ROOT = Path(__file__).parent / "plugins"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory, clickhouse_server) -> TutorRoot:
+    root = TutorRoot(tmp_path_factory.mktemp("tutor-root"), plugins_root=PLUGINS_ROOT)
+    return root.save(
+        ["clickhouse"],
+        {
+            "CLICKHOUSE_HOST": clickhouse_server.host,
+            "CLICKHOUSE_HTTP_PORT": clickhouse_server.port,
+            "CLICKHOUSE_ADMIN_USER": clickhouse_server.user,
+            "CLICKHOUSE_ADMIN_PASSWORD": clickhouse_server.password,
+        },
+    )
+
+
+@pytest.fixture
+def admin(clickhouse_server):
+    return clickhouse_connect.get_client(
+        host=clickhouse_server.host,
+        port=clickhouse_server.port,
+        username=clickhouse_server.user,
+        password=clickhouse_server.password,
+    )
+
+
+def run_init(root: TutorRoot, tmp_path: Path, **settings) -> tuple[int, str, list[dict]]:
+    """`tutor local do init --limit clickhouse`: exit code, output, jobs the docker stand-in ran."""
+    if settings:
+        root.save(settings=settings)
+    log = tmp_path / "jobs.jsonl"
+    log.unlink(missing_ok=True)
+    result = root.run(
+        "local", "do", "init", "--limit", "clickhouse", check=False, TUTOR_DOCKER_SHIM_LOG=str(log)
+    )
+    jobs = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return result.returncode, result.stdout + result.stderr, jobs
+
+
+def test_init_job_checks_the_admin_login(root: TutorRoot, tmp_path: Path, clickhouse_server):
+    code, output, jobs = run_init(root, tmp_path)
+    assert code == 0, output
+    assert jobs == [{"service": "clickhouse-job", "returncode": 0}]
+    assert f"logged in as {clickhouse_server.user}" in output
+    assert "ClickHouse is initialised." in output
+    assert clickhouse_server.password not in output
+
+
+def test_wrong_admin_password_fails_with_a_clear_message(
+    root: TutorRoot, tmp_path: Path, clickhouse_server
+):
+    try:
+        code, output, jobs = run_init(root, tmp_path, CLICKHOUSE_ADMIN_PASSWORD="not-the-password")
+    finally:
+        root.save(settings={"CLICKHOUSE_ADMIN_PASSWORD": clickhouse_server.password})
+    assert code != 0
+    assert jobs == [{"service": "clickhouse-job", "returncode": 1}]
+    assert f"ClickHouse refused the admin login of user '{clickhouse_server.user}'" in output
+    assert "AUTHENTICATION_FAILED" in output
+    assert "Check CLICKHOUSE_ADMIN_USER and CLICKHOUSE_ADMIN_PASSWORD" in output
+    assert "not-the-password" not in output
+
+
+def test_contributed_sql_runs_in_priority_order_and_is_idempotent(
+    root: TutorRoot, tmp_path: Path, admin
+):
+    root.run("plugins", "enable", "chconsumer")
+    try:
+        code, output, _ = run_init(root, tmp_path)
+        assert code == 0, output
+        assert output.index("Running init SQL: consumer database") < output.index(
+            "Running init SQL: notes table"
+        )
+        admin.insert("chconsumer.notes", [[1, "kept"]], column_names=["id", "note"])
+        schema = admin.command("SHOW CREATE TABLE chconsumer.notes")
+        for _ in range(4):
+            code, output, _ = run_init(root, tmp_path)
+            assert code == 0, output
+        assert admin.command("SHOW CREATE TABLE chconsumer.notes") == schema
+        assert admin.query("SELECT id, note FROM chconsumer.notes").result_rows == [(1, "kept")]
+        comment = admin.query(
+            "SELECT comment FROM system.tables WHERE database = 'chconsumer' AND name = 'notes'"
+        ).result_rows
+        assert comment == [('it\'s "$HOME" `date` \\ CLICKHOUSE_SQL',)]
+    finally:
+        root.run("plugins", "disable", "chconsumer")
+
+
+def test_failing_contributed_sql_stops_the_job_with_the_engine_message(
+    root: TutorRoot, tmp_path: Path
+):
+    root.run("plugins", "enable", "chbroken")
+    try:
+        code, output, jobs = run_init(root, tmp_path)
+    finally:
+        root.run("plugins", "disable", "chbroken")
+    assert code != 0
+    assert jobs == [{"service": "clickhouse-job", "returncode": 1}]
+    assert "ClickHouse init SQL 'broken statement' failed:" in output
+    assert "SYNTAX_ERROR" in output
+
+
+def test_password_with_shell_and_compose_special_characters(tmp_path: Path):
+    password = "p$a$$ss \"w'o`rd\\"
+    with running_clickhouse(tmp_path / "clickhouse", "ch_admin", password) as server:
+        root = TutorRoot(tmp_path / "root").save(
+            ["clickhouse"],
+            {
+                "CLICKHOUSE_HOST": server.host,
+                "CLICKHOUSE_HTTP_PORT": server.port,
+                "CLICKHOUSE_ADMIN_PASSWORD": password,
+            },
+        )
+        code, output, _ = run_init(root, tmp_path)
+    assert code == 0, output
+    assert "logged in as ch_admin" in output
