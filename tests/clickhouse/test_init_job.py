@@ -6,6 +6,7 @@ against the embedded ClickHouse server (tests/harness), with host and port overr
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import clickhouse_connect
@@ -41,14 +42,23 @@ def admin(clickhouse_server):
     )
 
 
-def run_init(root: TutorRoot, tmp_path: Path, **settings) -> tuple[int, str, list[dict]]:
+def run_init(
+    root: TutorRoot, tmp_path: Path, settings: dict | None = None, **environment: str
+) -> tuple[int, str, list[dict]]:
     """`tutor local do init --limit clickhouse`: exit code, output, jobs the docker stand-in ran."""
     if settings:
         root.save(settings=settings)
     log = tmp_path / "jobs.jsonl"
     log.unlink(missing_ok=True)
     result = root.run(
-        "local", "do", "init", "--limit", "clickhouse", check=False, TUTOR_DOCKER_SHIM_LOG=str(log)
+        "local",
+        "do",
+        "init",
+        "--limit",
+        "clickhouse",
+        check=False,
+        TUTOR_DOCKER_SHIM_LOG=str(log),
+        **environment,
     )
     jobs = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return result.returncode, result.stdout + result.stderr, jobs
@@ -67,7 +77,9 @@ def test_wrong_admin_password_fails_with_a_clear_message(
     root: TutorRoot, tmp_path: Path, clickhouse_server
 ):
     try:
-        code, output, jobs = run_init(root, tmp_path, CLICKHOUSE_ADMIN_PASSWORD="not-the-password")
+        code, output, jobs = run_init(
+            root, tmp_path, {"CLICKHOUSE_ADMIN_PASSWORD": "not-the-password"}
+        )
     finally:
         root.save(settings={"CLICKHOUSE_ADMIN_PASSWORD": clickhouse_server.password})
     assert code != 0
@@ -131,3 +143,51 @@ def test_password_with_shell_and_compose_special_characters(tmp_path: Path):
         code, output, _ = run_init(root, tmp_path)
     assert code == 0, output
     assert "logged in as ch_admin" in output
+
+
+@pytest.fixture(scope="module")
+def tls_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost, standing in for an external server's."""
+    directory = tmp_path_factory.mktemp("tls")
+    certificate, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+        + ["-keyout", str(key), "-out", str(certificate), "-subj", "/CN=localhost"]
+        + ["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    return certificate, key
+
+
+def test_external_server_over_verified_https(tmp_path: Path, tls_certificate):
+    certificate, key = tls_certificate
+    with running_clickhouse(
+        tmp_path / "clickhouse", "default", "cloud-password", tls=tls_certificate
+    ) as server:
+        root = TutorRoot(tmp_path / "root").save(
+            ["clickhouse"],
+            {
+                "RUN_CLICKHOUSE": False,
+                "CLICKHOUSE_SECURE_CONNECTION": True,
+                "CLICKHOUSE_HOST": "localhost",
+                "CLICKHOUSE_HTTPS_PORT": server.port,
+                "CLICKHOUSE_ADMIN_USER": "default",
+                "CLICKHOUSE_ADMIN_PASSWORD": "cloud-password",
+            },
+        )
+        # The job trusts the certificate's issuer, as its image trusts public CAs.
+        trusting = tmp_path / "wgetrc"
+        trusting.write_text(f"ca_certificate = {certificate}\n")
+        code, output, _ = run_init(root, tmp_path, WGETRC=str(trusting))
+        assert code == 0, output
+        assert f"Initialising ClickHouse at https://localhost:{server.port}/" in output
+        assert "logged in as default" in output
+
+        untrusting = tmp_path / "wgetrc-empty"
+        untrusting.write_text("")
+        code, output, _ = run_init(root, tmp_path, WGETRC=str(untrusting))
+        assert code != 0
+        assert f"The TLS certificate of https://localhost:{server.port}/ could not be verified" in (
+            output
+        )

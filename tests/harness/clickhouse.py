@@ -3,6 +3,9 @@ An embedded ClickHouse server: the ClickHouse HTTP interface, served by the real
 engine running in this process through chdb, on a persistent data directory.
 
     python -m tests.harness.clickhouse --port 8123 --data DIR --user U --password P [--host H]
+        [--tls-cert CERT.pem --tls-key KEY.pem]
+
+With a certificate it serves HTTPS instead of HTTP (standing in for an external server).
 
 Port 0 picks a free port. Once it is ready the server prints one line,
 ``ClickHouse HTTP interface listening on http://HOST:PORT``, and it stops cleanly on SIGTERM or
@@ -73,6 +76,7 @@ import lzma
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -107,7 +111,7 @@ from tests.harness.clickhouse_errors import (
     readonly_mode,
 )
 
-READY_MESSAGE = "ClickHouse HTTP interface listening on http://{host}:{port}"
+READY_MESSAGE = "ClickHouse HTTP interface listening on {scheme}://{host}:{port}"
 ACCESS_CONTROL_HEADER = ("X-ClickHouse-Harness", "access-control-recorded-not-enforced")
 DEFAULT_SESSION_TIMEOUT = 60
 MAX_SESSION_TIMEOUT = 3600
@@ -933,6 +937,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, type=Path, help="persistent data directory")
     parser.add_argument("--user", required=True, help="the admin user")
     parser.add_argument("--password", default="", help="the admin user's password")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--tls-key", type=Path, help="the private key of --tls-cert (PEM)")
     args = parser.parse_args(argv)
 
     data = args.data.resolve()
@@ -951,6 +957,12 @@ def main(argv: list[str] | None = None) -> int:
         service.close()
         return 1
 
+    if args.tls_cert:
+        # HTTPS like a server's https_port, e.g. to stand in for ClickHouse Cloud.
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+
     stop = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, lambda *_: stop.set())
@@ -958,7 +970,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = threading.Thread(target=server.serve_forever, args=(0.05,), name="http", daemon=True)
     serve.start()
     host, port = server.server_address[:2]
-    print(READY_MESSAGE.format(host=host, port=port), flush=True)
+    scheme = "https" if args.tls_cert else "http"
+    print(READY_MESSAGE.format(scheme=scheme, host=host, port=port), flush=True)
 
     while not stop.wait(0.05):
         pass

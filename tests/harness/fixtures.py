@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import queue
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -37,7 +38,7 @@ from tests.harness.clickhouse import READY_MESSAGE
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_USER = "harness_admin"
 ADMIN_PASSWORD = "harness-admin-password"
-READY_PREFIX = READY_MESSAGE.partition("{host}")[0]
+READY_PREFIX = READY_MESSAGE.partition("{scheme}")[0]
 LOG_NAME = "server.log"  # the server's stderr, kept in its data directory
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -57,8 +58,10 @@ class ClickHouseServer:
         password: str = ADMIN_PASSWORD,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.tls = tls  # (certificate, key): serve HTTPS instead of HTTP
         self.user = user
         self.password = password
         self.host = host
@@ -67,7 +70,7 @@ class ClickHouseServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -82,6 +85,8 @@ class ClickHouseServer:
         command = [sys.executable, "-m", "tests.harness.clickhouse", "--host", self.host]
         command += ["--port", str(self.port), "--data", str(self.data_dir)]
         command += ["--user", self.user, "--password", self.password]
+        if self.tls:
+            command += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 command,
@@ -152,7 +157,8 @@ class ClickHouseServer:
     def _wait_for_ping(self, deadline: float) -> None:
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as reply:
+                tls = ssl.create_default_context(cafile=self.tls[0]) if self.tls else None
+                with urllib.request.urlopen(f"{self.url}/ping", timeout=1, context=tls) as reply:
                     if reply.read() == b"Ok.\n":
                         return
             except OSError:
@@ -184,9 +190,10 @@ def running_clickhouse(
     password: str = ADMIN_PASSWORD,
     host: str = "127.0.0.1",
     port: int = 0,
+    tls: tuple[Path, Path] | None = None,
 ) -> Iterator[ClickHouseServer]:
     """A server running on data_dir for the duration of the block."""
-    with ClickHouseServer(Path(data_dir), user, password, host, port) as server:
+    with ClickHouseServer(Path(data_dir), user, password, host, port, tls) as server:
         yield server
 
 

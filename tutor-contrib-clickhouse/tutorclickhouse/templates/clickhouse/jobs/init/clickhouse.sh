@@ -19,6 +19,13 @@ clickhouse_query() {
 echo "Initialising ClickHouse at $clickhouse_url"
 attempt=0
 until wget --quiet --tries=1 --timeout=5 --output-document=/dev/null "${clickhouse_url}ping"; do
+    status=$?
+    # wget's exit code 5: the server answered but its TLS certificate is not trusted.
+    if [ "$status" -eq 5 ]; then
+        echo "The TLS certificate of ${clickhouse_url} could not be verified: check" \
+            "CLICKHOUSE_HOST (it must match the certificate) and the job's CA certificates." >&2
+        exit 1
+    fi
     attempt=$((attempt + 1))
     if [ "$attempt" -ge "$max_attempts" ]; then
         echo "ClickHouse did not answer at ${clickhouse_url}ping after $attempt attempts:" \
