@@ -6,6 +6,7 @@ import hashlib
 import re
 import subprocess
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -224,3 +225,23 @@ def test_bad_config_stops_with_a_message_naming_the_key(
     else:
         alone.run("config", "save", "--unset", key)
     assert alone.config() == before
+
+
+def test_server_configuration_is_well_formed_xml_with_extra_settings(make_root) -> None:
+    root = make_root(
+        ["clickhouse"],
+        {
+            "CLICKHOUSE_EXTRA_XML_CONFIG": "<max_concurrent_queries>50</max_concurrent_queries>",
+            "CLICKHOUSE_EXTRA_USERS_XML_CONFIG": (
+                "<profiles><default><max_memory_usage>1000000</max_memory_usage></default>"
+                "</profiles>"
+            ),
+        },
+    )
+    directory = ("plugins", "clickhouse", "apps", "config")
+    server = ElementTree.fromstring(root.env_file(*directory, "config.xml"))
+    assert server.findtext("max_concurrent_queries") == "50"
+    assert server.findtext("http_port") == "8123"
+    users = ElementTree.fromstring(root.env_file(*directory, "users.xml"))
+    assert users.findtext("profiles/default/max_memory_usage") == "1000000"
+    assert users.find("users/ch_admin/password_sha256_hex") is not None

@@ -6,8 +6,8 @@ import hashlib
 import re
 import shlex
 import typing as t
+from importlib import resources
 
-import importlib_resources
 import jinja2
 from tutor import exceptions, hooks
 from tutor.types import Config
@@ -157,18 +157,11 @@ def _check_config(config: Config) -> None:
 INIT_PRIORITY = hooks.priorities.HIGH
 SQL_DELIMITER = "CLICKHOUSE_SQL_END"
 
-with open(
-    importlib_resources.files("tutorclickhouse")
-    / "templates"
-    / "clickhouse"
-    / "jobs"
-    / "init"
-    / "clickhouse.sh",
-    encoding="utf-8",
-) as init_script:
-    hooks.Filters.CLI_DO_INIT_TASKS.add_item(
-        ("clickhouse", init_script.read()), priority=INIT_PRIORITY
-    )
+PACKAGE = resources.files("tutorclickhouse")
+INIT_SCRIPT = PACKAGE / "templates" / "clickhouse" / "jobs" / "init" / "clickhouse.sh"
+hooks.Filters.CLI_DO_INIT_TASKS.add_item(
+    ("clickhouse", INIT_SCRIPT.read_text(encoding="utf-8")), priority=INIT_PRIORITY
+)
 
 
 @jinja2.pass_context
@@ -195,9 +188,7 @@ hooks.Filters.IMAGES_PULL.add_item(("clickhouse", "{{ DOCKER_IMAGE_CLICKHOUSE }}
 # TEMPLATE RENDERING
 ########################################
 
-hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(
-    str(importlib_resources.files("tutorclickhouse") / "templates")
-)
+hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(str(resources.files("tutorclickhouse") / "templates"))
 hooks.Filters.ENV_TEMPLATE_TARGETS.add_items(
     [
         ("clickhouse/apps", "plugins"),
@@ -222,6 +213,5 @@ hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(
 # PATCH LOADING
 ########################################
 
-for path in (importlib_resources.files("tutorclickhouse") / "patches").iterdir():
-    with open(path, encoding="utf-8") as patch_file:
-        hooks.Filters.ENV_PATCHES.add_item((path.name, patch_file.read()))
+for patch in (PACKAGE / "patches").iterdir():
+    hooks.Filters.ENV_PATCHES.add_item((patch.name, patch.read_text(encoding="utf-8")))
