@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-import subprocess
 from pathlib import Path
-from xml.etree import ElementTree
 
 import pytest
 
-from tests.harness.tutor import BIN, TutorError, TutorRoot
+from tests.harness.tutor import TutorRoot, check_posix_script
 
 ALL_PLUGINS = ["clickhouse", "ralph", "superset", "aspects"]
 OBJECT_DDL = re.compile(r"\bCREATE\s+(DATABASE|TABLE|VIEW|USER|ROLE)\b", re.IGNORECASE)
@@ -34,25 +32,6 @@ def external(make_root) -> TutorRoot:
     )
 
 
-def by_kind_and_name(manifests: list[dict]) -> dict[tuple[str, str], dict]:
-    return {(doc["kind"], doc["metadata"]["name"]): doc for doc in manifests}
-
-
-def rendered_files(root: TutorRoot) -> dict[Path, str]:
-    return {
-        path: path.read_text(encoding="utf-8")
-        for path in (root.path / "env").rglob("*")
-        if path.is_file()
-    }
-
-
-def check_script(script: str, tmp_path: Path) -> None:
-    path = tmp_path / "job.sh"
-    path.write_text(script, encoding="utf-8")
-    subprocess.run(["sh", "-n", str(path)], check=True)
-    subprocess.run([str(BIN / "shellcheck"), "--shell=sh", str(path)], check=True)
-
-
 def test_admin_password_is_a_saved_unique_secret(alone: TutorRoot) -> None:
     password = alone.config()["CLICKHOUSE_ADMIN_PASSWORD"]
     assert re.fullmatch(r"[A-Za-z0-9]{24}", password)
@@ -70,7 +49,7 @@ def test_server_keeps_only_a_digest_of_the_admin_password(alone: TutorRoot) -> N
     # The plain password is only where the init job reads it: its environment and its Secret.
     holders = {
         str(path.relative_to(alone.path / "env"))
-        for path, text in rendered_files(alone).items()
+        for path, text in alone.rendered_files().items()
         if password in text
     }
     assert holders == {"local/docker-compose.jobs.yml", "plugins/clickhouse/k8s/admin-secret.yml"}
@@ -82,7 +61,7 @@ def test_init_job_gets_the_password_from_its_environment_not_its_script(alone: T
     assert password not in script
     job = alone.compose_config(jobs=True)["services"]["clickhouse-job"]
     assert job["environment"]["CLICKHOUSE_ADMIN_PASSWORD"] == password
-    manifests = by_kind_and_name(alone.kustomize())
+    manifests = alone.manifests()
     secret = manifests[("Secret", "clickhouse-admin")]
     assert secret["stringData"]["password"] == password
     [env] = manifests[("Job", "clickhouse-job")]["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -115,7 +94,7 @@ def test_compose_job_waits_for_the_server(alone: TutorRoot) -> None:
 
 
 def test_kubernetes_manifests(alone: TutorRoot) -> None:
-    manifests = by_kind_and_name(alone.kustomize())
+    manifests = alone.manifests()
     deployment = manifests[("Deployment", "clickhouse")]
     pod = deployment["spec"]["template"]
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
@@ -150,12 +129,12 @@ def test_kubernetes_manifests(alone: TutorRoot) -> None:
 def test_init_job_script_is_posix_sh(alone: TutorRoot, tmp_path: Path) -> None:
     scripts = alone.init_scripts("clickhouse")
     assert [service for service, _ in scripts] == ["clickhouse"]
-    check_script(scripts[0][1], tmp_path)
+    check_posix_script(scripts[0][1], tmp_path)
     assert "http://clickhouse:8123/" in scripts[0][1]
 
 
 def test_plugin_creates_no_database_table_or_user(alone: TutorRoot) -> None:
-    texts = list(rendered_files(alone).values())
+    texts = list(alone.rendered_files().values())
     texts += [script for _, script in alone.init_scripts("clickhouse")]
     assert [m.group(0) for text in texts for m in OBJECT_DDL.finditer(text)] == []
 
@@ -165,7 +144,7 @@ def test_external_server_renders_no_container_or_kubernetes_object(external: Tut
     assert "clickhouse" not in services
     assert not services["clickhouse-job"].get("depends_on")
     assert not any("clickhouse" in v for v in services["permissions"].get("volumes", []))
-    names = {(kind, name) for kind, name in by_kind_and_name(external.kustomize())}
+    names = {(kind, name) for kind, name in external.manifests()}
     assert {name for _, name in names if "clickhouse" in name} == {
         "clickhouse-job",
         "clickhouse-admin",
@@ -176,7 +155,7 @@ def test_external_server_job_uses_https_on_the_https_port(
     external: TutorRoot, tmp_path: Path
 ) -> None:
     [(service, script)] = external.init_scripts("clickhouse")
-    check_script(script, tmp_path)
+    check_posix_script(script, tmp_path)
     assert "clickhouse_url=https://abc123.eu-west-1.aws.clickhouse.cloud:8443/" in script
     assert "clickhouse_user=default" in script
 
@@ -184,9 +163,9 @@ def test_external_server_job_uses_https_on_the_https_port(
 def test_all_plugins_together_render_and_validate(make_root, tmp_path: Path) -> None:
     root = make_root(ALL_PLUGINS)
     assert "clickhouse" in root.compose_config(jobs=True)["services"]
-    assert ("Deployment", "clickhouse") in by_kind_and_name(root.kustomize())
+    assert ("Deployment", "clickhouse") in root.manifests()
     for _, script in root.init_scripts("clickhouse"):
-        check_script(script, tmp_path)
+        check_posix_script(script, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -210,38 +189,6 @@ def test_all_plugins_together_render_and_validate(make_root, tmp_path: Path) -> 
 def test_bad_config_stops_with_a_message_naming_the_key(
     alone: TutorRoot, key: str, value: object, message: str
 ) -> None:
-    before = alone.config()
-    with pytest.raises(TutorError) as error:
-        alone.save(settings={key: value})
-    assert message in str(error.value)
-    assert "Invalid ClickHouse configuration" in str(error.value)
-    # The operator's other settings and secrets are kept; restoring the value recovers.
-    after = alone.config()
-    assert {k: v for k, v in after.items() if k != key} == {
-        k: v for k, v in before.items() if k != key
-    }
-    if key in before:
-        alone.save(settings={key: before[key]})
-    else:
-        alone.run("config", "save", "--unset", key)
-    assert alone.config() == before
-
-
-def test_server_configuration_is_well_formed_xml_with_extra_settings(make_root) -> None:
-    root = make_root(
-        ["clickhouse"],
-        {
-            "CLICKHOUSE_EXTRA_XML_CONFIG": "<max_concurrent_queries>50</max_concurrent_queries>",
-            "CLICKHOUSE_EXTRA_USERS_XML_CONFIG": (
-                "<profiles><default><max_memory_usage>1000000</max_memory_usage></default>"
-                "</profiles>"
-            ),
-        },
-    )
-    directory = ("plugins", "clickhouse", "apps", "config")
-    server = ElementTree.fromstring(root.env_file(*directory, "config.xml"))
-    assert server.findtext("max_concurrent_queries") == "50"
-    assert server.findtext("http_port") == "8123"
-    users = ElementTree.fromstring(root.env_file(*directory, "users.xml"))
-    assert users.findtext("profiles/default/max_memory_usage") == "1000000"
-    assert users.find("users/ch_admin/password_sha256_hex") is not None
+    error = alone.save_invalid(key, value)
+    assert "Invalid ClickHouse configuration" in error
+    assert message in error

@@ -127,3 +127,46 @@ class TutorRoot:
             check=True,
         )
         return [tuple(task) for task in json.loads(result.stdout)]
+
+    def save_invalid(self, key: str, value: t.Any) -> str:
+        """
+        Save a bad value that Tutor must refuse; return the error. Check that the rest of
+        config.yml is kept, then put the previous value back.
+        """
+        before = self.config()
+        try:
+            self.save(settings={key: value})
+        except TutorError as error:
+            message = str(error)
+        else:
+            raise AssertionError(f"tutor config save accepted {key}={value!r}")
+        after = self.config()
+        assert {k: v for k, v in after.items() if k != key} == {
+            k: v for k, v in before.items() if k != key
+        }
+        if key in before:
+            self.save(settings={key: before[key]})
+        else:
+            self.run("config", "save", "--unset", key)
+        assert self.config() == before
+        return message
+
+    def manifests(self) -> dict[tuple[str, str], dict[str, t.Any]]:
+        """The built Kubernetes manifests, by (kind, name)."""
+        return {(doc["kind"], doc["metadata"]["name"]): doc for doc in self.kustomize()}
+
+    def rendered_files(self) -> dict[Path, str]:
+        """Every file Tutor rendered in the environment, with its text."""
+        return {
+            path: path.read_text(encoding="utf-8")
+            for path in (self.path / "env").rglob("*")
+            if path.is_file()
+        }
+
+
+def check_posix_script(script: str, directory: Path) -> None:
+    """Fail unless `script` is valid POSIX sh (dash's parser, then shellcheck)."""
+    path = directory / "job.sh"
+    path.write_text(script, encoding="utf-8")
+    subprocess.run(["sh", "-n", str(path)], check=True)
+    subprocess.run([str(BIN / "shellcheck"), "--shell=sh", str(path)], check=True)

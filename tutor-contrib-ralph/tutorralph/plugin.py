@@ -1,1 +1,280 @@
-"""Tutor plugin for the Ralph learning record store: not functional yet, it registers nothing."""
+"""Tutor plugin that runs the Ralph learning record store (LRS)."""
+
+from __future__ import annotations
+
+import json
+import re
+import typing as t
+import urllib.parse
+from importlib import resources
+
+import jinja2
+from tutor import exceptions, hooks
+from tutor.types import Config
+
+from . import hooks as ralph_hooks
+from .__about__ import __version__
+
+########################################
+# CONFIGURATION
+########################################
+
+# Each setting: (name, default, what it is for). docs/configuration.md is generated from these.
+CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
+    ("RALPH_VERSION", __version__, "Version of this plugin."),
+    ("RUN_RALPH", True, "Run Ralph in a container; false to use a Ralph server run elsewhere."),
+    (
+        "DOCKER_IMAGE_RALPH",
+        # Tags: https://hub.docker.com/r/fundocker/ralph/tags
+        "docker.io/fundocker/ralph:5.1.0",
+        "Image of Ralph, also used by its init job.",
+    ),
+    ("RALPH_HOST", "ralph", "Host name at which other services reach Ralph."),
+    ("RALPH_PORT", 8100, "Port of Ralph's HTTP API."),
+    ("RALPH_RUN_HTTPS", False, "Reach Ralph over HTTPS (a Ralph server run elsewhere)."),
+    (
+        "RALPH_ENABLE_PUBLIC_URL",
+        False,
+        "Also serve Ralph through Caddy at RALPH_PUBLIC_HOST, for clients outside the platform.",
+    ),
+    ("RALPH_PUBLIC_HOST", "lrs.{{ LMS_HOST }}", "Public host name of Ralph (see above)."),
+    (
+        "RALPH_BACKEND",
+        "mongo",
+        "Where Ralph stores statements: mongo (the platform's MongoDB, nothing more to run), "
+        "async_mongo, clickhouse, es or async_es. Plugins may switch it.",
+    ),
+    (
+        "RALPH_MONGODB_DATABASE",
+        "ralph",
+        "MongoDB database of the mongo backends, on the platform's MongoDB server (MONGODB_*).",
+    ),
+    ("RALPH_WORKERS", 1, "Number of server processes in each Ralph container."),
+    ("RALPH_REPLICAS", 1, "Number of Ralph pods on Kubernetes."),
+    ("RALPH_ADMIN_USERNAME", "ralph", "Ralph user with every scope, for operators."),
+    (
+        "RALPH_LMS_USERNAME",
+        "lms",
+        "Ralph user that the LMS sends statements with (write, and read its own).",
+    ),
+    ("RALPH_EXECUTION_ENVIRONMENT", "production", "Environment name reported to Sentry."),
+    ("RALPH_SENTRY_DSN", "", "Sentry DSN to report errors to; empty for none."),
+    ("RALPH_SENTRY_LRS_TRACES_SAMPLE_RATE", 0.1, "Share of API requests traced in Sentry."),
+    ("RALPH_SENTRY_IGNORE_HEALTH_CHECKS", True, "Leave health checks out of Sentry traces."),
+    (
+        "RALPH_EXTRA_SETTINGS",
+        {},
+        "Other Ralph settings, as environment variables (e.g. RALPH_LRS_PARTIAL_SUCCESS_DEFAULT);"
+        " they override everything else.",
+    ),
+]
+
+CONFIG_UNIQUE: list[tuple[str, t.Any, str]] = [
+    ("RALPH_ADMIN_PASSWORD", "{{ 24|random_string }}", "Password of RALPH_ADMIN_USERNAME."),
+    (
+        "RALPH_ADMIN_HASHED_PASSWORD",
+        "{{ RALPH_ADMIN_PASSWORD|encrypt }}",
+        "bcrypt hash of RALPH_ADMIN_PASSWORD in Ralph's auth file; unset it after changing "
+        "the password.",
+    ),
+    ("RALPH_LMS_PASSWORD", "{{ 24|random_string }}", "Password of RALPH_LMS_USERNAME."),
+    (
+        "RALPH_LMS_HASHED_PASSWORD",
+        "{{ RALPH_LMS_PASSWORD|encrypt }}",
+        "bcrypt hash of RALPH_LMS_PASSWORD in Ralph's auth file; unset it after changing "
+        "the password.",
+    ),
+]
+
+hooks.Filters.CONFIG_DEFAULTS.add_items([(name, value) for name, value, _ in CONFIG_DEFAULTS])
+hooks.Filters.CONFIG_UNIQUE.add_items([(name, value) for name, value, _ in CONFIG_UNIQUE])
+
+BACKENDS = ("mongo", "async_mongo", "clickhouse", "es", "async_es")
+MONGO_BACKENDS = ("mongo", "async_mongo")
+SETTING_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+BCRYPT_HASH = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
+
+
+def config_errors(config: Config) -> t.Iterator[str]:
+    """Say what is wrong with the ralph settings, one message per offending key."""
+    port = str(config["RALPH_PORT"])
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        yield f"RALPH_PORT must be a port number between 1 and 65535, not {port!r}"
+    for key in ("RALPH_WORKERS", "RALPH_REPLICAS"):
+        if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 1:
+            yield f"{key} must be a whole number of at least 1, not {config[key]!r}"
+    for key in ("RUN_RALPH", "RALPH_RUN_HTTPS", "RALPH_ENABLE_PUBLIC_URL"):
+        if not isinstance(config[key], bool):
+            yield f"{key} must be true or false, not {config[key]!r}"
+    if config["RALPH_BACKEND"] == "fs":
+        # Ralph 5's fs backend creates its file once and refuses to write it again.
+        yield "RALPH_BACKEND cannot be fs: Ralph's fs backend stores only the first statements sent"
+    elif config["RALPH_BACKEND"] not in BACKENDS:
+        yield f"RALPH_BACKEND must be one of {', '.join(BACKENDS)}, not {config['RALPH_BACKEND']!r}"
+    for role in ("ADMIN", "LMS"):
+        username = str(config[f"RALPH_{role}_USERNAME"] or "")
+        if not username or ":" in username:
+            yield f"RALPH_{role}_USERNAME must be a non-empty name without ':', not {username!r}"
+        if not str(config[f"RALPH_{role}_PASSWORD"] or ""):
+            yield f"RALPH_{role}_PASSWORD must not be empty"
+        if not BCRYPT_HASH.match(str(config[f"RALPH_{role}_HASHED_PASSWORD"])):
+            yield (
+                f"RALPH_{role}_HASHED_PASSWORD must be a bcrypt hash; unset it to generate it "
+                f"from RALPH_{role}_PASSWORD"
+            )
+    extra = config["RALPH_EXTRA_SETTINGS"]
+    if not isinstance(extra, dict):
+        yield f"RALPH_EXTRA_SETTINGS must be a mapping of settings, not {extra!r}"
+    else:
+        for name in extra:
+            if not SETTING_NAME.match(str(name)):
+                yield f"RALPH_EXTRA_SETTINGS: {name!r} is not an environment variable name"
+
+
+@hooks.Actions.CONFIG_LOADED.add()
+def _check_config(config: Config) -> None:
+    errors = list(config_errors(config))
+    if errors:
+        raise exceptions.TutorError(
+            "Invalid Ralph configuration:\n" + "\n".join(f"- {e}" for e in errors)
+        )
+
+
+# Path inside the Ralph container; the compose and Kubernetes mounts put the file there.
+AUTH_FILE = "/etc/ralph/auth.json"
+
+BACKEND_SETTING = "RALPH_RUNSERVER_BACKEND"
+DEFAULT_SETTINGS = [
+    (BACKEND_SETTING, "{{ RALPH_BACKEND }}"),
+    ("RALPH_AUTH_FILE", AUTH_FILE),
+    # Each user reads only the statements it wrote, unless its scopes say otherwise.
+    ("RALPH_LRS_RESTRICT_BY_AUTHORITY", "true"),
+    ("RALPH_LRS_RESTRICT_BY_SCOPES", "true"),
+    ("RALPH_EXECUTION_ENVIRONMENT", "{{ RALPH_EXECUTION_ENVIRONMENT }}"),
+    ("RALPH_SENTRY_DSN", "{{ RALPH_SENTRY_DSN }}"),
+    ("RALPH_SENTRY_LRS_TRACES_SAMPLE_RATE", "{{ RALPH_SENTRY_LRS_TRACES_SAMPLE_RATE }}"),
+    ("RALPH_SENTRY_IGNORE_HEALTH_CHECKS", "{{ RALPH_SENTRY_IGNORE_HEALTH_CHECKS }}"),
+]
+
+MONGODB_URI = (
+    "mongodb://{% if MONGODB_USERNAME %}{{ MONGODB_USERNAME|ralph_url_quote }}:"
+    "{{ MONGODB_PASSWORD|ralph_url_quote }}@{% endif %}{{ MONGODB_HOST }}:{{ MONGODB_PORT }}/"
+    "?authSource={{ MONGODB_AUTH_SOURCE }}{% if MONGODB_USE_SSL %}&tls=true{% endif %}"
+    "{% if MONGODB_REPLICA_SET %}&replicaSet={{ MONGODB_REPLICA_SET }}{% endif %}"
+)
+
+
+def mongo_settings(backend: str) -> list[tuple[str, str]]:
+    """Settings of a mongo backend; only for it, so that no other gets MongoDB's password."""
+    prefix = f"RALPH_BACKENDS__LRS__{backend.upper()}__"
+    return [
+        (prefix + "CONNECTION_URI", MONGODB_URI),
+        (prefix + "DEFAULT_DATABASE", "{{ RALPH_MONGODB_DATABASE }}"),
+        (prefix + "DEFAULT_COLLECTION", "statements"),
+    ]
+
+
+LMS_URL = "{% if ENABLE_HTTPS %}https{% else %}http{% endif %}://{{ LMS_HOST }}"
+DEFAULT_USERS = [
+    {
+        "username": "{{ RALPH_ADMIN_USERNAME }}",
+        "hash": "{{ RALPH_ADMIN_HASHED_PASSWORD }}",
+        "scopes": ["all"],
+        "agent": {"account": {"homePage": LMS_URL, "name": "{{ RALPH_ADMIN_USERNAME }}"}},
+    },
+    {
+        "username": "{{ RALPH_LMS_USERNAME }}",
+        "hash": "{{ RALPH_LMS_HASHED_PASSWORD }}",
+        "scopes": ["statements/write", "statements/read/mine"],
+        "agent": {"account": {"homePage": LMS_URL, "name": "{{ RALPH_LMS_USERNAME }}"}},
+    },
+]
+
+
+def render(context: jinja2.runtime.Context, value: t.Any) -> t.Any:
+    """Render the strings of a (nested) value as Tutor templates."""
+    if isinstance(value, str):
+        return context.environment.from_string(value).render(context.get_all())
+    if isinstance(value, list):
+        return [render(context, item) for item in value]
+    if isinstance(value, dict):
+        return {key: render(context, item) for key, item in value.items()}
+    return value
+
+
+@jinja2.pass_context
+def ralph_settings(context: jinja2.runtime.Context) -> dict[str, str]:
+    """Ralph's settings: defaults, then other plugins', then the operator's, later winning."""
+    settings: dict[str, str] = {}
+    overrides = [*ralph_hooks.SETTINGS.iterate(), *context["RALPH_EXTRA_SETTINGS"].items()]
+    backends = [value for name, value in DEFAULT_SETTINGS + overrides if name == BACKEND_SETTING]
+    backend = render(context, backends[-1])
+    backend_settings = mongo_settings(backend) if backend in MONGO_BACKENDS else []
+    for name, value in [*DEFAULT_SETTINGS, *backend_settings, *overrides]:
+        rendered = str(render(context, str(value)))
+        if not SETTING_NAME.match(name) or "\n" in rendered:
+            raise exceptions.TutorError(
+                f"Ralph setting {name!r} must be an environment variable with a one-line value"
+            )
+        settings.pop(name, None)
+        if rendered:
+            settings[name] = rendered
+    return settings
+
+
+@jinja2.pass_context
+def ralph_users(context: jinja2.runtime.Context) -> str:
+    """Ralph's auth file: its own two users, then the users other plugins add."""
+    users = render(context, [*DEFAULT_USERS, *ralph_hooks.USERS.iterate()])
+    return json.dumps(users, indent=2)
+
+
+########################################
+# INITIALIZATION TASKS
+########################################
+
+# After the ClickHouse schema (created at DEFAULT priority by the plugins that need it), since
+# Ralph's ClickHouse backend needs its table, and before Superset and the LMS.
+INIT_PRIORITY = hooks.priorities.DEFAULT + 10
+
+PACKAGE = resources.files("tutorralph")
+INIT_SCRIPT = PACKAGE / "templates" / "ralph" / "jobs" / "init" / "ralph.sh"
+hooks.Filters.CLI_DO_INIT_TASKS.add_item(
+    ("ralph", INIT_SCRIPT.read_text(encoding="utf-8")), priority=INIT_PRIORITY
+)
+
+########################################
+# DOCKER IMAGES
+########################################
+
+hooks.Filters.IMAGES_PULL.add_item(("ralph", "{{ DOCKER_IMAGE_RALPH }}"))
+
+########################################
+# TEMPLATE RENDERING
+########################################
+
+hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(str(PACKAGE / "templates"))
+hooks.Filters.ENV_TEMPLATE_TARGETS.add_items(
+    [
+        ("ralph/apps", "plugins"),
+        ("ralph/kustomization.yml", "plugins"),
+    ]
+)
+# Jinja's urlencode keeps "/", which ends the user info of a URL.
+hooks.Filters.ENV_TEMPLATE_FILTERS.add_item(
+    ("ralph_url_quote", lambda value: urllib.parse.quote(str(value), safe=""))
+)
+hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
+    [
+        ("ralph_settings", ralph_settings),
+        ("ralph_users", ralph_users),
+        ("ralph_auth_file", AUTH_FILE),
+    ]
+)
+
+########################################
+# PATCH LOADING
+########################################
+
+for patch in (PACKAGE / "patches").iterdir():
+    hooks.Filters.ENV_PATCHES.add_item((patch.name, patch.read_text(encoding="utf-8")))
