@@ -142,11 +142,8 @@ def config_errors(config: Config) -> t.Iterator[str]:
 
 @hooks.Actions.CONFIG_LOADED.add()
 def _check_config(config: Config) -> None:
-    errors = list(config_errors(config))
-    if errors:
-        raise exceptions.TutorError(
-            "Invalid ClickHouse configuration:\n" + "\n".join(f"- {e}" for e in errors)
-        )
+    if errors := list(config_errors(config)):
+        raise exceptions.TutorError("Invalid ClickHouse configuration:\n- " + "\n- ".join(errors))
 
 
 ########################################

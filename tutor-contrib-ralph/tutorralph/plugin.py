@@ -133,11 +133,8 @@ def config_errors(config: Config) -> t.Iterator[str]:
 
 @hooks.Actions.CONFIG_LOADED.add()
 def _check_config(config: Config) -> None:
-    errors = list(config_errors(config))
-    if errors:
-        raise exceptions.TutorError(
-            "Invalid Ralph configuration:\n" + "\n".join(f"- {e}" for e in errors)
-        )
+    if errors := list(config_errors(config)):
+        raise exceptions.TutorError("Invalid Ralph configuration:\n- " + "\n- ".join(errors))
 
 
 # Path inside the Ralph container; the compose and Kubernetes mounts put the file there.
