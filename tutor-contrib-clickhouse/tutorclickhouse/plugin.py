@@ -167,6 +167,7 @@ def iter_clickhouse_init_sql(
 ) -> t.Iterator[tuple[str, str]]:
     """Render the statements contributed to INIT_SQL with the configuration."""
     for name, sql in clickhouse_hooks.INIT_SQL.iterate():
+        name = context.environment.from_string(name).render(context.get_all())
         rendered = context.environment.from_string(sql).render(context.get_all())
         if SQL_DELIMITER in rendered:
             raise exceptions.TutorError(

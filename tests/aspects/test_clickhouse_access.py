@@ -1,0 +1,177 @@
+"""
+The ClickHouse databases, users and grants of Aspects: rendered into the clickhouse init job,
+run by `tutor local do init` against the embedded server, which checks each access-control
+statement with the real ClickHouse parser and records it (see docs/embedded-clickhouse.md).
+The matrix is asserted on what the server recorded.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import clickhouse_connect
+import pytest
+
+from tests.harness.fixtures import ClickHouseServer, running_clickhouse
+from tests.harness.tutor import TutorRoot
+
+GRANT = re.compile(
+    r"^GRANT (?P<privileges>.+?) ON (?P<target>\S+) TO (?P<user>\w+)"
+    r"(?P<replace> WITH REPLACE OPTION)?$"
+)
+WRITE_PRIVILEGES = {"INSERT", "ALTER", "DROP", "CREATE", "TRUNCATE", "OPTIMIZE"}
+
+
+class Deployment:
+    """A Tutor root with the Aspects plugins, initialised against its own ClickHouse server."""
+
+    def __init__(self, root: TutorRoot, server: ClickHouseServer) -> None:
+        self.root, self.server = root, server
+
+    def init(self) -> str:
+        result = self.root.run("local", "do", "init", "--limit", "clickhouse")
+        return result.stdout + result.stderr
+
+    def recorded(self) -> list[str]:
+        """The access statements the server recorded, as its parser formatted them."""
+        return [entry["statement"].replace("`", "") for entry in self.server.access_log()]
+
+    def grants(self) -> dict[str, set[tuple[str, str]]]:
+        """user -> {(privilege, target)}, as the server recorded them, the last replace winning."""
+        granted: dict[str, set[tuple[str, str]]] = {}
+        for statement in self.recorded():
+            match = GRANT.match(statement)
+            if match:
+                user = match["user"]
+                if match["replace"]:
+                    granted[user] = set()
+                for privilege in match["privileges"].split(", "):
+                    granted.setdefault(user, set()).add((privilege, match["target"]))
+        return granted
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory):
+    directory = tmp_path_factory.mktemp("aspects")
+    with running_clickhouse(directory / "clickhouse") as server:
+        root = TutorRoot(directory / "root").save(
+            ["clickhouse", "ralph", "aspects"],
+            {
+                "CLICKHOUSE_HOST": server.host,
+                "CLICKHOUSE_HTTP_PORT": server.port,
+                "CLICKHOUSE_ADMIN_USER": server.user,
+                "CLICKHOUSE_ADMIN_PASSWORD": server.password,
+            },
+        )
+        deployment = Deployment(root, server)
+        deployment.output = deployment.init()
+        yield deployment
+
+
+def test_every_statement_is_accepted_by_the_parser_and_no_password_is_shown(deployment) -> None:
+    config = deployment.root.config()
+    assert "ClickHouse is initialised." in deployment.output
+    for key in (
+        "ASPECTS_CLICKHOUSE_LRS_PASSWORD",
+        "ASPECTS_CLICKHOUSE_REPORT_PASSWORD",
+        "ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD",
+        "ASPECTS_CLICKHOUSE_CMS_PASSWORD",
+        "CLICKHOUSE_ADMIN_PASSWORD",
+    ):
+        assert config[key] not in deployment.output
+    assert any(
+        s.startswith("CREATE SETTINGS PROFILE OR REPLACE aspects_report")
+        for s in deployment.recorded()
+    )
+    assert {entry["user"] for entry in deployment.server.access_log()} == {deployment.server.user}
+
+
+def test_grants_matrix(deployment) -> None:
+    grants = deployment.grants()
+    assert grants["ch_lrs"] == {
+        ("INSERT", "xapi.xapi_events_all"),
+        ("SELECT", "xapi.xapi_events_all"),
+    }
+    assert grants["ch_report"] == {("SELECT", "reporting.*")}
+    assert grants["ch_cms"] == {("INSERT", "event_sink.*"), ("SELECT", "event_sink.*")}
+    migrations = grants["ch_migrations"]
+    assert {target for _, target in migrations} == {"xapi.*", "event_sink.*", "reporting.*"}
+    assert {"CREATE TABLE", "DROP TABLE", "ALTER", "INSERT", "SELECT"} <= {p for p, _ in migrations}
+    # Nobody but the schema owner may change anything, and nobody has rights beyond Aspects.
+    for user in ("ch_lrs", "ch_report", "ch_cms"):
+        assert not {p for p, _ in grants[user]} & (WRITE_PRIVILEGES - {"INSERT"})
+    assert not {p for p, _ in grants["ch_report"]} & WRITE_PRIVILEGES
+    assert all(target != "*.*" for user_grants in grants.values() for _, target in user_grants)
+
+
+def test_report_profile_is_read_only_and_bounded(deployment) -> None:
+    *_, profile = [
+        statement
+        for statement in deployment.recorded()
+        if statement.startswith("CREATE SETTINGS PROFILE OR REPLACE aspects_report")
+    ]
+    assert "readonly = 1" in profile
+    assert "max_execution_time = 60" in profile
+    assert "max_result_rows = 1000000" in profile
+    assert profile.endswith("TO ch_report")
+
+
+def test_each_user_logs_in_with_its_own_password(deployment) -> None:
+    config = deployment.root.config()
+    for name_key, password_key in (
+        ("ch_lrs", "ASPECTS_CLICKHOUSE_LRS_PASSWORD"),
+        ("ch_report", "ASPECTS_CLICKHOUSE_REPORT_PASSWORD"),
+        ("ch_migrations", "ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD"),
+        ("ch_cms", "ASPECTS_CLICKHOUSE_CMS_PASSWORD"),
+    ):
+        client = clickhouse_connect.get_client(
+            host=deployment.server.host,
+            port=deployment.server.port,
+            username=name_key,
+            password=config[password_key],
+        )
+        assert client.command("SELECT 1") == 1
+    with pytest.raises(Exception, match="AUTHENTICATION_FAILED"):
+        clickhouse_connect.get_client(
+            host=deployment.server.host,
+            port=deployment.server.port,
+            username="ch_lrs",
+            password=config["ASPECTS_CLICKHOUSE_REPORT_PASSWORD"],
+        )
+
+
+def test_databases_exist_and_reruns_change_nothing(deployment) -> None:
+    admin = clickhouse_connect.get_client(
+        host=deployment.server.host,
+        port=deployment.server.port,
+        username=deployment.server.user,
+        password=deployment.server.password,
+    )
+    databases = {row[0] for row in admin.query("SHOW DATABASES").result_rows}
+    assert {"xapi", "event_sink", "reporting"} <= databases
+    grants = deployment.grants()
+    for _ in range(4):
+        assert "ClickHouse is initialised." in deployment.init()
+    assert deployment.grants() == grants
+    assert {row[0] for row in admin.query("SHOW DATABASES").result_rows} == databases
+
+
+def test_a_changed_password_is_applied_on_the_next_run(tmp_path: Path) -> None:
+    with running_clickhouse(tmp_path / "clickhouse") as server:
+        root = TutorRoot(tmp_path / "root").save(
+            ["clickhouse", "ralph", "aspects"],
+            {
+                "CLICKHOUSE_HOST": server.host,
+                "CLICKHOUSE_HTTP_PORT": server.port,
+                "CLICKHOUSE_ADMIN_USER": server.user,
+                "CLICKHOUSE_ADMIN_PASSWORD": server.password,
+            },
+        )
+        root.run("local", "do", "init", "--limit", "clickhouse")
+        root.save(settings={"ASPECTS_CLICKHOUSE_LRS_PASSWORD": "a-new-lrs-password"})
+        root.run("local", "do", "init", "--limit", "clickhouse")
+        client = clickhouse_connect.get_client(
+            host=server.host, port=server.port, username="ch_lrs", password="a-new-lrs-password"
+        )
+        assert client.command("SELECT 1") == 1

@@ -1,0 +1,100 @@
+"""
+The ClickHouse users of Aspects and what each may do: the one table the access-control SQL
+is rendered from (tests read it back from the rendered SQL to check the matrix).
+
+Each user gets its own password from the configuration (only a SHA-256 digest of it reaches
+the SQL). Values are Tutor templates.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+XAPI_TABLE = "{{ ASPECTS_XAPI_DATABASE }}.{{ ASPECTS_RAW_XAPI_TABLE }}"
+ASPECTS_DATABASES = (
+    "{{ ASPECTS_XAPI_DATABASE }}",
+    "{{ ASPECTS_EVENT_SINK_DATABASE }}",
+    "{{ DBT_PROFILE_TARGET_DATABASE }}",
+)
+# Everything the schema owner needs to create, change and fill the Aspects schema (migrations
+# and dbt), and nothing on any other database.
+SCHEMA_PRIVILEGES = (
+    "SELECT, INSERT, ALTER, CREATE TABLE, CREATE VIEW, CREATE DICTIONARY, DROP TABLE, "
+    "DROP VIEW, DROP DICTIONARY, TRUNCATE, OPTIMIZE, SHOW, dictGet"
+)
+
+
+class ClickHouseUser(t.NamedTuple):
+    """A ClickHouse user of Aspects: config keys of its name and password, and its grants."""
+
+    role: str  # what it is for, in messages and docs
+    name_key: str
+    password_key: str
+    grants: tuple[tuple[str, str], ...]  # (privileges, object)
+    profile: str = ""  # settings profile, if any
+
+
+USERS = (
+    ClickHouseUser(
+        "Ralph writes and reads statements",
+        "ASPECTS_CLICKHOUSE_LRS_USER",
+        "ASPECTS_CLICKHOUSE_LRS_PASSWORD",
+        (("INSERT, SELECT", XAPI_TABLE),),
+    ),
+    ClickHouseUser(
+        "Superset reads the reporting models",
+        "ASPECTS_CLICKHOUSE_REPORT_USER",
+        "ASPECTS_CLICKHOUSE_REPORT_PASSWORD",
+        (("SELECT", "{{ DBT_PROFILE_TARGET_DATABASE }}.*"),),
+        profile="aspects_report",
+    ),
+    ClickHouseUser(
+        "migrations and dbt own the schema",
+        "ASPECTS_CLICKHOUSE_MIGRATIONS_USER",
+        "ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD",
+        tuple((SCHEMA_PRIVILEGES, f"{database}.*") for database in ASPECTS_DATABASES),
+    ),
+    ClickHouseUser(
+        "the CMS writes course structure",
+        "ASPECTS_CLICKHOUSE_CMS_USER",
+        "ASPECTS_CLICKHOUSE_CMS_PASSWORD",
+        (("INSERT, SELECT", "{{ ASPECTS_EVENT_SINK_DATABASE }}.*"),),
+    ),
+)
+
+# Read-only, and bounded so that one dashboard cannot take the server down.
+REPORT_PROFILE_SETTINGS = (
+    "readonly = 1, max_execution_time = {{ ASPECTS_REPORT_MAX_EXECUTION_TIME }}, "
+    "max_memory_usage = {{ ASPECTS_REPORT_MAX_MEMORY_USAGE }}, "
+    "max_result_rows = {{ ASPECTS_REPORT_MAX_RESULT_ROWS }}, result_overflow_mode = 'break'"
+)
+
+ON_CLUSTER = (
+    "{% if CLICKHOUSE_CLUSTER_NAME %} ON CLUSTER '{{ CLICKHOUSE_CLUSTER_NAME }}'{% endif %}"
+)
+
+
+def init_sql() -> t.Iterator[tuple[str, str]]:
+    """(name, statement) pairs that create the databases, users and grants, idempotently."""
+    for database in ASPECTS_DATABASES:
+        yield f"database {database}", f"CREATE DATABASE IF NOT EXISTS {database}{ON_CLUSTER}"
+    for user in USERS:
+        name = "{{ " + user.name_key + " }}"
+        digest = "{{ " + user.password_key + "|clickhouse_sha256_hex }}"
+        identified = f"IDENTIFIED WITH sha256_hash BY '{digest}'"
+        yield f"user {name}", f"CREATE USER IF NOT EXISTS {name}{ON_CLUSTER} {identified}"
+        # Applies a changed password on every run.
+        yield f"password of {name}", f"ALTER USER {name}{ON_CLUSTER} {identified}"
+        for index, (privileges, target) in enumerate(user.grants):
+            # The first grant replaces whatever the user had: the table above is the truth.
+            replace = " WITH REPLACE OPTION" if index == 0 else ""
+            yield (
+                f"grants of {name} on {target}",
+                f"GRANT{ON_CLUSTER} {privileges} ON {target} TO {name}{replace}",
+            )
+        if user.profile:
+            yield (
+                f"settings profile {user.profile}",
+                f"CREATE SETTINGS PROFILE OR REPLACE {user.profile}{ON_CLUSTER} "
+                f"SETTINGS {REPORT_PROFILE_SETTINGS} TO {name}",
+            )
