@@ -107,20 +107,23 @@ class TutorRoot:
         ).stdout
         return [doc for doc in yaml.safe_load_all(output) if doc]
 
-    def init_scripts(self, limit: str) -> list[tuple[str, str]]:
-        """The init tasks of one plugin, rendered exactly as `tutor local do init` renders them."""
+    def init_scripts(self, limit: str | None) -> list[tuple[str, str]]:
+        """
+        The init tasks of one plugin (or of all, in the order `tutor local do init` runs them),
+        rendered exactly as Tutor renders them.
+        """
         code = (
             "import json, sys\n"
             "from tutor import config, env, hooks\n"
             "hooks.Actions.CORE_READY.do()\n"
             "hooks.Actions.PROJECT_ROOT_READY.do(sys.argv[1])\n"
             "conf = config.load(sys.argv[1])\n"
-            "tasks = hooks.Filters.CLI_DO_INIT_TASKS.iterate_from_context("
-            "hooks.Contexts.app(sys.argv[2]).name)\n"
+            "limit = hooks.Contexts.app(sys.argv[2]).name if sys.argv[2:] else None\n"
+            "tasks = hooks.Filters.CLI_DO_INIT_TASKS.iterate_from_context(limit)\n"
             "print(json.dumps([(s, env.render_str(conf, t)) for s, t in tasks]))\n"
         )
         result = subprocess.run(
-            [sys.executable, "-c", code, str(self.path), limit],
+            [sys.executable, "-c", code, str(self.path), *([limit] if limit else [])],
             env=self.environ(),
             capture_output=True,
             text=True,

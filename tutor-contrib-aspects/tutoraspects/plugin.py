@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import re
+import shlex
+import shutil
 import typing as t
+from importlib import resources
+from pathlib import Path
 
+import click
+import jinja2
 from tutor import exceptions, hooks
 from tutor.types import Config
 
@@ -21,8 +27,21 @@ from .__about__ import __version__
 # Each setting: (name, default, what it is for). docs/configuration.md is generated from these.
 CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
     ("ASPECTS_VERSION", __version__, "Version of this plugin."),
+    (
+        "DOCKER_IMAGE_ASPECTS",
+        "{{ DOCKER_REGISTRY }}openedx/aspects-jobs:{{ ASPECTS_VERSION }}",
+        "Image of the Aspects jobs (migrations, dbt, test data), built by `tutor images build "
+        "aspects`.",
+    ),
     ("ASPECTS_XAPI_DATABASE", "xapi", "ClickHouse database of the raw xAPI statements."),
     ("ASPECTS_RAW_XAPI_TABLE", "xapi_events_all", "Table that Ralph writes statements to."),
+    (
+        "ASPECTS_DATA_TTL_EXPRESSION",
+        "",
+        "How long raw statements are kept, as a ClickHouse TTL expression, e.g. "
+        "`toDateTime(emission_time) + INTERVAL 5 YEAR`; empty keeps them forever. Applies when "
+        "the table is created.",
+    ),
     (
         "ASPECTS_EVENT_SINK_DATABASE",
         "event_sink",
@@ -119,6 +138,96 @@ def _check_config(config: Config) -> None:
 # Databases, users and grants: run by the clickhouse init job, the only use of the admin user.
 INIT_SQL.add_items(list(grants.init_sql()), priority=hooks.priorities.DEFAULT)
 
+# The migrations sit at /app/migrations in the job image; tests point elsewhere.
+ALEMBIC = 'alembic -c "${ASPECTS_MIGRATIONS_DIR:-/app/migrations}/alembic.ini"'
+INIT_SCRIPT = resources.files("tutoraspects") / "templates/aspects/jobs/init/aspects.sh"
+# After the clickhouse init job (HIGH) has created databases and users, before Ralph (DEFAULT +
+# 10), which needs the raw table.
+hooks.Filters.CLI_DO_INIT_TASKS.add_item(
+    ("aspects", INIT_SCRIPT.read_text(encoding="utf-8")), priority=hooks.priorities.DEFAULT
+)
+
+JOB_ENVIRONMENT = {
+    "ASPECTS_CLICKHOUSE_HOST": "{{ CLICKHOUSE_HOST }}",
+    "ASPECTS_CLICKHOUSE_PORT": "{{ CLICKHOUSE_PORT }}",
+    "ASPECTS_CLICKHOUSE_SECURE": "{{ CLICKHOUSE_SECURE_CONNECTION }}",
+    "ASPECTS_CLICKHOUSE_USER": "{{ ASPECTS_CLICKHOUSE_MIGRATIONS_USER }}",
+    "ASPECTS_XAPI_DATABASE": "{{ ASPECTS_XAPI_DATABASE }}",
+    "ASPECTS_RAW_XAPI_TABLE": "{{ ASPECTS_RAW_XAPI_TABLE }}",
+    "ASPECTS_EVENT_SINK_DATABASE": "{{ ASPECTS_EVENT_SINK_DATABASE }}",
+    "ASPECTS_DATA_TTL_EXPRESSION": "{{ ASPECTS_DATA_TTL_EXPRESSION }}",
+    "CLICKHOUSE_CLUSTER_NAME": "{{ CLICKHOUSE_CLUSTER_NAME }}",
+}
+
+
+@jinja2.pass_context
+def aspects_job_environment(context: jinja2.runtime.Context) -> dict[str, str]:
+    """The aspects jobs' settings (passwords apart), rendered with the configuration."""
+    render = context.environment.from_string
+    return {
+        name: render(value).render(context.get_all()) for name, value in JOB_ENVIRONMENT.items()
+    }
+
+
+########################################
+# DO COMMANDS
+########################################
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def alembic(args: tuple[str, ...]) -> t.Iterator[tuple[str, str]]:
+    """Run alembic, the ClickHouse schema migrations tool, e.g. `history` or `downgrade 0001`."""
+    command = " ".join(shlex.quote(arg) for arg in args or ("current",))
+    yield ("aspects", f"{ALEMBIC} {command}")
+
+
+hooks.Filters.CLI_DO_COMMANDS.add_item(alembic)
+
+########################################
+# DOCKER IMAGES
+########################################
+
+hooks.Filters.IMAGES_BUILD.add_item(
+    ("aspects", ("plugins", "aspects", "build", "aspects"), "{{ DOCKER_IMAGE_ASPECTS }}", ())
+)
+hooks.Filters.IMAGES_PULL.add_item(("aspects", "{{ DOCKER_IMAGE_ASPECTS }}"))
+hooks.Filters.IMAGES_PUSH.add_item(("aspects", "{{ DOCKER_IMAGE_ASPECTS }}"))
+
+########################################
+# TEMPLATE RENDERING
+########################################
+
+PACKAGE = resources.files("tutoraspects")
+hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(str(PACKAGE / "templates"))
+hooks.Filters.ENV_TEMPLATE_TARGETS.add_items(
+    [
+        ("aspects/build", "plugins"),
+        ("aspects/k8s", "plugins"),
+    ]
+)
+hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
+    [
+        ("aspects_job_environment", aspects_job_environment),
+        ("aspects_alembic", ALEMBIC),
+    ]
+)
+
+# Job files that are not Tutor templates (their own Jinja or Mako must stay as it is): copied
+# verbatim into the image's build context.
+JOB_FILES = ("migrations",)
+
+
+@hooks.Actions.ENV_SAVED.add()
+def _copy_job_files(root_env: str, _config: Config) -> None:
+    context = Path(root_env) / "plugins" / "aspects" / "build" / "aspects"
+    for name in JOB_FILES:
+        shutil.rmtree(context / name, ignore_errors=True)
+        shutil.copytree(
+            Path(str(PACKAGE / name)), context / name, ignore=shutil.ignore_patterns("__pycache__")
+        )
+
+
 ########################################
 # RALPH
 ########################################
@@ -136,3 +245,10 @@ RALPH_SETTINGS.add_items(
         (RALPH_CLICKHOUSE + "PASSWORD", "{{ ASPECTS_CLICKHOUSE_LRS_PASSWORD }}"),
     ]
 )
+
+########################################
+# PATCH LOADING
+########################################
+
+for patch in (PACKAGE / "patches").iterdir():
+    hooks.Filters.ENV_PATCHES.add_item((patch.name, patch.read_text(encoding="utf-8")))

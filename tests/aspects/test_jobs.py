@@ -1,0 +1,119 @@
+"""
+The aspects job: its image's build context, its compose and Kubernetes definitions, and its
+init task (the ClickHouse schema migrations) run by `tutor local do init` on this machine
+against the embedded ClickHouse server.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import subprocess
+from pathlib import Path
+
+import clickhouse_connect
+import pytest
+
+from tests.harness.fixtures import running_clickhouse
+from tests.harness.tutor import BIN, TutorRoot, check_posix_script
+
+PACKAGE = Path(__file__).resolve().parents[2] / "tutor-contrib-aspects" / "tutoraspects"
+ALL_PLUGINS = ["clickhouse", "ralph", "superset", "aspects"]
+
+
+@pytest.fixture(scope="module")
+def root(make_root) -> TutorRoot:
+    return make_root(ALL_PLUGINS)
+
+
+def build_context(root: TutorRoot) -> Path:
+    return root.path / "env" / "plugins" / "aspects" / "build" / "aspects"
+
+
+def test_init_order_is_clickhouse_then_aspects_schema_then_ralph(root: TutorRoot) -> None:
+    services = [service for service, _ in root.init_scripts(None)]
+    ours = [service for service in services if service in ("clickhouse", "aspects", "ralph")]
+    assert ours == ["clickhouse", "aspects", "ralph"]
+
+
+def test_init_script_is_posix_sh(root: TutorRoot, tmp_path: Path) -> None:
+    [(service, script)] = root.init_scripts("aspects")
+    assert service == "aspects"
+    check_posix_script(script, tmp_path)
+
+
+def test_image_build_context_holds_the_migrations_verbatim(root: TutorRoot) -> None:
+    comparison = filecmp.dircmp(PACKAGE / "migrations", build_context(root) / "migrations")
+    assert comparison.left_only == comparison.right_only == comparison.diff_files == []
+    dockerfile = build_context(root) / "Dockerfile"
+    subprocess.run(
+        [str(BIN / "hadolint"), str(dockerfile)],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_job_definitions_pass_the_migrations_user_without_showing_its_password(
+    root: TutorRoot,
+) -> None:
+    config = root.config()
+    job = root.compose_config(jobs=True)["services"]["aspects-job"]
+    assert job["environment"]["ASPECTS_CLICKHOUSE_USER"] == "ch_migrations"
+    assert job["environment"]["ASPECTS_CLICKHOUSE_HOST"] == "clickhouse"
+    assert (
+        job["environment"]["ASPECTS_CLICKHOUSE_PASSWORD"]
+        == config["ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD"]
+    )
+    manifests = root.manifests()
+    container = manifests[("Job", "aspects-job")]["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e["value"] for e in container["env"]}["ASPECTS_XAPI_DATABASE"] == "xapi"
+    assert container["envFrom"] == [{"secretRef": {"name": "aspects-job"}}]
+    secret = manifests[("Secret", "aspects-job")]
+    assert (
+        secret["stringData"]["ASPECTS_CLICKHOUSE_PASSWORD"]
+        == config["ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD"]
+    )
+    for _, script in root.init_scripts("aspects"):
+        assert config["ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD"] not in script
+
+
+def test_schema_is_created_by_the_migrations_user_and_reruns_change_nothing(
+    tmp_path: Path,
+) -> None:
+    with running_clickhouse(tmp_path / "clickhouse") as server:
+        root = TutorRoot(tmp_path / "root").save(
+            ["clickhouse", "ralph", "aspects"],
+            {
+                "CLICKHOUSE_HOST": server.host,
+                "CLICKHOUSE_HTTP_PORT": server.port,
+                "CLICKHOUSE_ADMIN_USER": server.user,
+                "CLICKHOUSE_ADMIN_PASSWORD": server.password,
+            },
+        )
+        migrations = str(build_context(root) / "migrations")
+        root.run("local", "do", "init", "--limit", "clickhouse")
+        admin = clickhouse_connect.get_client(
+            host=server.host, port=server.port, username=server.user, password=server.password
+        )
+        schemas = []
+        for _ in range(2):
+            result = root.run(
+                "local", "do", "init", "--limit", "aspects", ASPECTS_MIGRATIONS_DIR=migrations
+            )
+            output = result.stdout + result.stderr
+            assert "Upgrading the Aspects ClickHouse schema" in output
+            assert root.config()["ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD"] not in output
+            schemas.append(
+                [
+                    admin.command(f"SHOW CREATE TABLE {table}")
+                    for table in (
+                        "xapi.xapi_events_all",
+                        "event_sink.course_overviews",
+                        "event_sink.course_blocks",
+                    )
+                ]
+            )
+        assert schemas[0] == schemas[1]
+        assert "ReplacingMergeTree" in schemas[0][0]
+        assert "PARTITION BY toYYYYMM(emission_time)" in schemas[0][0]
+        history = root.run("local", "do", "alembic", "history", ASPECTS_MIGRATIONS_DIR=migrations)
+        assert "0001" in history.stdout and "0002" in history.stdout
