@@ -1,6 +1,6 @@
 # Set-up and checks of the Open edX Aspects Tutor plugins. See README.md.
 .DEFAULT_GOAL := help
-.PHONY: help install system-packages test test-all lint format docs clean
+.PHONY: help install system-packages test test-all lint format docs bench clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -44,6 +44,9 @@ lint: ## Check code style and formatting
 format: ## Fix code style and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+bench: ## Run the benchmarks (not part of the tests); each prints ratios against a baseline
+	$(VENV)/bin/python bench/bench_xapi_generator.py
 
 docs: ## Regenerate docs/configuration.md and the plugins' configuration sections
 	$(VENV)/bin/python tools/generate_config_docs.py
