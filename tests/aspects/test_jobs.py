@@ -41,9 +41,11 @@ def test_init_script_is_posix_sh(root: TutorRoot, tmp_path: Path) -> None:
     check_posix_script(script, tmp_path)
 
 
-def test_image_build_context_holds_the_migrations_verbatim(root: TutorRoot) -> None:
+def test_image_build_context_holds_the_job_files_verbatim(root: TutorRoot) -> None:
     comparison = filecmp.dircmp(PACKAGE / "migrations", build_context(root) / "migrations")
     assert comparison.left_only == comparison.right_only == comparison.diff_files == []
+    for name in ("xapi_generator.py", "load_xapi_test_data.py"):
+        assert filecmp.cmp(PACKAGE / name, build_context(root) / name, shallow=False)
     dockerfile = build_context(root) / "Dockerfile"
     subprocess.run(
         [str(BIN / "hadolint"), str(dockerfile)],
@@ -89,16 +91,14 @@ def test_schema_is_created_by_the_migrations_user_and_reruns_change_nothing(
                 "CLICKHOUSE_ADMIN_PASSWORD": server.password,
             },
         )
-        migrations = str(build_context(root) / "migrations")
+        job_dir = str(build_context(root))
         root.run("local", "do", "init", "--limit", "clickhouse")
         admin = clickhouse_connect.get_client(
             host=server.host, port=server.port, username=server.user, password=server.password
         )
         schemas = []
         for _ in range(2):
-            result = root.run(
-                "local", "do", "init", "--limit", "aspects", ASPECTS_MIGRATIONS_DIR=migrations
-            )
+            result = root.run("local", "do", "init", "--limit", "aspects", ASPECTS_JOB_DIR=job_dir)
             output = result.stdout + result.stderr
             assert "Upgrading the Aspects ClickHouse schema" in output
             assert root.config()["ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD"] not in output
@@ -115,5 +115,5 @@ def test_schema_is_created_by_the_migrations_user_and_reruns_change_nothing(
         assert schemas[0] == schemas[1]
         assert "ReplacingMergeTree" in schemas[0][0]
         assert "PARTITION BY toYYYYMM(emission_time)" in schemas[0][0]
-        history = root.run("local", "do", "alembic", "history", ASPECTS_MIGRATIONS_DIR=migrations)
+        history = root.run("local", "do", "alembic", "history", ASPECTS_JOB_DIR=job_dir)
         assert "0001" in history.stdout and "0002" in history.stdout

@@ -138,8 +138,9 @@ def _check_config(config: Config) -> None:
 # Databases, users and grants: run by the clickhouse init job, the only use of the admin user.
 INIT_SQL.add_items(list(grants.init_sql()), priority=hooks.priorities.DEFAULT)
 
-# The migrations sit at /app/migrations in the job image; tests point elsewhere.
-ALEMBIC = 'alembic -c "${ASPECTS_MIGRATIONS_DIR:-/app/migrations}/alembic.ini"'
+# Job files sit in /app in the job image; tests point ASPECTS_JOB_DIR at the build context.
+JOB_DIR = "${ASPECTS_JOB_DIR:-/app}"
+ALEMBIC = f'alembic -c "{JOB_DIR}/migrations/alembic.ini"'
 INIT_SCRIPT = resources.files("tutoraspects") / "templates/aspects/jobs/init/aspects.sh"
 # After the clickhouse init job (HIGH) has created databases and users, before Ralph (DEFAULT +
 # 10), which needs the raw table.
@@ -157,6 +158,9 @@ JOB_ENVIRONMENT = {
     "ASPECTS_EVENT_SINK_DATABASE": "{{ ASPECTS_EVENT_SINK_DATABASE }}",
     "ASPECTS_DATA_TTL_EXPRESSION": "{{ ASPECTS_DATA_TTL_EXPRESSION }}",
     "CLICKHOUSE_CLUSTER_NAME": "{{ CLICKHOUSE_CLUSTER_NAME }}",
+    "RALPH_URL": "http{% if RALPH_RUN_HTTPS %}s{% endif %}://{{ RALPH_HOST }}:{{ RALPH_PORT }}",
+    "RALPH_LMS_USERNAME": "{{ RALPH_LMS_USERNAME }}",
+    "LMS_URL": "http{% if ENABLE_HTTPS %}s{% endif %}://{{ LMS_HOST }}",
 }
 
 
@@ -182,7 +186,25 @@ def alembic(args: tuple[str, ...]) -> t.Iterator[tuple[str, str]]:
     yield ("aspects", f"{ALEMBIC} {command}")
 
 
-hooks.Filters.CLI_DO_COMMANDS.add_item(alembic)
+@click.command(name="load-xapi-test-data")
+@click.option("--statements", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same statements.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option(
+    "--direct", is_flag=True, help="Insert into ClickHouse instead of going through Ralph."
+)
+def load_xapi_test_data(
+    statements: int, seed: int, batch_size: int, direct: bool
+) -> t.Iterator[tuple[str, str]]:
+    """Load generated xAPI test statements, through Ralph as the LMS sends them."""
+    options = f"--statements {statements} --seed {seed} --batch-size {batch_size}"
+    yield (
+        "aspects",
+        f'python3 "{JOB_DIR}/load_xapi_test_data.py" {options}' + (" --direct" if direct else ""),
+    )
+
+
+hooks.Filters.CLI_DO_COMMANDS.add_items([alembic, load_xapi_test_data])
 
 ########################################
 # DOCKER IMAGES
@@ -215,17 +237,19 @@ hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
 
 # Job files that are not Tutor templates (their own Jinja or Mako must stay as it is): copied
 # verbatim into the image's build context.
-JOB_FILES = ("migrations",)
+JOB_FILES = ("migrations", "xapi_generator.py", "load_xapi_test_data.py")
 
 
 @hooks.Actions.ENV_SAVED.add()
 def _copy_job_files(root_env: str, _config: Config) -> None:
     context = Path(root_env) / "plugins" / "aspects" / "build" / "aspects"
     for name in JOB_FILES:
-        shutil.rmtree(context / name, ignore_errors=True)
-        shutil.copytree(
-            Path(str(PACKAGE / name)), context / name, ignore=shutil.ignore_patterns("__pycache__")
-        )
+        source = Path(str(PACKAGE / name))
+        if source.is_dir():
+            shutil.rmtree(context / name, ignore_errors=True)
+            shutil.copytree(source, context / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, context / name)
 
 
 ########################################

@@ -1,0 +1,90 @@
+"""
+`tutor local do load-xapi-test-data`, run natively: generated statements go through Ralph (run
+from the rendered settings, writing to ClickHouse as the LRS user) into the raw table that the
+aspects migrations created, or straight into it with --direct.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import clickhouse_connect
+import pytest
+
+from tests.harness.fixtures import running_clickhouse
+from tests.harness.ralph import free_port, running_ralph
+from tests.harness.tutor import TutorRoot
+from tutoraspects import xapi_generator
+
+
+class Stack:
+    def __init__(self, root: TutorRoot, server, job_dir: str) -> None:
+        self.root, self.job_dir = root, job_dir
+        self.admin = clickhouse_connect.get_client(
+            host=server.host, port=server.port, username=server.user, password=server.password
+        )
+
+    def load(self, *options: str) -> str:
+        result = self.root.run(
+            "local", "do", "load-xapi-test-data", *options, ASPECTS_JOB_DIR=self.job_dir
+        )
+        return result.stdout + result.stderr
+
+    def stored_ids(self) -> list[str]:
+        rows = self.admin.query("SELECT event_id FROM xapi.xapi_events_all FINAL").result_rows
+        return sorted(str(event_id) for (event_id,) in rows)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    directory = tmp_path_factory.mktemp("stack")
+    port = free_port()
+    with running_clickhouse(directory / "clickhouse") as server:
+        root = TutorRoot(directory / "root").save(
+            ["clickhouse", "ralph", "aspects"],
+            {
+                "CLICKHOUSE_HOST": server.host,
+                "CLICKHOUSE_HTTP_PORT": server.port,
+                "CLICKHOUSE_ADMIN_USER": server.user,
+                "CLICKHOUSE_ADMIN_PASSWORD": server.password,
+                "RALPH_HOST": "127.0.0.1",
+                "RALPH_PORT": port,
+            },
+        )
+        job_dir = str(root.path / "env" / "plugins" / "aspects" / "build" / "aspects")
+        root.run("local", "do", "init", "--limit", "clickhouse")
+        root.run("local", "do", "init", "--limit", "aspects", ASPECTS_JOB_DIR=job_dir)
+        with running_ralph(root, port):
+            yield Stack(root, server, job_dir)
+
+
+def expected_ids(statements: int, seed: int) -> list[str]:
+    config = xapi_generator.sized_config(statements, seed=seed, lms_url="http://local.openedx.io")
+    return sorted(statement["id"] for statement in xapi_generator.iter_statements(config))
+
+
+def test_statements_go_through_ralph_into_the_raw_table_once(stack: Stack) -> None:
+    output = stack.load("--statements", "300", "--seed", "3", "--batch-size", "50")
+    assert "Sending statements to Ralph at http://127.0.0.1:" in output
+    assert "300/300 statements" in output
+    assert "Loaded 300 test statements." in output
+    assert stack.stored_ids() == expected_ids(300, 3)
+    # Loading the same statements again stores nothing new: Ralph knows their ids.
+    stack.load("--statements", "300", "--seed", "3")
+    assert stack.stored_ids() == expected_ids(300, 3)
+    assert stack.root.config()["RALPH_LMS_PASSWORD"] not in output
+
+
+def test_direct_insert_deduplicates_by_event_id(stack: Stack) -> None:
+    before = set(stack.stored_ids())
+    output = stack.load("--statements", "200", "--seed", "4", "--direct")
+    assert "Inserting statements into ClickHouse table xapi.xapi_events_all" in output
+    stack.load("--statements", "200", "--seed", "4", "--direct")
+    assert set(stack.stored_ids()) == before | set(expected_ids(200, 4))
+    assert len(stack.stored_ids()) == len(before) + 200
+
+
+def test_bad_options_are_refused(stack: Stack) -> None:
+    result = stack.root.run("local", "do", "load-xapi-test-data", "--statements", "0", check=False)
+    assert result.returncode != 0
+    assert "Invalid value for '--statements'" in result.stderr

@@ -1,0 +1,125 @@
+"""
+Load generated xAPI test statements (xapi_generator.py): through Ralph, in batches, as the LMS
+sends them, or with --direct straight into ClickHouse's raw xAPI table. The same seed always
+gives the same statements, so loading again stores nothing new.
+
+Runs in the aspects job image, next to xapi_generator.py. Settings come from the environment:
+RALPH_URL, RALPH_LMS_USERNAME, RALPH_LMS_PASSWORD, LMS_URL; with --direct, ASPECTS_CLICKHOUSE_*
+and ASPECTS_XAPI_DATABASE / ASPECTS_RAW_XAPI_TABLE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import xapi_generator
+
+ATTEMPTS = 5  # per batch, for connection errors and 5xx answers
+
+
+def batches(lines: Iterator[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def post_to_ralph(batch: list[str], url: str, authorization: str) -> None:
+    """POST one batch; Ralph answers 200 (stored) or 204 (all already stored)."""
+    request = urllib.request.Request(
+        url,
+        data=("[" + ",".join(batch) + "]").encode(),
+        headers={"Content-Type": "application/json", "Authorization": authorization},
+    )
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with urllib.request.urlopen(request, timeout=60):
+                return
+        except urllib.error.HTTPError as error:
+            if error.code < 500 or attempt == ATTEMPTS:
+                detail = error.read().decode(errors="replace")[:500]
+                sys.exit(f"Ralph refused a batch with {error.code}: {detail}")
+        except OSError as error:
+            if attempt == ATTEMPTS:
+                sys.exit(f"Cannot reach Ralph at {url}: {error}")
+        time.sleep(2**attempt)
+
+
+def ralph_sender(environ: dict[str, str]):
+    url = environ["RALPH_URL"].rstrip("/") + "/xAPI/statements"
+    credentials = f"{environ['RALPH_LMS_USERNAME']}:{environ['RALPH_LMS_PASSWORD']}"
+    authorization = "Basic " + base64.b64encode(credentials.encode()).decode()
+    print(f"Sending statements to Ralph at {url}", flush=True)
+    return lambda batch: post_to_ralph(batch, url, authorization)
+
+
+def clickhouse_sender(environ: dict[str, str]):
+    import clickhouse_connect  # only the direct path needs it
+
+    client = clickhouse_connect.get_client(
+        host=environ["ASPECTS_CLICKHOUSE_HOST"],
+        port=int(environ["ASPECTS_CLICKHOUSE_PORT"]),
+        secure=environ.get("ASPECTS_CLICKHOUSE_SECURE", "").lower() == "true",
+        username=environ["ASPECTS_CLICKHOUSE_USER"],
+        password=environ["ASPECTS_CLICKHOUSE_PASSWORD"],
+    )
+    table = f"{environ['ASPECTS_XAPI_DATABASE']}.{environ['ASPECTS_RAW_XAPI_TABLE']}"
+    print(f"Inserting statements into ClickHouse table {table}", flush=True)
+
+    def insert(batch: list[str]) -> None:
+        rows = []
+        for line in batch:
+            statement = json.loads(line)
+            rows.append([statement["id"], statement["timestamp"], line])
+        client.insert(
+            table,
+            rows,
+            column_names=["event_id", "emission_time", "event"],
+            settings={"date_time_input_format": "best_effort"},
+        )
+
+    return insert
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--statements", type=int, default=10_000, help="how many (default 10000)")
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same statements")
+    parser.add_argument("--batch-size", type=int, default=100, help="statements per request")
+    parser.add_argument("--direct", action="store_true", help="insert into ClickHouse directly")
+    args = parser.parse_args(argv)
+    if args.statements < 1 or args.batch_size < 1:
+        parser.error("--statements and --batch-size must be at least 1")
+
+    environ = dict(os.environ)
+    send = clickhouse_sender(environ) if args.direct else ralph_sender(environ)
+    config = xapi_generator.sized_config(
+        args.statements, seed=args.seed, lms_url=environ.get("LMS_URL", "http://localhost")
+    )
+    sent, started, reported = 0, time.monotonic(), 0
+    for batch in batches(xapi_generator.iter_statement_json(config), args.batch_size):
+        send(batch)
+        sent += len(batch)
+        # About twenty progress lines, whatever the size.
+        if sent - reported >= args.statements / 20 or sent == args.statements:
+            rate = sent / max(time.monotonic() - started, 1e-9)
+            print(f"    {sent:,}/{args.statements:,} statements ({rate:,.0f}/s)", flush=True)
+            reported = sent
+    print(f"Loaded {sent:,} test statements.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
