@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 VENV_CC07 := .venv-cc07
 VENV_RALPH := .venv-ralph
+VENV_DBT := .venv-dbt
 PLUGINS := clickhouse ralph superset aspects
 APT_PACKAGES := docker-compose wget curl
 # Root runs apt directly (CI); anyone else goes through sudo.
@@ -22,6 +23,8 @@ install: system-packages ## Install everything the tests need: apt packages and 
 	$(VENV_CC07)/bin/pip install --quiet -r requirements/clickhouse-connect-0.7.txt
 	$(PYTHON) -m venv $(VENV_RALPH)
 	$(VENV_RALPH)/bin/pip install --quiet -r requirements/ralph.txt
+	$(PYTHON) -m venv $(VENV_DBT)
+	$(VENV_DBT)/bin/pip install --quiet -r requirements/dbt.txt
 
 system-packages:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -52,4 +55,4 @@ docs: ## Regenerate docs/configuration.md and the plugins' configuration section
 	$(VENV)/bin/python tools/generate_config_docs.py
 
 clean: ## Remove virtualenvs and caches
-	rm -rf $(VENV) $(VENV_CC07) $(VENV_RALPH) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_CC07) $(VENV_RALPH) $(VENV_DBT) .pytest_cache .ruff_cache

@@ -46,6 +46,16 @@ def test_image_build_context_holds_the_job_files_verbatim(root: TutorRoot) -> No
     assert comparison.left_only == comparison.right_only == comparison.diff_files == []
     for name in ("xapi_generator.py", "load_xapi_test_data.py"):
         assert filecmp.cmp(PACKAGE / name, build_context(root) / name, shallow=False)
+    dbt = build_context(root) / "dbt"
+    assert (dbt / "dbt_project.yml").read_bytes() == (
+        PACKAGE / "dbt" / "dbt_project.yml"
+    ).read_bytes()
+    assert not (dbt / "target").exists()
+    requirements = (build_context(root) / "requirements.txt").read_text()
+    assert (
+        "-r migrations/requirements.txt" in requirements
+        and "-r dbt/requirements.txt" in requirements
+    )
     dockerfile = build_context(root) / "Dockerfile"
     subprocess.run(
         [str(BIN / "hadolint"), str(dockerfile)],
@@ -113,6 +123,9 @@ def test_schema_is_created_by_the_migrations_user_and_reruns_change_nothing(
                 ]
             )
         assert schemas[0] == schemas[1]
+        assert "Building the Aspects reporting models with dbt" in output
+        reporting = {row[0] for row in admin.query("SHOW TABLES FROM reporting").result_rows}
+        assert {"xapi_events_parsed", "course_enrollments_daily", "video_engagement"} <= reporting
         assert "ReplacingMergeTree" in schemas[0][0]
         assert "PARTITION BY toYYYYMM(emission_time)" in schemas[0][0]
         history = root.run("local", "do", "alembic", "history", ASPECTS_JOB_DIR=job_dir)

@@ -88,3 +88,28 @@ def test_bad_options_are_refused(stack: Stack) -> None:
     result = stack.root.run("local", "do", "load-xapi-test-data", "--statements", "0", check=False)
     assert result.returncode != 0
     assert "Invalid value for '--statements'" in result.stderr
+
+
+def generated(statements: int, seed: int) -> list[dict]:
+    config = xapi_generator.sized_config(statements, seed=seed, lms_url="http://local.openedx.io")
+    return list(xapi_generator.iter_statements(config))
+
+
+def test_dbt_models_read_the_loaded_statements(stack: Stack) -> None:
+    # After the two loads above: seed 3 through Ralph, seed 4 directly.
+    statements = generated(300, 3) + generated(200, 4)
+    output = stack.root.run("local", "do", "dbt", "run", ASPECTS_JOB_DIR=stack.job_dir).stdout
+    assert "Completed successfully" in output
+    [(total, without_course)] = stack.admin.query(
+        "SELECT sum(statements), sum(statements_without_course) FROM reporting.ingestion_hourly"
+    ).result_rows
+    assert (total, without_course) == (len(statements), 0)
+    plays: dict[str, int] = {}
+    for statement in statements:
+        if statement["verb"]["id"] == "https://w3id.org/xapi/video/verbs/played":
+            video = statement["object"]["id"].split("/xblock/", 1)[1]
+            plays[video] = plays.get(video, 0) + 1
+    rows = stack.admin.query(
+        "SELECT video_id, plays FROM reporting.video_engagement WHERE plays > 0"
+    ).result_rows
+    assert dict(rows) == plays

@@ -18,6 +18,7 @@ import yaml
 
 BIN = Path(sys.executable).parent
 DOCKER_SHIM_DIR = Path(__file__).parent / "bin"
+JOB_TOOLS = [Path(__file__).resolve().parents[2] / ".venv-dbt" / "bin"]
 
 
 class TutorError(Exception):
@@ -37,7 +38,10 @@ class TutorRoot:
         if self.plugins_root:
             env["TUTOR_PLUGINS_ROOT"] = str(self.plugins_root)
         # The harness' docker stand-in comes first: `tutor local do` runs jobs natively.
-        env["PATH"] = os.pathsep.join([str(DOCKER_SHIM_DIR), str(BIN), env["PATH"]])
+        # Tools that the job images hold come from their own virtualenvs.
+        env["PATH"] = os.pathsep.join(
+            [str(DOCKER_SHIM_DIR), str(BIN), *map(str, JOB_TOOLS), env["PATH"]]
+        )
         return env
 
     def run(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:

@@ -141,6 +141,7 @@ INIT_SQL.add_items(list(grants.init_sql()), priority=hooks.priorities.DEFAULT)
 # Job files sit in /app in the job image; tests point ASPECTS_JOB_DIR at the build context.
 JOB_DIR = "${ASPECTS_JOB_DIR:-/app}"
 ALEMBIC = f'alembic -c "{JOB_DIR}/migrations/alembic.ini"'
+DBT = f'DBT_PROJECT_DIR="{JOB_DIR}/dbt" DBT_PROFILES_DIR="{JOB_DIR}/dbt" dbt --no-use-colors'
 INIT_SCRIPT = resources.files("tutoraspects") / "templates/aspects/jobs/init/aspects.sh"
 # After the clickhouse init job (HIGH) has created databases and users, before Ralph (DEFAULT +
 # 10), which needs the raw table.
@@ -156,6 +157,7 @@ JOB_ENVIRONMENT = {
     "ASPECTS_XAPI_DATABASE": "{{ ASPECTS_XAPI_DATABASE }}",
     "ASPECTS_RAW_XAPI_TABLE": "{{ ASPECTS_RAW_XAPI_TABLE }}",
     "ASPECTS_EVENT_SINK_DATABASE": "{{ ASPECTS_EVENT_SINK_DATABASE }}",
+    "ASPECTS_REPORTING_DATABASE": "{{ DBT_PROFILE_TARGET_DATABASE }}",
     "ASPECTS_DATA_TTL_EXPRESSION": "{{ ASPECTS_DATA_TTL_EXPRESSION }}",
     "CLICKHOUSE_CLUSTER_NAME": "{{ CLICKHOUSE_CLUSTER_NAME }}",
     "RALPH_URL": "http{% if RALPH_RUN_HTTPS %}s{% endif %}://{{ RALPH_HOST }}:{{ RALPH_PORT }}",
@@ -204,7 +206,15 @@ def load_xapi_test_data(
     )
 
 
-hooks.Filters.CLI_DO_COMMANDS.add_items([alembic, load_xapi_test_data])
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def dbt(args: tuple[str, ...]) -> t.Iterator[tuple[str, str]]:
+    """Run dbt on the Aspects models, e.g. `run`, `test`, `build --select video_engagement`."""
+    command = " ".join(shlex.quote(arg) for arg in args or ("run",))
+    yield ("aspects", f"{DBT} {command}")
+
+
+hooks.Filters.CLI_DO_COMMANDS.add_items([alembic, dbt, load_xapi_test_data])
 
 ########################################
 # DOCKER IMAGES
@@ -232,12 +242,15 @@ hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
     [
         ("aspects_job_environment", aspects_job_environment),
         ("aspects_alembic", ALEMBIC),
+        ("aspects_dbt", DBT),
     ]
 )
 
 # Job files that are not Tutor templates (their own Jinja or Mako must stay as it is): copied
 # verbatim into the image's build context.
-JOB_FILES = ("migrations", "xapi_generator.py", "load_xapi_test_data.py")
+JOB_FILES = ("migrations", "dbt", "xapi_generator.py", "load_xapi_test_data.py")
+# What running dbt leaves in its project folder.
+NOT_JOB_FILES = shutil.ignore_patterns("__pycache__", "target", "logs", "dbt_packages", ".user.yml")
 
 
 @hooks.Actions.ENV_SAVED.add()
@@ -247,7 +260,7 @@ def _copy_job_files(root_env: str, _config: Config) -> None:
         source = Path(str(PACKAGE / name))
         if source.is_dir():
             shutil.rmtree(context / name, ignore_errors=True)
-            shutil.copytree(source, context / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, context / name, ignore=NOT_JOB_FILES)
         else:
             shutil.copy2(source, context / name)
 

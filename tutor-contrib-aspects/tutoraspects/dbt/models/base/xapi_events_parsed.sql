@@ -1,0 +1,120 @@
+{#-
+  One row per statement, with the fields the reporting models use parsed out of the JSON once.
+
+  A materialized view: ClickHouse runs this query on every block inserted into the raw table,
+  so late statements and replays arrive here as they are inserted, without waiting for dbt.
+  When the model is first built, the statements already in the raw table are copied in.
+
+  The same statement inserted twice gives two rows with the same sorting key, which the
+  ReplacingMergeTree collapses when it merges parts; until then both are there, so every model
+  that reads this one counts each event_id once.
+-#}
+{{
+    config(
+        materialized="materialized_view",
+        engine="ReplacingMergeTree(dedup_version)",
+        order_by="(org, course_key, verb_id, emission_time, event_id)",
+        partition_by="toYYYYMM(emission_time)",
+        indexes=[
+            {
+                "name": "loaded_at_minmax",
+                "definition": "loaded_at TYPE minmax GRANULARITY 1",
+            }
+        ],
+    )
+}}
+
+select
+    event_id,
+    emission_time,
+    parseDateTime64BestEffortOrNull(
+        JSONExtractString(event, 'timestamp'), 6, 'UTC'
+    ) as statement_time,
+    now64(6, 'UTC') as loaded_at,
+    -- Larger for earlier arrivals, so that merges keep the first copy of a replayed statement
+    -- (and with it the time it first arrived). The constant is 2100-01-01 in microseconds.
+    toUInt64(4102444800000000 - toUnixTimestamp64Micro(loaded_at)) as dedup_version,
+
+    JSONExtractString(event, 'actor', 'account', 'name') as actor_id,
+    toLowCardinality(JSONExtractString(event, 'verb', 'id')) as verb_id,
+    JSONExtractString(event, 'object', 'id') as object_id,
+    toLowCardinality(JSONExtractString(event, 'object', 'definition', 'type')) as object_type,
+
+    -- The course: in the object when the statement is about the course itself (enrolment,
+    -- grade), else in the parent context activities, else in the key of the object's block.
+    toLowCardinality(
+        coalesce(
+            nullIf(extract(object_id, {{ course_key_pattern() }}), ''),
+            nullIf(
+                arrayFirst(
+                    key -> key != '',
+                    arrayMap(
+                        parent -> extract(
+                            JSONExtractString(parent, 'id'), {{ course_key_pattern() }}
+                        ),
+                        JSONExtractArrayRaw(event, 'context', 'contextActivities', 'parent')
+                    )
+                ),
+                ''
+            ),
+            nullIf(
+                concat(
+                    'course-v1:',
+                    extract(object_id, 'block-v1:([^/?#+]+[+][^/?#+]+[+][^/?#+]+)[+]type@')
+                ),
+                'course-v1:'
+            ),
+            ''
+        )
+    ) as course_key,
+    toLowCardinality(extract(course_key, '^course-v1:([^+]+)')) as org,
+
+    -- block-v1:ORG+COURSE+RUN+type@TYPE+block@ID. Each question of a multi-question problem
+    -- is its own object, suffixed _<part>_<question>: they count towards their problem.
+    if(
+        position(object_id, '+type@problem+') > 0,
+        replaceRegexpOne(extract(object_id, 'block-v1:[^/?#]+'), '_[0-9]+_[0-9]+$', ''),
+        extract(object_id, 'block-v1:[^/?#]+')
+    ) as block_id,
+    toLowCardinality(extract(block_id, '[+]type@([^+]+)[+]block@')) as block_type,
+
+    JSONExtract(event, 'result', 'score', 'scaled', 'Nullable(Float64)') as scaled_score,
+    JSONExtract(event, 'result', 'success', 'Nullable(Bool)') as success,
+    JSONExtract(
+        event, 'result', 'extensions', 'https://w3id.org/xapi/video/extensions/time',
+        'Nullable(Float64)'
+    ) as video_time,
+    JSONExtract(
+        event, 'context', 'extensions', 'https://w3id.org/xapi/video/extensions/length',
+        'Nullable(Float64)'
+    ) as video_length,
+    -- Percent complete: block completion sends the cmi5 progress extension (0-100); course
+    -- progress from the completion aggregator sends a scaled score (0-1) instead.
+    if(
+        verb_id = {{ verb("progressed") }},
+        coalesce(
+            JSONExtract(
+                event,
+                'result',
+                'extensions',
+                'https://w3id.org/xapi/cmi5/result/extensions/progress',
+                'Nullable(Float64)'
+            ),
+            scaled_score * 100
+        ),
+        null
+    ) as progress_percent,
+    -- Navigation: links and outline entries by object type, sequence moves by where they end.
+    toLowCardinality(
+        multiIf(
+            verb_id != {{ verb("navigated") }}, '',
+            object_type = 'http://adlnet.gov/expapi/activities/link', 'link',
+            object_type = 'http://adlnet.gov/expapi/activities/module', 'outline',
+            JSONExtractString(
+                event, 'context', 'extensions', 'http://id.tincanapi.com/extension/ending-point'
+            ) as ending_point = 'next unit', 'next',
+            ending_point = 'previous unit', 'previous',
+            'tab'
+        )
+    ) as navigation_type
+from {{ source("xapi", "xapi_events_all") }}
