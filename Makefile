@@ -8,7 +8,7 @@ VENV_CC07 := .venv-cc07
 VENV_RALPH := .venv-ralph
 VENV_DBT := .venv-dbt
 PLUGINS := clickhouse ralph superset aspects
-APT_PACKAGES := docker-compose wget curl
+APT_PACKAGES := docker-compose wget curl git
 # Root runs apt directly (CI); anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

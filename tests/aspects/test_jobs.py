@@ -44,7 +44,7 @@ def test_init_script_is_posix_sh(root: TutorRoot, tmp_path: Path) -> None:
 def test_image_build_context_holds_the_job_files_verbatim(root: TutorRoot) -> None:
     comparison = filecmp.dircmp(PACKAGE / "migrations", build_context(root) / "migrations")
     assert comparison.left_only == comparison.right_only == comparison.diff_files == []
-    for name in ("xapi_generator.py", "load_xapi_test_data.py"):
+    for name in ("xapi_generator.py", "load_xapi_test_data.py", "run_dbt.sh"):
         assert filecmp.cmp(PACKAGE / name, build_context(root) / name, shallow=False)
     dbt = build_context(root) / "dbt"
     assert (dbt / "dbt_project.yml").read_bytes() == (

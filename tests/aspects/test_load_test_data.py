@@ -6,7 +6,10 @@ aspects migrations created, or straight into it with --direct.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import clickhouse_connect
 import pytest
@@ -15,6 +18,8 @@ from tests.harness.fixtures import running_clickhouse
 from tests.harness.ralph import free_port, running_ralph
 from tests.harness.tutor import TutorRoot
 from tutoraspects import xapi_generator
+
+PACKAGE = Path(xapi_generator.__file__).parent
 
 
 class Stack:
@@ -113,3 +118,41 @@ def test_dbt_models_read_the_loaded_statements(stack: Stack) -> None:
         "SELECT video_id, plays FROM reporting.video_engagement WHERE plays > 0"
     ).result_rows
     assert dict(rows) == plays
+
+
+def test_dbt_runs_a_project_from_another_repository(stack: Stack, tmp_path: Path) -> None:
+    repository = tmp_path / "analytics"
+    shutil.copytree(PACKAGE / "dbt", repository / "project")
+    (repository / "project" / "models" / "custom_statement_count.sql").write_text(
+        "select count() as statements from {{ ref('xapi_events_parsed') }}\n"
+    )
+    for command in (
+        ["init", "--quiet", "--initial-branch", "analytics-v1"],
+        ["add", "."],
+        ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "v1"],
+    ):
+        subprocess.run(["git", "-C", str(repository), *command], check=True)
+    settings = {
+        "DBT_REPOSITORY": f"file://{repository}",
+        "DBT_BRANCH": "analytics-v1",
+        "DBT_REPOSITORY_PATH": "project",
+    }
+    stack.root.save(settings=settings)
+    try:
+        result = stack.root.run(
+            "local",
+            "do",
+            "dbt",
+            "run",
+            "--select",
+            "custom_statement_count",
+            ASPECTS_JOB_DIR=stack.job_dir,
+        )
+    finally:
+        for key in settings:
+            stack.root.run("config", "save", "--unset", key)
+    assert (
+        f"Fetching the dbt project from file://{repository} (branch analytics-v1)" in result.stdout
+    )
+    count = stack.admin.command("SELECT statements FROM reporting.custom_statement_count")
+    assert count == stack.admin.command("SELECT count() FROM reporting.xapi_events_parsed")

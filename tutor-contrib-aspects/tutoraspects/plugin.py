@@ -52,6 +52,20 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
         "reporting",
         "ClickHouse database of the dbt models that dashboards read.",
     ),
+    (
+        "DBT_REPOSITORY",
+        "",
+        "Git repository of a dbt project to run instead of the bundled one (its profile must be "
+        "named `aspects`); empty for the bundled project.",
+    ),
+    ("DBT_BRANCH", "main", "Branch or tag of DBT_REPOSITORY."),
+    ("DBT_REPOSITORY_PATH", "", "Folder of the dbt project inside DBT_REPOSITORY."),
+    (
+        "EXTRA_DBT_PACKAGES",
+        [],
+        "More pip packages for the job image, e.g. dbt packages' Python needs "
+        "(`tutor images build aspects` after a change).",
+    ),
     ("ASPECTS_CLICKHOUSE_LRS_USER", "ch_lrs", "ClickHouse user of Ralph (the raw table only)."),
     (
         "ASPECTS_CLICKHOUSE_REPORT_USER",
@@ -120,6 +134,11 @@ def config_errors(config: Config) -> t.Iterator[str]:
     for key in LIMIT_KEYS:
         if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 1:
             yield f"{key} must be a whole number of at least 1, not {config[key]!r}"
+    packages = config["EXTRA_DBT_PACKAGES"]
+    if not isinstance(packages, list) or not all(
+        isinstance(p, str) and p.strip() and "\n" not in p for p in packages
+    ):
+        yield f"EXTRA_DBT_PACKAGES must be a list of pip requirements, not {packages!r}"
     for user in grants.USERS:
         if not str(config[user.password_key] or ""):
             yield f"{user.password_key} must not be empty"
@@ -141,7 +160,7 @@ INIT_SQL.add_items(list(grants.init_sql()), priority=hooks.priorities.DEFAULT)
 # Job files sit in /app in the job image; tests point ASPECTS_JOB_DIR at the build context.
 JOB_DIR = "${ASPECTS_JOB_DIR:-/app}"
 ALEMBIC = f'alembic -c "{JOB_DIR}/migrations/alembic.ini"'
-DBT = f'DBT_PROJECT_DIR="{JOB_DIR}/dbt" DBT_PROFILES_DIR="{JOB_DIR}/dbt" dbt --no-use-colors'
+DBT = f'sh "{JOB_DIR}/run_dbt.sh"'
 INIT_SCRIPT = resources.files("tutoraspects") / "templates/aspects/jobs/init/aspects.sh"
 # After the clickhouse init job (HIGH) has created databases and users, before Ralph (DEFAULT +
 # 10), which needs the raw table.
@@ -163,6 +182,9 @@ JOB_ENVIRONMENT = {
     "RALPH_URL": "http{% if RALPH_RUN_HTTPS %}s{% endif %}://{{ RALPH_HOST }}:{{ RALPH_PORT }}",
     "RALPH_LMS_USERNAME": "{{ RALPH_LMS_USERNAME }}",
     "LMS_URL": "http{% if ENABLE_HTTPS %}s{% endif %}://{{ LMS_HOST }}",
+    "DBT_REPOSITORY": "{{ DBT_REPOSITORY }}",
+    "DBT_BRANCH": "{{ DBT_BRANCH }}",
+    "DBT_REPOSITORY_PATH": "{{ DBT_REPOSITORY_PATH }}",
 }
 
 
@@ -248,7 +270,7 @@ hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
 
 # Job files that are not Tutor templates (their own Jinja or Mako must stay as it is): copied
 # verbatim into the image's build context.
-JOB_FILES = ("migrations", "dbt", "xapi_generator.py", "load_xapi_test_data.py")
+JOB_FILES = ("migrations", "dbt", "run_dbt.sh", "xapi_generator.py", "load_xapi_test_data.py")
 # What running dbt leaves in its project folder.
 NOT_JOB_FILES = shutil.ignore_patterns("__pycache__", "target", "logs", "dbt_packages", ".user.yml")
 
