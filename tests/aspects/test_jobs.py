@@ -56,6 +56,17 @@ def test_image_build_context_holds_the_job_files_verbatim(root: TutorRoot) -> No
         "-r migrations/requirements.txt" in requirements
         and "-r dbt/requirements.txt" in requirements
     )
+    subprocess.run(
+        [str(BIN / "shellcheck"), "--shell=sh", str(build_context(root) / "run_dbt.sh")], check=True
+    )
+
+
+def test_extra_dbt_packages_go_into_the_image(make_root) -> None:
+    root = make_root(ALL_PLUGINS, {"EXTRA_DBT_PACKAGES": ["dbt-expectations-helpers==1.0"]})
+    requirements = (build_context(root) / "requirements.txt").read_text().splitlines()
+    assert requirements[-1] == "dbt-expectations-helpers==1.0"
+    error = root.save_invalid("EXTRA_DBT_PACKAGES", "not-a-list")
+    assert "EXTRA_DBT_PACKAGES must be a list of pip requirements" in error
     dockerfile = build_context(root) / "Dockerfile"
     subprocess.run(
         [str(BIN / "hadolint"), str(dockerfile)],
