@@ -54,6 +54,12 @@ def test_cluster_mode_creates_every_object_on_the_cluster(make_root) -> None:
     ]
     assert statements
     assert all("ON CLUSTER 'aspects_cluster'" in statement for statement in statements)
+    assert "GRANT ON CLUSTER 'aspects_cluster' CLUSTER ON *.* TO ch_migrations" in statements
+
+
+def test_single_server_needs_no_cluster_grant(root: TutorRoot) -> None:
+    [(_, script)] = root.init_scripts("clickhouse")
+    assert "CLUSTER ON *.*" not in script and "cluster grant" not in script
 
 
 def test_needs_its_service_plugins(make_root) -> None:

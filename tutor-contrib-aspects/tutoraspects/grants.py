@@ -32,6 +32,7 @@ class ClickHouseUser(t.NamedTuple):
     password_key: str
     grants: tuple[tuple[str, str], ...]  # (privileges, object)
     profile: str = ""  # settings profile, if any
+    cluster_ddl: bool = False  # runs DDL ON CLUSTER when a cluster is configured
 
 
 USERS = (
@@ -53,6 +54,7 @@ USERS = (
         "ASPECTS_CLICKHOUSE_MIGRATIONS_USER",
         "ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD",
         tuple((SCHEMA_PRIVILEGES, f"{database}.*") for database in ASPECTS_DATABASES),
+        cluster_ddl=True,
     ),
     ClickHouseUser(
         "the CMS writes course structure",
@@ -91,6 +93,14 @@ def init_sql() -> t.Iterator[tuple[str, str]]:
             yield (
                 f"grants of {name} on {target}",
                 f"GRANT{ON_CLUSTER} {privileges} ON {target} TO {name}{replace}",
+            )
+        if user.cluster_ddl:
+            # A server refuses ON CLUSTER DDL without this grant (it cannot name a database).
+            yield (
+                f"cluster grant of {name}",
+                "{% if CLICKHOUSE_CLUSTER_NAME %}"
+                f"GRANT{ON_CLUSTER} CLUSTER ON *.* TO {name}"
+                "{% endif %}",
             )
         if user.profile:
             yield (

@@ -12,8 +12,9 @@ from tutor.core.hooks import Filter
 #: checked that the server answers and that the admin login works. Each item is a pair
 #: ``(name, sql)``: ``name`` is printed while the statement runs, ``sql`` is ONE statement
 #: (the HTTP interface takes one per request). Both are rendered as Tutor templates, so they
-#: may use ``{{ CONFIG_KEYS }}``. Statements run in filter order: by priority first (lower runs
-#: earlier, ``tutor.hooks.priorities``), then in the order plugins added them. The init job
+#: may use ``{{ CONFIG_KEYS }}``; a statement that renders empty is skipped. Statements run in
+#: filter order: by priority first (lower runs earlier, ``tutor.hooks.priorities``), then in the
+#: order plugins added them. The init job
 #: runs again on every ``tutor local do init``, so each statement must be idempotent
 #: (``CREATE ... IF NOT EXISTS``, ``CREATE USER IF NOT EXISTS`` then ``ALTER USER``...).
 #:

@@ -173,7 +173,8 @@ def iter_clickhouse_init_sql(
             raise exceptions.TutorError(
                 f"ClickHouse init SQL {name!r} may not contain {SQL_DELIMITER!r}"
             )
-        yield name, rendered.strip()
+        if rendered.strip():  # a statement may render empty for some settings: skip it
+            yield name, rendered.strip()
 
 
 ########################################
