@@ -141,3 +141,22 @@ def test_schema_is_created_by_the_migrations_user_and_reruns_change_nothing(
         assert "PARTITION BY toYYYYMM(emission_time)" in schemas[0][0]
         history = root.run("local", "do", "alembic", "history", ASPECTS_JOB_DIR=job_dir)
         assert "0001" in history.stdout and "0002" in history.stdout
+
+
+def test_dbt_runs_every_few_minutes(root: TutorRoot, make_root) -> None:
+    service = root.compose_config()["services"]["aspects-dbt"]
+    assert service["image"] == root.compose_config(jobs=True)["services"]["aspects-job"]["image"]
+    assert "sh /app/run_dbt.sh run" in service["command"][-1]
+    assert "sleep 300" in service["command"][-1]
+    assert service["environment"]["ASPECTS_CLICKHOUSE_USER"] == "ch_migrations"
+    cronjob = root.manifests()[("CronJob", "aspects-dbt")]
+    assert cronjob["spec"]["schedule"] == "*/5 * * * *"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "aspects-job"}}]
+
+    manual = make_root(ALL_PLUGINS, {"ASPECTS_DBT_RUN_INTERVAL_MINUTES": 0})
+    assert "aspects-dbt" not in manual.compose_config()["services"]
+    assert ("CronJob", "aspects-dbt") not in manual.manifests()
+    error = manual.save_invalid("ASPECTS_DBT_RUN_INTERVAL_MINUTES", 60)
+    assert "ASPECTS_DBT_RUN_INTERVAL_MINUTES must be a whole number from 0 to 59" in error

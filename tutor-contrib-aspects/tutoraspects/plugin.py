@@ -66,6 +66,12 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
         "More pip packages for the job image, e.g. dbt packages' Python needs "
         "(`tutor images build aspects` after a change).",
     ),
+    (
+        "ASPECTS_DBT_RUN_INTERVAL_MINUTES",
+        5,
+        "Minutes between the dbt runs that bring new statements into the reporting models "
+        "(1-59); 0 runs dbt only when asked (`tutor local do dbt`).",
+    ),
     ("ASPECTS_CLICKHOUSE_LRS_USER", "ch_lrs", "ClickHouse user of Ralph (the raw table only)."),
     (
         "ASPECTS_CLICKHOUSE_REPORT_USER",
@@ -134,6 +140,12 @@ def config_errors(config: Config) -> t.Iterator[str]:
     for key in LIMIT_KEYS:
         if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 1:
             yield f"{key} must be a whole number of at least 1, not {config[key]!r}"
+    interval = config["ASPECTS_DBT_RUN_INTERVAL_MINUTES"]
+    if isinstance(interval, bool) or not isinstance(interval, int) or not 0 <= interval < 60:
+        yield (
+            "ASPECTS_DBT_RUN_INTERVAL_MINUTES must be a whole number from 0 to 59, "
+            f"not {interval!r}"
+        )
     packages = config["EXTRA_DBT_PACKAGES"]
     if not isinstance(packages, list) or not all(
         isinstance(p, str) and p.strip() and "\n" not in p for p in packages
@@ -188,13 +200,22 @@ JOB_ENVIRONMENT = {
 }
 
 
+# Kept out of the job scripts (and so out of Tutor's output): the jobs read them from their
+# environment, given by docker compose or by the aspects-job Kubernetes Secret.
+JOB_SECRETS = {
+    "ASPECTS_CLICKHOUSE_PASSWORD": "{{ ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD }}",
+    "RALPH_LMS_PASSWORD": "{{ RALPH_LMS_PASSWORD }}",
+}
+
+
 @jinja2.pass_context
-def aspects_job_environment(context: jinja2.runtime.Context) -> dict[str, str]:
-    """The aspects jobs' settings (passwords apart), rendered with the configuration."""
+def aspects_job_environment(
+    context: jinja2.runtime.Context, secrets: bool = False
+) -> dict[str, str]:
+    """The aspects jobs' settings, with their passwords if `secrets`, rendered."""
+    variables = {**JOB_ENVIRONMENT, **(JOB_SECRETS if secrets else {})}
     render = context.environment.from_string
-    return {
-        name: render(value).render(context.get_all()) for name, value in JOB_ENVIRONMENT.items()
-    }
+    return {name: render(value).render(context.get_all()) for name, value in variables.items()}
 
 
 ########################################
