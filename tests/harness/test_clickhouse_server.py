@@ -522,16 +522,21 @@ def test_session_check_close_and_lock(clickhouse_server: ClickHouseServer) -> No
     assert (missing.status, missing.exception_code) == (500, "372")
     assert f"Session {session} not found" in missing.text
 
-    slow: list[Reply] = []
-    sleeper = threading.Thread(
-        target=lambda: slow.append(
-            request(clickhouse_server, "SELECT sleep(1)", params={"session_id": session})
+    # A query on a session that another query holds is refused. Which request reaches the
+    # server first is up to the scheduler: start the slow one earlier and earlier until it does.
+    for attempt in range(1, 6):
+        slow: list[Reply] = []
+        sleeper = threading.Thread(
+            target=lambda replies=slow: replies.append(
+                request(clickhouse_server, "SELECT sleep(1)", params={"session_id": session})
+            )
         )
-    )
-    sleeper.start()
-    time.sleep(0.3)
-    busy = request(clickhouse_server, "SELECT 1", params={"session_id": session})
-    sleeper.join()
+        sleeper.start()
+        time.sleep(0.2 * attempt)
+        busy = request(clickhouse_server, "SELECT 1", params={"session_id": session})
+        sleeper.join()
+        if slow[0].text == "0\n" and busy.exception_code == "373":
+            break
     assert slow[0].text == "0\n"
     assert (busy.status, busy.exception_code) == (500, "373")
     assert f"Session {session} is locked by a concurrent client" in busy.text
