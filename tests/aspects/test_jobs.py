@@ -44,7 +44,7 @@ def test_init_script_is_posix_sh(root: TutorRoot, tmp_path: Path) -> None:
 def test_image_build_context_holds_the_job_files_verbatim(root: TutorRoot) -> None:
     comparison = filecmp.dircmp(PACKAGE / "migrations", build_context(root) / "migrations")
     assert comparison.left_only == comparison.right_only == comparison.diff_files == []
-    for name in ("xapi_generator.py", "load_xapi_test_data.py", "run_dbt.sh"):
+    for name in ("xapi_generator.py", "load_xapi_test_data.py", "run_dbt.sh", "dbt_state.py"):
         assert filecmp.cmp(PACKAGE / name, build_context(root) / name, shallow=False)
     dbt = build_context(root) / "dbt"
     assert (dbt / "dbt_project.yml").read_bytes() == (
@@ -141,6 +141,40 @@ def test_schema_is_created_by_the_migrations_user_and_reruns_change_nothing(
         assert "PARTITION BY toYYYYMM(emission_time)" in schemas[0][0]
         history = root.run("local", "do", "alembic", "history", ASPECTS_JOB_DIR=job_dir)
         assert "0001" in history.stdout and "0002" in history.stdout
+
+
+def test_dbt_builds_only_what_changed_since_the_last_complete_run(tmp_path: Path) -> None:
+    with running_clickhouse(tmp_path / "clickhouse") as server:
+        root = TutorRoot(tmp_path / "root").save(
+            ["clickhouse", "ralph", "aspects"],
+            {
+                "CLICKHOUSE_HOST": server.host,
+                "CLICKHOUSE_HTTP_PORT": server.port,
+                "CLICKHOUSE_ADMIN_USER": server.user,
+                "CLICKHOUSE_ADMIN_PASSWORD": server.password,
+            },
+        )
+        job_dir = build_context(root)
+        root.run("local", "do", "init", "--limit", "clickhouse")
+
+        def init() -> str:
+            result = root.run(
+                "local", "do", "init", "--limit", "aspects", ASPECTS_JOB_DIR=str(job_dir)
+            )
+            return result.stdout
+
+        first = init()
+        assert "No saved dbt state: every model will be built." in first
+        assert "`reporting`.`course_enrollments_daily`" in first
+        second = init()
+        assert "Building only the models changed since the last complete dbt run." in second
+        assert "Nothing to do" in second
+        # A new release changes one model: only it is rebuilt (its children would be too).
+        model = job_dir / "dbt" / "models" / "engagement" / "video_engagement.sql"
+        model.write_text(model.read_text() + "\n-- changed\n")
+        third = root.run("local", "do", "dbt", ASPECTS_JOB_DIR=str(job_dir)).stdout
+        assert "`reporting`.`video_engagement`" in third
+        assert "`reporting`.`course_enrollments_daily`" not in third
 
 
 def test_dbt_runs_every_few_minutes(root: TutorRoot, make_root) -> None:

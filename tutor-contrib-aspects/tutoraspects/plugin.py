@@ -252,8 +252,11 @@ def load_xapi_test_data(
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def dbt(args: tuple[str, ...]) -> t.Iterator[tuple[str, str]]:
-    """Run dbt on the Aspects models, e.g. `run`, `test`, `build --select video_engagement`."""
-    command = " ".join(shlex.quote(arg) for arg in args or ("run",))
+    """
+    Run dbt on the Aspects models: by default only the models changed since the last complete
+    run; or any dbt command, e.g. `run`, `test`, `build --select video_engagement`.
+    """
+    command = " ".join(shlex.quote(arg) for arg in args or ("changed",))
     yield ("aspects", f"{DBT} {command}")
 
 
@@ -291,7 +294,14 @@ hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
 
 # Job files that are not Tutor templates (their own Jinja or Mako must stay as it is): copied
 # verbatim into the image's build context.
-JOB_FILES = ("migrations", "dbt", "run_dbt.sh", "xapi_generator.py", "load_xapi_test_data.py")
+JOB_FILES = (
+    "migrations",
+    "dbt",
+    "run_dbt.sh",
+    "dbt_state.py",
+    "xapi_generator.py",
+    "load_xapi_test_data.py",
+)
 # What running dbt leaves in its project folder.
 NOT_JOB_FILES = shutil.ignore_patterns("__pycache__", "target", "logs", "dbt_packages", ".user.yml")
 

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Run dbt on the Aspects reporting models, with the arguments given: on the project bundled in
-# the aspects job image, or on the one at DBT_REPOSITORY (branch DBT_BRANCH, folder
-# DBT_REPOSITORY_PATH) when that is set. The connection comes from the bundled profiles.yml.
+# Run dbt on the Aspects reporting models, with the arguments given, or with `changed` to build
+# only the models changed since the last complete run. On the project bundled in the aspects
+# job image, or on the one at DBT_REPOSITORY (branch DBT_BRANCH, folder DBT_REPOSITORY_PATH)
+# when that is set. The connection comes from the bundled profiles.yml.
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 project="$here/dbt"
@@ -16,4 +17,16 @@ export DBT_PROJECT_DIR="$project" DBT_PROFILES_DIR="$here/dbt"
 if [ -f "$project/packages.yml" ] || [ -f "$project/dependencies.yml" ]; then
     dbt --no-use-colors deps
 fi
-dbt --no-use-colors "$@"
+if [ "${1:-}" != "changed" ]; then
+    exec dbt --no-use-colors "$@"
+fi
+# "changed": build the models changed since the last complete run (every model the first
+# time), then remember this run. New statements reach unchanged models through scheduled runs.
+state=$(mktemp -d)
+python3 "$here/dbt_state.py" load "$state"
+if [ -f "$state/manifest.json" ]; then
+    dbt --no-use-colors run --select state:modified+ --state "$state"
+else
+    dbt --no-use-colors run
+fi
+python3 "$here/dbt_state.py" save "${DBT_TARGET_PATH:-$project/target}/manifest.json"

@@ -69,9 +69,12 @@ select
     ) as course_key,
     toLowCardinality(extract(course_key, '^course-v1:([^+]+)')) as org,
 
-    -- block-v1:ORG+COURSE+RUN+type@TYPE+block@ID. Each question of a multi-question problem
-    -- is its own object, suffixed _<part>_<question>: they count towards their problem.
-    if(
+    -- block-v1:ORG+COURSE+RUN+type@TYPE+block@ID. The course's root block (+type@course+, the
+    -- object of course progress) is the course itself: ''. Each question of a multi-question
+    -- problem is its own object, suffixed _<part>_<question>: they count towards their problem.
+    multiIf(
+        position(object_id, '+type@course+') > 0,
+        '',
         position(object_id, '+type@problem+') > 0,
         replaceRegexpOne(extract(object_id, 'block-v1:[^/?#]+'), '_[0-9]+_[0-9]+$', ''),
         extract(object_id, 'block-v1:[^/?#]+')

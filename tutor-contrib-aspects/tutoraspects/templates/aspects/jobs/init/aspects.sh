@@ -1,6 +1,6 @@
 # Create or upgrade the Aspects ClickHouse schema as the migrations user: first the tables that
-# are not dbt models (migrations apply only what is missing), then the dbt models (incremental:
-# a run with no new statements changes nothing). Safe to repeat.
+# are not dbt models (migrations apply only what is missing), then the dbt models that changed
+# since the last complete run. Safe to repeat.
 echo "Waiting for ClickHouse at $ASPECTS_CLICKHOUSE_HOST:$ASPECTS_CLICKHOUSE_PORT"
 attempt=0
 until python3 -c 'import os, urllib.request
@@ -19,4 +19,4 @@ done
 echo "Upgrading the Aspects ClickHouse schema"
 {{ aspects_alembic }} upgrade head
 echo "Building the Aspects reporting models with dbt"
-{{ aspects_dbt }} run
+{{ aspects_dbt }} changed
