@@ -57,8 +57,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             },
         )
         job_dir = str(root.path / "env" / "plugins" / "aspects" / "build" / "aspects")
-        root.run("local", "do", "init", "--limit", "clickhouse")
-        root.run("local", "do", "init", "--limit", "aspects", ASPECTS_JOB_DIR=job_dir)
+        # Databases, users, schema and models in one command.
+        init = root.run("local", "do", "init-clickhouse", ASPECTS_JOB_DIR=job_dir).stdout
+        assert "ClickHouse is initialised." in init
+        assert "The schema is now at" in init and "Completed successfully" in init
         with running_ralph(root, port):
             yield Stack(root, server, job_dir)
 

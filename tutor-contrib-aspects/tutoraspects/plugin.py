@@ -260,7 +260,16 @@ def dbt(args: tuple[str, ...]) -> t.Iterator[tuple[str, str]]:
     yield ("aspects", f"{DBT} {command}")
 
 
-hooks.Filters.CLI_DO_COMMANDS.add_items([alembic, dbt, load_xapi_test_data])
+@click.command(name="init-clickhouse")
+def init_clickhouse() -> t.Iterator[tuple[str, str]]:
+    """Create everything Aspects needs in ClickHouse: databases, users, schema and models."""
+    for plugin in ("clickhouse", "aspects"):
+        yield from hooks.Filters.CLI_DO_INIT_TASKS.iterate_from_context(
+            hooks.Contexts.app(plugin).name
+        )
+
+
+hooks.Filters.CLI_DO_COMMANDS.add_items([alembic, dbt, init_clickhouse, load_xapi_test_data])
 
 ########################################
 # DOCKER IMAGES
