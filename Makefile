@@ -50,6 +50,7 @@ format: ## Fix code style and formatting
 
 bench: ## Run the benchmarks (not part of the tests); each prints ratios against a baseline
 	$(VENV)/bin/python bench/bench_xapi_generator.py
+	$(VENV)/bin/python bench/bench_render.py
 
 docs: ## Regenerate docs/configuration.md and the plugins' configuration sections
 	$(VENV)/bin/python tools/generate_config_docs.py

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -483,15 +482,3 @@ def test_ralph_accepts_the_statements(by_kind: dict[str, list]) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"checked {len(sample)} statements, 0 failures" in result.stdout
-
-
-def test_benchmark_smoke_run() -> None:
-    result = subprocess.run(
-        [sys.executable, str(REPOSITORY / "bench" / "bench_xapi_generator.py"), "--small"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "statements/s" in result.stdout
-    assert "ratio fast/baseline" in result.stdout
