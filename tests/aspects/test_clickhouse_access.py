@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import clickhouse_connect
 import pytest
 
 from tests.harness.fixtures import ClickHouseServer, running_clickhouse
@@ -57,12 +56,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory):
     with running_clickhouse(directory / "clickhouse") as server:
         root = TutorRoot(directory / "root").save(
             ["clickhouse", "ralph", "aspects"],
-            {
-                "CLICKHOUSE_HOST": server.host,
-                "CLICKHOUSE_HTTP_PORT": server.port,
-                "CLICKHOUSE_ADMIN_USER": server.user,
-                "CLICKHOUSE_ADMIN_PASSWORD": server.password,
-            },
+            server.tutor_settings(),
         )
         deployment = Deployment(root, server)
         deployment.output = deployment.init()
@@ -125,29 +119,14 @@ def test_each_user_logs_in_with_its_own_password(deployment) -> None:
         ("ch_migrations", "ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD"),
         ("ch_cms", "ASPECTS_CLICKHOUSE_CMS_PASSWORD"),
     ):
-        client = clickhouse_connect.get_client(
-            host=deployment.server.host,
-            port=deployment.server.port,
-            username=name_key,
-            password=config[password_key],
-        )
+        client = deployment.server.client(name_key, config[password_key])
         assert client.command("SELECT 1") == 1
     with pytest.raises(Exception, match="AUTHENTICATION_FAILED"):
-        clickhouse_connect.get_client(
-            host=deployment.server.host,
-            port=deployment.server.port,
-            username="ch_lrs",
-            password=config["ASPECTS_CLICKHOUSE_REPORT_PASSWORD"],
-        )
+        deployment.server.client("ch_lrs", config["ASPECTS_CLICKHOUSE_REPORT_PASSWORD"])
 
 
 def test_databases_exist_and_reruns_change_nothing(deployment) -> None:
-    admin = clickhouse_connect.get_client(
-        host=deployment.server.host,
-        port=deployment.server.port,
-        username=deployment.server.user,
-        password=deployment.server.password,
-    )
+    admin = deployment.server.client()
     databases = {row[0] for row in admin.query("SHOW DATABASES").result_rows}
     assert {"xapi", "event_sink", "reporting"} <= databases
     grants = deployment.grants()
@@ -161,17 +140,10 @@ def test_a_changed_password_is_applied_on_the_next_run(tmp_path: Path) -> None:
     with running_clickhouse(tmp_path / "clickhouse") as server:
         root = TutorRoot(tmp_path / "root").save(
             ["clickhouse", "ralph", "aspects"],
-            {
-                "CLICKHOUSE_HOST": server.host,
-                "CLICKHOUSE_HTTP_PORT": server.port,
-                "CLICKHOUSE_ADMIN_USER": server.user,
-                "CLICKHOUSE_ADMIN_PASSWORD": server.password,
-            },
+            server.tutor_settings(),
         )
         root.run("local", "do", "init", "--limit", "clickhouse")
         root.save(settings={"ASPECTS_CLICKHOUSE_LRS_PASSWORD": "a-new-lrs-password"})
         root.run("local", "do", "init", "--limit", "clickhouse")
-        client = clickhouse_connect.get_client(
-            host=server.host, port=server.port, username="ch_lrs", password="a-new-lrs-password"
-        )
+        client = server.client("ch_lrs", "a-new-lrs-password")
         assert client.command("SELECT 1") == 1

@@ -10,7 +10,6 @@ import filecmp
 import subprocess
 from pathlib import Path
 
-import clickhouse_connect
 import pytest
 
 from tests.harness.fixtures import running_clickhouse
@@ -105,18 +104,11 @@ def test_schema_is_created_by_the_migrations_user_and_reruns_change_nothing(
     with running_clickhouse(tmp_path / "clickhouse") as server:
         root = TutorRoot(tmp_path / "root").save(
             ["clickhouse", "ralph", "aspects"],
-            {
-                "CLICKHOUSE_HOST": server.host,
-                "CLICKHOUSE_HTTP_PORT": server.port,
-                "CLICKHOUSE_ADMIN_USER": server.user,
-                "CLICKHOUSE_ADMIN_PASSWORD": server.password,
-            },
+            server.tutor_settings(),
         )
         job_dir = str(build_context(root))
         root.run("local", "do", "init", "--limit", "clickhouse")
-        admin = clickhouse_connect.get_client(
-            host=server.host, port=server.port, username=server.user, password=server.password
-        )
+        admin = server.client()
         schemas = []
         for _ in range(2):
             result = root.run("local", "do", "init", "--limit", "aspects", ASPECTS_JOB_DIR=job_dir)
@@ -147,12 +139,7 @@ def test_dbt_builds_only_what_changed_since_the_last_complete_run(tmp_path: Path
     with running_clickhouse(tmp_path / "clickhouse") as server:
         root = TutorRoot(tmp_path / "root").save(
             ["clickhouse", "ralph", "aspects"],
-            {
-                "CLICKHOUSE_HOST": server.host,
-                "CLICKHOUSE_HTTP_PORT": server.port,
-                "CLICKHOUSE_ADMIN_USER": server.user,
-                "CLICKHOUSE_ADMIN_PASSWORD": server.password,
-            },
+            server.tutor_settings(),
         )
         job_dir = build_context(root)
         root.run("local", "do", "init", "--limit", "clickhouse")

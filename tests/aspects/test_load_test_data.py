@@ -11,7 +11,6 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import clickhouse_connect
 import pytest
 
 from tests.harness.fixtures import running_clickhouse
@@ -25,9 +24,7 @@ PACKAGE = Path(xapi_generator.__file__).parent
 class Stack:
     def __init__(self, root: TutorRoot, server, job_dir: str) -> None:
         self.root, self.job_dir = root, job_dir
-        self.admin = clickhouse_connect.get_client(
-            host=server.host, port=server.port, username=server.user, password=server.password
-        )
+        self.admin = server.client()
 
     def load(self, *options: str) -> str:
         result = self.root.run(
@@ -48,10 +45,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         root = TutorRoot(directory / "root").save(
             ["clickhouse", "ralph", "aspects"],
             {
-                "CLICKHOUSE_HOST": server.host,
-                "CLICKHOUSE_HTTP_PORT": server.port,
-                "CLICKHOUSE_ADMIN_USER": server.user,
-                "CLICKHOUSE_ADMIN_PASSWORD": server.password,
+                **server.tutor_settings(),
                 "RALPH_HOST": "127.0.0.1",
                 "RALPH_PORT": port,
             },

@@ -9,7 +9,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import clickhouse_connect
 import pytest
 
 from tests.harness.fixtures import running_clickhouse
@@ -23,23 +22,13 @@ def root(tmp_path_factory: pytest.TempPathFactory, clickhouse_server) -> TutorRo
     root = TutorRoot(tmp_path_factory.mktemp("tutor-root"), plugins_root=PLUGINS_ROOT)
     return root.save(
         ["clickhouse"],
-        {
-            "CLICKHOUSE_HOST": clickhouse_server.host,
-            "CLICKHOUSE_HTTP_PORT": clickhouse_server.port,
-            "CLICKHOUSE_ADMIN_USER": clickhouse_server.user,
-            "CLICKHOUSE_ADMIN_PASSWORD": clickhouse_server.password,
-        },
+        clickhouse_server.tutor_settings(),
     )
 
 
 @pytest.fixture
 def admin(clickhouse_server):
-    return clickhouse_connect.get_client(
-        host=clickhouse_server.host,
-        port=clickhouse_server.port,
-        username=clickhouse_server.user,
-        password=clickhouse_server.password,
-    )
+    return clickhouse_server.client()
 
 
 def run_init(

@@ -132,6 +132,23 @@ _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 Codec = tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]
 
 
+def _decompress_lz4_frames(data: bytes) -> bytes:
+    """
+    Every frame of a body: clickhouse-connect compresses each block of an insert as a frame of
+    its own, and lz4.frame.decompress reads only the first one.
+    """
+    import lz4.frame
+
+    blocks = []
+    while data:
+        decompressor = lz4.frame.LZ4FrameDecompressor()
+        blocks.append(decompressor.decompress(data))
+        if not decompressor.eof:
+            raise ValueError("the last LZ4 frame is truncated")
+        data = decompressor.unused_data
+    return b"".join(blocks)
+
+
 def _available_codecs() -> dict[str, Codec]:
     """(compress, decompress) per HTTP content coding, for the codecs this Python has."""
     codecs: dict[str, Codec] = {
@@ -143,7 +160,7 @@ def _available_codecs() -> dict[str, Codec]:
     with suppress(ImportError):
         import lz4.frame  # ClickHouse's "lz4" coding is the LZ4 frame format
 
-        codecs["lz4"] = (lz4.frame.compress, lz4.frame.decompress)
+        codecs["lz4"] = (lz4.frame.compress, _decompress_lz4_frames)
     for module in ("compression.zstd", "backports.zstd"):
         with suppress(ImportError):
             zstd = __import__(module, fromlist=["compress"])

@@ -120,6 +120,26 @@ class ClickHouseServer:
         self.stop()
         self.start()
 
+    def tutor_settings(self) -> dict[str, Any]:
+        """Settings that point the clickhouse plugin at this server, with its admin user."""
+        return {
+            "CLICKHOUSE_HOST": self.host,
+            "CLICKHOUSE_HTTP_PORT": self.port,
+            "CLICKHOUSE_ADMIN_USER": self.user,
+            "CLICKHOUSE_ADMIN_PASSWORD": self.password,
+        }
+
+    def client(self, username: str | None = None, password: str | None = None) -> Any:
+        """A clickhouse-connect client, as the admin unless a user is given."""
+        import clickhouse_connect  # the server itself does not need it
+
+        return clickhouse_connect.get_client(
+            host=self.host,
+            port=self.port,
+            username=username or self.user,
+            password=self.password if username is None else password,
+        )
+
     def access_log(self) -> list[dict[str, Any]]:
         """The access statements the server recorded, oldest first."""
         path = self.data_dir / "access_control.jsonl"

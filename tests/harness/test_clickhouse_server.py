@@ -698,6 +698,19 @@ def test_clickhouse_connect_native_insert_round_trip(
     assert [list(row) for row in stored] == rows
 
 
+def test_large_compressed_insert_keeps_every_block(connect: Callable[..., Any]) -> None:
+    # clickhouse-connect sends a big insert as several blocks, one compressed frame each.
+    client = connect(compress="lz4")
+    table = unique("blocks")
+    client.command(f"CREATE TABLE {table} (id UInt64, text String) ENGINE = MergeTree ORDER BY id")
+    rows = [[n, f"statement {n} " * 10] for n in range(30_000)]
+    summary = client.insert(table, rows, column_names=["id", "text"])
+    assert summary.written_rows == 30_000
+    assert client.query(f"SELECT count(), sum(id) FROM {table}").result_rows == [
+        (30_000, sum(range(30_000)))
+    ]
+
+
 def test_clickhouse_connect_query_df(connect: Callable[..., Any]) -> None:
     pytest.importorskip("pandas")
     frame = connect().query_df("SELECT number AS n, toString(number) AS s FROM numbers(3)")

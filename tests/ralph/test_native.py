@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import clickhouse_connect
 import pytest
 import requests
 
@@ -102,12 +101,7 @@ def test_default_mongo_settings_are_valid_for_ralph(make_root) -> None:
 @pytest.fixture
 def in_clickhouse(clickhouse_server):
     """The verbs of the rows Ralph's backend holds for a statement id, in ClickHouse itself."""
-    client = clickhouse_connect.get_client(
-        host=clickhouse_server.host,
-        port=clickhouse_server.port,
-        username=clickhouse_server.user,
-        password=clickhouse_server.password,
-    )
+    client = clickhouse_server.client()
 
     def verbs(statement_id: str) -> list[str]:
         return [

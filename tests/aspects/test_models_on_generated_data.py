@@ -1,0 +1,396 @@
+"""
+The Aspects dbt models on generated statements: every figure against a computation in Python.
+
+Two batches of statements come from the seeded generator (tutoraspects.xapi_generator): a
+first one over eight weeks, and a second one (another seed: other learners, the same courses)
+over six weeks that overlap the first batch's last two. Each statement is read here, from its
+JSON, into the ``Fact`` of test_dbt_models (verb, learner, course from the context's parent or
+the object, block, score, video time, progress, navigation), and that module's reference
+computations give every model's expected figures.
+
+The module builds one history, and each test checks one stage of it:
+
+1. first: the first batch is in the raw table before the models exist, then ``dbt build``;
+2. replay: every statement of the first batch inserted again, then ``dbt build``: no figure
+   changes;
+3. union: the second batch inserted, then ``dbt build``: the figures are those of both batches.
+
+at_risk_learners is built as of the end of the generated weeks (the ``at_risk_as_of`` var).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import clickhouse_connect
+import pytest
+
+from tests.aspects.test_dbt_models import (
+    COURSE_TYPE,
+    DBT_VARS,
+    ENDING_POINT,
+    LINK_TYPE,
+    MODELS,
+    MODULE_TYPE,
+    PROGRESS,
+    RAW_TABLE_DDL,
+    VERBS,
+    VIDEO_LENGTH,
+    VIDEO_TIME,
+    XAPI_DATABASE,
+    Course,
+    Dbt,
+    Fact,
+    Row,
+    Stage,
+    as_expected,
+    expected_active_learners,
+    expected_at_risk,
+    expected_enrollments,
+    expected_ingestion,
+    expected_learner_status,
+    expected_navigation,
+    expected_parsed,
+    expected_problem_performance,
+    expected_score_distribution,
+    expected_video_engagement,
+    figures,
+    projected,
+)
+from tests.harness.fixtures import ClickHouseServer
+from tutoraspects import xapi_generator
+
+GENERATED_XAPI_DATABASE = "generated_models_xapi"
+GENERATED_REPORTING_DATABASE = "generated_models_reporting"
+
+# Small courses and one session a week give many learners for the number of statements.
+COURSE_SHAPE = {"orgs": 3, "courses_per_org": 2, "sections_per_course": 2, "sessions_per_week": 1.0}
+FIRST_BATCH = {
+    "statements": 8000,
+    "seed": 21,
+    "weeks": 8,
+    "start": datetime(2024, 1, 1, tzinfo=UTC),
+}
+# Same quarter, so the same course runs; the first two weeks overlap the first batch's last two.
+SECOND_BATCH = {
+    "statements": 4000,
+    "seed": 22,
+    "weeks": 6,
+    "start": datetime(2024, 2, 12, tzinfo=UTC),
+}
+STAGES = ["first", "replay", "union"]
+
+NAVIGATION_BY_ENDING_POINT = {"next unit": "next", "previous unit": "previous"}
+VERB_NAMES = {iri: name for name, iri in VERBS.items()}
+
+EXPECTED_FIGURES = {
+    "course_enrollments_daily": expected_enrollments,
+    "course_active_learners": expected_active_learners,
+    "navigation_daily": expected_navigation,
+    "video_engagement": expected_video_engagement,
+    "problem_performance": expected_problem_performance,
+    "problem_score_distribution": expected_score_distribution,
+    "learner_course_status": expected_learner_status,
+    "ingestion_hourly": expected_ingestion,
+}
+
+
+# --- Reading the generated statements ----------------------------------------------------------
+
+
+def read_fact(statement: dict[str, Any]) -> Fact:
+    """What a statement says, read from its JSON as event-routing-backends writes it."""
+    verb_id = statement["verb"]["id"]
+    verb = VERB_NAMES.get(verb_id, verb_id)  # verbs no model names keep their IRI
+    result = statement.get("result", {})
+    score = result.get("score", {}).get("scaled")
+    progress = None
+    if verb == "progressed":
+        progress = result.get("extensions", {}).get(PROGRESS)
+        if progress is None and score is not None:
+            progress = score * 100
+    return Fact(
+        event_id=statement["id"],
+        time=datetime.fromisoformat(statement["timestamp"]),
+        actor=statement["actor"]["account"]["name"],
+        verb=verb,
+        course=course_of(statement),
+        block=block_of(statement),
+        score=score,
+        success=result.get("success"),
+        video_time=result.get("extensions", {}).get(VIDEO_TIME),
+        video_length=statement["context"]["extensions"].get(VIDEO_LENGTH),
+        progress=progress,
+        navigation=navigation_of(statement) if verb == "navigated" else "",
+    )
+
+
+def course_of(statement: dict[str, Any]) -> Course:
+    """The parent activity of a statement about something in a course, else the object of a
+    statement about the course itself: {lms}/course/course-v1:ORG+COURSE+RUN."""
+    parents = statement["context"].get("contextActivities", {}).get("parent", [])
+    activity = parents[0] if parents else statement["object"]
+    path, _, key = activity["id"].rpartition("/")
+    assert path.endswith("/course") and key.startswith("course-v1:"), activity["id"]
+    names = activity["definition"].get("name", {})
+    return Course(key, next(iter(names.values()), ""))
+
+
+def block_of(statement: dict[str, Any]) -> str:
+    """The block-v1 key of the object; '' when the object is the course (its root block too)."""
+    statement_object = statement["object"]
+    if statement_object["definition"]["type"] == COURSE_TYPE:
+        return ""
+    _, found, block = statement_object["id"].partition("/xblock/")
+    return block if found else ""
+
+
+def navigation_of(statement: dict[str, Any]) -> str:
+    object_type = statement["object"]["definition"]["type"]
+    if object_type in (LINK_TYPE, MODULE_TYPE):
+        return "link" if object_type == LINK_TYPE else "outline"
+    ending_point = statement["context"]["extensions"].get(ENDING_POINT)
+    return NAVIGATION_BY_ENDING_POINT.get(ending_point, "tab")  # a tab number otherwise
+
+
+@dataclass(frozen=True)
+class Batch:
+    config: xapi_generator.Config
+    lines: list[str]  # the statements as the generator writes them
+    statements: list[dict[str, Any]]
+    facts: list[Fact]
+
+
+def generate(statements: int, **settings: Any) -> Batch:
+    config = xapi_generator.sized_config(statements, **COURSE_SHAPE, **settings)
+    lines = list(xapi_generator.iter_statement_json(config))
+    parsed = [json.loads(line) for line in lines]
+    return Batch(config, lines, parsed, [read_fact(statement) for statement in parsed])
+
+
+def dbt_variables(batch: Batch) -> dict[str, Any]:
+    """at_risk_learners as of the end of the batch's weeks."""
+    return DBT_VARS | {"at_risk_as_of": batch.config.end.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+# --- The history -------------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    first: Batch
+    second: Batch
+    stages: dict[str, Stage]
+
+
+@pytest.fixture(scope="module")
+def history(
+    clickhouse_server: ClickHouseServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[History]:
+    dbt = Dbt(clickhouse_server, tmp_path_factory.mktemp("dbt-target-generated"))
+    dbt.env |= {
+        "ASPECTS_XAPI_DATABASE": GENERATED_XAPI_DATABASE,
+        "ASPECTS_REPORTING_DATABASE": GENERATED_REPORTING_DATABASE,
+    }
+    client = clickhouse_connect.get_client(
+        host=clickhouse_server.host,
+        port=clickhouse_server.port,
+        username=clickhouse_server.user,
+        password=clickhouse_server.password,
+        # The embedded server decodes only the first frame of an LZ4 request body, and the
+        # client compresses each block of an insert as a frame of its own.
+        compress=False,
+    )
+    for database in (GENERATED_XAPI_DATABASE, GENERATED_REPORTING_DATABASE):
+        client.command(f"DROP DATABASE IF EXISTS {database}")
+    client.command(f"CREATE DATABASE {GENERATED_XAPI_DATABASE}")
+    client.command(RAW_TABLE_DDL.replace(f" {XAPI_DATABASE}.", f" {GENERATED_XAPI_DATABASE}.", 1))
+
+    inserted: set[str] = set()
+
+    def insert(batch: Batch) -> None:
+        rows = [
+            [uuid.UUID(fact.event_id), fact.time, line]
+            for fact, line in zip(batch.facts, batch.lines, strict=True)
+        ]
+        client.insert(
+            f"{GENERATED_XAPI_DATABASE}.xapi_events_all",
+            rows,
+            ["event_id", "emission_time", "event"],
+        )
+        inserted.update(fact.event_id for fact in batch.facts)
+        stored = client.command(
+            f"SELECT uniqExact(event_id) FROM {GENERATED_XAPI_DATABASE}.xapi_events_all"
+        )
+        assert stored == len(inserted), "statements were lost on the way in"
+
+    def snapshot(facts: list[Fact], results: dict[str, Any]) -> Stage:
+        tables = {
+            model: as_expected(
+                client.query(
+                    f"SELECT * FROM {GENERATED_REPORTING_DATABASE}.{model}"
+                ).named_results()
+            )
+            for model in MODELS
+        }
+        return Stage(facts, tables, results)
+
+    first = generate(**FIRST_BATCH)
+    second = generate(**SECOND_BATCH)
+    stages = {}
+    insert(first)
+    stages["first"] = snapshot(first.facts, dbt("build", variables=dbt_variables(first)))
+    insert(first)
+    stages["replay"] = snapshot(first.facts, dbt("build", variables=dbt_variables(first)))
+    insert(second)
+    union = first.facts + second.facts
+    stages["union"] = snapshot(union, dbt("build", variables=dbt_variables(second)))
+    yield History(first, second, stages)
+    client.close()
+
+
+def as_of(history: History, stage: str) -> datetime:
+    return (history.second if stage == "union" else history.first).config.end
+
+
+# --- Tests -------------------------------------------------------------------------------------
+
+
+def test_the_batches_span_several_courses_weeks_and_learners(history: History) -> None:
+    first, second = history.first, history.second
+    sizes = (len(first.facts), len(second.facts))
+    assert sizes == (FIRST_BATCH["statements"], SECOND_BATCH["statements"])
+    union = first.facts + second.facts
+    assert len({fact.event_id for fact in union}) == len(union)
+    courses = {fact.course.key for fact in union}
+    assert len(courses) == 6 and len({course.split("+")[0] for course in courses}) == 3
+    assert {fact.course.key for fact in second.facts} <= {fact.course.key for fact in first.facts}
+    assert not {fact.actor for fact in first.facts} & {fact.actor for fact in second.facts}
+    weeks = {fact.time.isocalendar()[:2] for fact in union}
+    assert len(weeks) >= 11
+    overlap = {fact.time.date() for fact in first.facts} & {f.time.date() for f in second.facts}
+    assert len(overlap) >= 10
+    # Every kind of statement the generator makes (a regrade under the pass cutoff is the
+    # rarest), many learners, and enough of the rarer cases to mean something.
+    kinds = Counter(xapi_generator.classify(s) for s in first.statements + second.statements)
+    assert set(kinds) == set(xapi_generator.KINDS)
+    assert len({fact.actor for fact in union}) >= 100
+    assert kinds["enrollment_unregistered"] >= 10 and kinds["course_passed"] >= 20
+    assert kinds["video_completed"] >= 200 and kinds["problem_server_check"] >= 500
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_dbt_builds_every_model_and_passes_every_data_test(history: History, stage: str) -> None:
+    results = history.stages[stage].results
+    assert set(MODELS) <= set(results)
+    statuses = {name: result["status"] for name, result in results.items()}
+    assert {name: s for name, s in statuses.items() if s not in ("success", "pass")} == {}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_parsed_statements_match_the_generated_ones(history: History, stage: str) -> None:
+    state = history.stages[stage]
+    rows = state.tables["xapi_events_parsed"]
+    # The first batch is there twice after its replay, until the parts merge.
+    replayed = len(history.first.facts) if stage != "first" else 0
+    assert len(state.facts) <= len(rows) <= len(state.facts) + replayed
+
+    verb_of = {fact.event_id: VERBS.get(fact.verb, fact.verb) for fact in state.facts}
+    expected_identity = {
+        (fact.event_id, verb_of[fact.event_id], fact.course.org, fact.course.key)
+        for fact in state.facts
+    }
+    actual_identity = {
+        (str(row["event_id"]), row["verb_id"], row["org"], row["course_key"]) for row in rows
+    }
+    assert actual_identity == expected_identity
+    distinct_rows = {str(row["event_id"]): row["verb_id"] for row in rows}
+    assert Counter(distinct_rows.values()) == Counter(verb_of.values())
+
+    # Every column, for the statements of the verbs the models read.
+    known = [fact for fact in state.facts if fact.verb in VERBS]
+    expected = as_expected(expected_parsed(known))
+    columns = list(expected[0])
+    actual = [row for row in rows if row["verb_id"] in VERB_NAMES]
+    assert projected(actual, columns, distinct=True) == projected(expected, columns)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("model", list(EXPECTED_FIGURES))
+def test_model_figures_match_the_statements(history: History, stage: str, model: str) -> None:
+    state = history.stages[stage]
+    expected = as_expected(EXPECTED_FIGURES[model](state.facts))
+    actual = state.tables[model]
+    columns = list(expected[0])
+    assert set(columns) <= set(actual[0]), "the model lacks columns"
+    assert projected(actual, columns) == projected(expected, columns)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_at_risk_learners_as_of_the_end_of_the_weeks(history: History, stage: str) -> None:
+    state = history.stages[stage]
+    expected = as_expected(expected_at_risk(state.facts, as_of=as_of(history, stage)))
+    actual = state.tables["at_risk_learners"]
+    assert len(expected) >= 10
+    columns = list(expected[0])
+    assert projected(actual, columns) == projected(expected, columns)
+
+
+@pytest.mark.parametrize("stage", ["first", "union"])
+def test_enrolled_learners_agree_with_the_generated_enrollments(
+    history: History, stage: str
+) -> None:
+    """The last enrolled count of each course is that of the universe the statements come from.
+
+    The statement cap cuts the last learner's activity short: an enrolment counts when its
+    registration was emitted, an unenrolment when it came before the learner's last statement.
+    """
+    batches = [history.first, history.second] if stage == "union" else [history.first]
+    enrolled: Counter[str] = Counter()
+    for batch in batches:
+        last_statement: dict[str, datetime] = {}
+        for fact in batch.facts:  # each learner's statements are in time order
+            last_statement[fact.actor] = fact.time
+        universe = xapi_generator.build_universe(batch.config)
+        for enrollment in universe.enrollments:
+            learner = universe.learners[enrollment.learner_index].name
+            until = last_statement.get(learner)
+            left = enrollment.unenrolled_at
+            emitted = until is not None and enrollment.enrolled_at <= until
+            if emitted and not (left is not None and left <= until):
+                enrolled[universe.courses[enrollment.course_index].key] += 1
+    rows = history.stages[stage].tables["course_enrollments_daily"]
+    last_day: dict[str, Row] = {}
+    for row in sorted(rows, key=lambda row: row["enrollment_date"]):
+        last_day[row["course_key"]] = row
+    assert {key: row["enrolled_learners"] for key, row in last_day.items()} == dict(enrolled)
+
+
+def test_a_replay_of_every_statement_changes_no_figure(history: History) -> None:
+    first, replay = history.stages["first"], history.stages["replay"]
+    for model in MODELS:
+        assert figures(model, replay.tables[model]) == figures(model, first.tables[model]), model
+
+
+def test_the_second_batch_changes_the_overlapping_groups(history: History) -> None:
+    """The union is not the first batch's rows plus the second's: shared groups were merged."""
+    first, union = history.stages["first"], history.stages["union"]
+    first_days = {
+        (row["course_key"], row["period_start"]): row["active_learners"]
+        for row in first.tables["course_active_learners"]
+        if row["period"] == "day"
+    }
+    changed = [
+        key
+        for row in union.tables["course_active_learners"]
+        if row["period"] == "day"
+        and (key := (row["course_key"], row["period_start"])) in first_days
+        and row["active_learners"] > first_days[key]
+    ]
+    assert len(changed) >= 5
