@@ -7,7 +7,7 @@ import pytest
 
 from tests.harness.tutor import TutorRoot
 
-pytest_plugins = ["tests.harness.fixtures"]
+pytest_plugins = ["tests.harness.fixtures", "tests.harness.mariadb"]
 
 
 @pytest.fixture(scope="module")
