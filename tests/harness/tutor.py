@@ -18,7 +18,11 @@ import yaml
 
 BIN = Path(sys.executable).parent
 DOCKER_SHIM_DIR = Path(__file__).parent / "bin"
-JOB_TOOLS = [Path(__file__).resolve().parents[2] / ".venv-dbt" / "bin"]
+REPOSITORY = Path(__file__).resolve().parents[2]
+# The tools that job images hold come from virtualenvs here: on every job's PATH...
+JOB_TOOLS = [REPOSITORY / ".venv-dbt" / "bin"]
+# ... or first on the PATH of the one job whose image holds them (its `python` included).
+IMAGE_TOOLS = {"superset-job": [str(REPOSITORY / ".venv-superset" / "bin")]}
 
 
 class TutorError(Exception):
@@ -38,10 +42,10 @@ class TutorRoot:
         if self.plugins_root:
             env["TUTOR_PLUGINS_ROOT"] = str(self.plugins_root)
         # The harness' docker stand-in comes first: `tutor local do` runs jobs natively.
-        # Tools that the job images hold come from their own virtualenvs.
         env["PATH"] = os.pathsep.join(
             [str(DOCKER_SHIM_DIR), str(BIN), *map(str, JOB_TOOLS), env["PATH"]]
         )
+        env["TUTOR_DOCKER_SHIM_IMAGE_PATHS"] = json.dumps(IMAGE_TOOLS)
         return env
 
     def run(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:

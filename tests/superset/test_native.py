@@ -1,0 +1,117 @@
+"""
+The superset plugin's rendered init job, run by `tutor local do init` on this machine against a
+real MariaDB (standing in for the platform's MySQL), then real Superset started with the
+rendered superset_config.py. The LMS part of the init (registering the OAuth2 application)
+needs an LMS, which cannot run here: the docker stand-in skips it, by name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness.mariadb import MariaDBServer
+from tests.harness.superset import Superset, running_superset
+from tests.harness.tutor import TutorRoot
+
+SECURITY_TABLES = ("ab_role", "ab_permission", "ab_view_menu", "ab_permission_view", "ab_user")
+
+
+class Deployment:
+    def __init__(self, root: TutorRoot, mariadb: MariaDBServer, home: Path) -> None:
+        self.root, self.mariadb, self.home = root, mariadb, home
+        self.pythonpath = root.path / "env" / "plugins" / "superset" / "apps" / "pythonpath"
+
+    def init(self, log: Path) -> str:
+        result = self.root.run(
+            "local",
+            "do",
+            "init",
+            "--limit",
+            "superset",
+            PYTHONPATH=str(self.pythonpath),
+            SUPERSET_HOME=str(self.home),
+            TUTOR_DOCKER_SHIM_SKIP="lms-job",
+            TUTOR_DOCKER_SHIM_LOG=str(log),
+        )
+        return result.stdout + result.stderr
+
+    def superset(self) -> Superset:
+        lines = self.root.env_file("plugins", "superset", "apps", "superset.env").splitlines()
+        secrets = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+        config = self.pythonpath / "superset_config.py"
+        return Superset(config, home=self.home, env=secrets)
+
+    def counts(self) -> dict[str, str | None]:
+        return {
+            table: self.mariadb.query(f"SELECT count(*) FROM {table}", database="superset")[0][0]
+            for table in SECURITY_TABLES
+        }
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    tmp_path_factory: pytest.TempPathFactory, mariadb_server: MariaDBServer
+) -> Iterator[Deployment]:
+    directory = tmp_path_factory.mktemp("superset")
+    root = TutorRoot(directory / "root").save(
+        ["superset"],
+        {
+            "MYSQL_HOST": mariadb_server.host,
+            "MYSQL_PORT": mariadb_server.port,
+            "MYSQL_ROOT_USERNAME": mariadb_server.root_user,
+            "MYSQL_ROOT_PASSWORD": mariadb_server.root_password,
+        },
+    )
+    yield Deployment(root, mariadb_server, directory / "home")
+
+
+def test_init_creates_the_database_the_schema_and_the_admin(deployment, tmp_path: Path) -> None:
+    log = tmp_path / "jobs.jsonl"
+    output = deployment.init(log)
+    assert "Superset is initialised." in output
+    jobs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert jobs == [
+        {"service": "superset-job", "returncode": 0},
+        {"service": "lms-job", "returncode": "skipped"},
+    ]
+    config = deployment.root.config()
+    for key in ("SUPERSET_ADMIN_PASSWORD", "SUPERSET_DB_PASSWORD", "MYSQL_ROOT_PASSWORD"):
+        assert config[key] not in output
+    users = deployment.mariadb.query("SELECT User FROM mysql.user WHERE User = 'superset'")
+    assert users == [("superset",)]
+    admin = deployment.mariadb.query(
+        "SELECT u.username, r.name FROM ab_user u JOIN ab_user_role ur ON ur.user_id = u.id "
+        "JOIN ab_role r ON r.id = ur.role_id",
+        database="superset",
+    )
+    assert admin == [(config["SUPERSET_ADMIN_USERNAME"], "Admin")]
+
+
+def test_superset_runs_with_the_rendered_configuration(deployment) -> None:
+    config = deployment.root.config()
+    with running_superset(deployment.superset()) as server:
+        client = server.client()
+        client.login(config["SUPERSET_ADMIN_USERNAME"], config["SUPERSET_ADMIN_PASSWORD"])
+        assert client.get("/api/v1/me/")["result"]["username"] == config["SUPERSET_ADMIN_USERNAME"]
+        assert client.get("/api/v1/database/")["count"] == 0
+
+
+def test_init_again_changes_nothing_and_applies_a_new_admin_password(
+    deployment, tmp_path: Path
+) -> None:
+    before = deployment.counts()
+    config = deployment.root.config()
+    deployment.root.save(settings={"SUPERSET_ADMIN_PASSWORD": "a-new-admin-password"})
+    try:
+        assert "Superset is initialised." in deployment.init(tmp_path / "jobs.jsonl")
+        assert deployment.counts() == before
+        with running_superset(deployment.superset()) as server:
+            server.client().login(config["SUPERSET_ADMIN_USERNAME"], "a-new-admin-password")
+    finally:
+        deployment.root.save(
+            settings={"SUPERSET_ADMIN_PASSWORD": config["SUPERSET_ADMIN_PASSWORD"]}
+        )

@@ -1,0 +1,94 @@
+"""
+Superset's configuration, rendered by the Tutor superset plugin from its SUPERSET_* settings:
+change those (or add the superset-config patch), not this file. Secrets come from the
+environment (superset.env), so that this file holds none.
+"""
+
+import os
+from urllib.parse import quote
+
+from flask_appbuilder.security.manager import AUTH_OAUTH
+from sqlalchemy.dialects.mysql.base import MySQLDialect
+
+# MariaDB announces sequences, then refuses Flask-AppBuilder's CREATE SEQUENCE ... NO CYCLE:
+# tables use AUTO_INCREMENT instead (MySQL has no sequences anyway).
+_mysql_initialize = MySQLDialect.initialize
+
+
+def _initialize_without_sequences(self, connection):
+    _mysql_initialize(self, connection)
+    self.supports_sequences = False
+
+
+MySQLDialect.initialize = _initialize_without_sequences
+
+SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
+SQLALCHEMY_DATABASE_URI = (
+    "mysql+pymysql://{{ SUPERSET_DB_USERNAME }}:"
+    + quote(os.environ["SUPERSET_DB_PASSWORD"], safe="")
+    + "@{{ SUPERSET_DB_HOST }}:{{ SUPERSET_DB_PORT }}/{{ SUPERSET_DB_NAME }}?charset=utf8mb4"
+)
+
+# Cache and asynchronous queries on the platform's Redis.
+REDIS_URL = "redis://{{ REDIS_HOST }}:{{ REDIS_PORT }}"
+CACHE_CONFIG = {
+    "CACHE_TYPE": "RedisCache",
+    "CACHE_DEFAULT_TIMEOUT": 300,
+    "CACHE_KEY_PREFIX": "superset_",
+    "CACHE_REDIS_URL": REDIS_URL + "/{{ SUPERSET_REDIS_CACHE_DB }}",
+}
+DATA_CACHE_CONFIG = {**CACHE_CONFIG, "CACHE_KEY_PREFIX": "superset_data_"}
+
+
+class CeleryConfig:
+    broker_url = REDIS_URL + "/{{ SUPERSET_REDIS_CELERY_DB }}"
+    result_backend = REDIS_URL + "/{{ SUPERSET_REDIS_CELERY_DB }}"
+    imports = ("superset.sql_lab", "superset.tasks.scheduler")
+    worker_prefetch_multiplier = 1
+    task_acks_late = False
+
+
+CELERY_CONFIG = CeleryConfig
+
+ROW_LIMIT = {{ SUPERSET_ROW_LIMIT }}
+BABEL_DEFAULT_LOCALE = "{{ SUPERSET_DEFAULT_LOCALE }}"
+LANGUAGES = {{ SUPERSET_SUPPORTED_LANGUAGES|tojson }}
+
+# People log in with their LMS account (OAuth2); the admin user logs in to the API only.
+LMS_URL = "{% if ENABLE_HTTPS %}https{% else %}http{% endif %}://{{ LMS_HOST }}"
+AUTH_TYPE = AUTH_OAUTH
+AUTH_USER_REGISTRATION = True  # an LMS user's first login creates their Superset user
+AUTH_API_LOGIN_ALLOW_MULTIPLE_PROVIDERS = True
+OAUTH_PROVIDERS = [
+    {
+        "name": "openedxsso",
+        "icon": "fa-sign-in",
+        "token_key": "access_token",
+        "remote_app": {
+            "client_id": "{{ SUPERSET_OAUTH2_CLIENT_ID }}",
+            "client_secret": os.environ["SUPERSET_OAUTH2_CLIENT_SECRET"],
+            # django-oauth-toolkit, which the LMS uses, requires PKCE.
+            "client_kwargs": {"scope": "read", "code_challenge_method": "S256"},
+            "access_token_method": "POST",
+            # The browser goes to the public LMS; Superset itself talks to it inside the platform.
+            "authorize_url": LMS_URL + "{{ SUPERSET_OAUTH2_AUTHORIZE_PATH }}",
+            "access_token_url": "{{ SUPERSET_LMS_INTERNAL_URL }}{{ SUPERSET_OAUTH2_ACCESS_TOKEN_PATH }}",
+            "api_base_url": "{{ SUPERSET_LMS_INTERNAL_URL }}",
+        },
+    }
+]
+LOGOUT_REDIRECT_URL = LMS_URL + "/logout"
+ENABLE_PROXY_FIX = True
+
+{% if SUPERSET_SENTRY_DSN -%}
+import sentry_sdk  # noqa: E402
+
+sentry_sdk.init(dsn="{{ SUPERSET_SENTRY_DSN }}")
+{%- endif %}
+
+{{ patch("superset-config") }}
+{%- for name, code in superset_extra_config() %}
+
+# {{ name }}
+{{ code }}
+{%- endfor %}
