@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.harness.tutor import TutorRoot, check_posix_script
+from tests.harness.tutor import BIN, REPOSITORY, TutorRoot, check_posix_script
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +32,30 @@ def test_renders_and_validates_alone(alone: TutorRoot, tmp_path: Path) -> None:
     assert [service for service, _ in scripts] == ["superset", "lms"]
     for _, script in scripts:
         check_posix_script(script, tmp_path)
+
+
+def test_image_installs_what_the_tests_run(alone: TutorRoot) -> None:
+    dockerfile = alone.path / "env" / "plugins" / "superset" / "build" / "superset" / "Dockerfile"
+    subprocess.run(
+        [str(BIN / "hadolint"), "--failure-threshold", "warning", str(dockerfile)], check=True
+    )
+    pins = dict(re.findall(r"^\s+([A-Za-z0-9_.-]+)==([^\s\\]+)", dockerfile.read_text(), re.M))
+    installed = subprocess.run(
+        [
+            str(REPOSITORY / ".venv-superset" / "bin" / "python"),
+            "-m",
+            "pip",
+            "list",
+            "--format=json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    versions = {p["name"].lower(): p["version"] for p in json.loads(installed)}
+    assert {name.lower(): version for name, version in pins.items()} == {
+        name.lower(): versions[name.lower()] for name in pins
+    }
 
 
 def test_knows_nothing_of_clickhouse_or_xapi(alone: TutorRoot) -> None:
