@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import queue
-import signal
 import ssl
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from typing import IO, Any
 import pytest
 
 from tests.harness.clickhouse import READY_MESSAGE
+from tests.harness.processes import terminate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_USER = "harness_admin"
@@ -105,15 +105,8 @@ class ClickHouseServer:
     def stop(self) -> None:
         """Stop with SIGTERM, as a service manager would; kill only if it hangs."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise ClickHouseServerError(self._with_log("the server ignored SIGTERM")) from None
+        if not terminate(process, STOP_TIMEOUT):
+            raise ClickHouseServerError(self._with_log("the server ignored SIGTERM"))
 
     def restart(self) -> None:
         """Stop, then start again on the same data directory and port."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -36,6 +35,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+
+from tests.harness.processes import terminate
 
 ROOT_USER = "root"
 ROOT_PASSWORD = "harness-mariadb-root-password"
@@ -116,15 +117,8 @@ class MariaDBServer:
     def stop(self) -> None:
         """Stop with SIGTERM (a clean InnoDB shutdown); kill only if it hangs."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise MariaDBError(self._with_log("the server ignored SIGTERM")) from None
+        if not terminate(process, STOP_TIMEOUT):
+            raise MariaDBError(self._with_log("the server ignored SIGTERM"))
 
     def restart(self) -> None:
         """Stop, then start again on the same data directory and port."""

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.harness.fixtures import REPO_ROOT
+from tests.harness.processes import terminate
 from tests.harness.tutor import TutorRoot
 
 RALPH_BIN = REPO_ROOT / ".venv-ralph" / "bin"
@@ -67,8 +68,7 @@ def running_ralph(root: TutorRoot, port: int) -> Iterator[str]:
         wait_until_up(url, process, log_path)
         yield url
     finally:
-        process.terminate()
-        process.wait(30)
+        terminate(process, timeout=30)
 
 
 def wait_until_up(url: str, process: subprocess.Popen, log_path: Path) -> None:

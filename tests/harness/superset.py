@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from tests.harness.processes import terminate
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUPERSET_BIN = REPO_ROOT / ".venv-superset" / "bin"
 COMMAND_TIMEOUT = 600.0  # `db upgrade` on an empty database takes ~15 s here
@@ -233,15 +235,8 @@ class SupersetServer:
     def stop(self) -> None:
         """SIGTERM lets gunicorn stop its worker gracefully; kill the group only if it hangs."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            raise SupersetServerError(self._with_log("gunicorn ignored SIGTERM")) from None
+        if not terminate(process, STOP_TIMEOUT, group=True):
+            raise SupersetServerError(self._with_log("gunicorn ignored SIGTERM"))
 
     def __enter__(self) -> SupersetServer:
         return self if self.running else self.start()
