@@ -18,6 +18,7 @@ from tests.harness.superset import Superset, running_superset
 from tests.harness.tutor import TutorRoot
 
 SECURITY_TABLES = ("ab_role", "ab_permission", "ab_view_menu", "ab_permission_view", "ab_user")
+SECURITY_TABLES += ("ab_permission_view_role",)
 
 
 class Deployment:
@@ -89,6 +90,14 @@ def test_init_creates_the_database_the_schema_and_the_admin(deployment, tmp_path
         database="superset",
     )
     assert admin == [(config["SUPERSET_ADMIN_USERNAME"], "Admin")]
+    # The course-staff role has exactly Gamma's permissions.
+    [(staff, gamma)] = deployment.mariadb.query(
+        "SELECT (SELECT count(*) FROM ab_permission_view_role pvr JOIN ab_role r "
+        "ON r.id = pvr.role_id WHERE r.name = 'Course Staff'), (SELECT count(*) FROM "
+        "ab_permission_view_role pvr JOIN ab_role r ON r.id = pvr.role_id WHERE r.name = 'Gamma')",
+        database="superset",
+    )
+    assert staff == gamma and int(gamma) > 0
 
 
 def test_superset_runs_with_the_rendered_configuration(deployment) -> None:
@@ -98,6 +107,14 @@ def test_superset_runs_with_the_rendered_configuration(deployment) -> None:
         client.login(config["SUPERSET_ADMIN_USERNAME"], config["SUPERSET_ADMIN_PASSWORD"])
         assert client.get("/api/v1/me/")["result"]["username"] == config["SUPERSET_ADMIN_USERNAME"]
         assert client.get("/api/v1/database/")["count"] == 0
+        # Users come from the LMS: no self-registration or password-reset pages.
+        for path in (
+            "/register/",
+            "/register/form",
+            "/resetpassword/form",
+            "/resetmypassword/form",
+        ):
+            assert client.request("GET", path).status == 404, path
 
 
 def test_init_again_changes_nothing_and_applies_a_new_admin_password(

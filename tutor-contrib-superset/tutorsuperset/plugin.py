@@ -41,6 +41,11 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
     ),
     ("SUPERSET_OAUTH2_AUTHORIZE_PATH", "/oauth2/authorize/", "LMS OAuth2 authorization path."),
     ("SUPERSET_OAUTH2_ACCESS_TOKEN_PATH", "/oauth2/access_token/", "LMS OAuth2 token path."),
+    (
+        "SUPERSET_COURSE_STAFF_ROLE",
+        "Course Staff",
+        "Superset role of the LMS's course staff and instructors (global staff get Admin).",
+    ),
     ("SUPERSET_DEFAULT_LOCALE", "en", "Language of Superset's interface by default."),
     (
         "SUPERSET_SUPPORTED_LANGUAGES",

@@ -55,10 +55,25 @@ BABEL_DEFAULT_LOCALE = "{{ SUPERSET_DEFAULT_LOCALE }}"
 LANGUAGES = {{ SUPERSET_SUPPORTED_LANGUAGES|tojson }}
 
 # People log in with their LMS account (OAuth2); the admin user logs in to the API only.
+from openedx_sso import OpenEdxSsoSecurityManager  # noqa: E402
+
+CUSTOM_SECURITY_MANAGER = OpenEdxSsoSecurityManager
 LMS_URL = "{% if ENABLE_HTTPS %}https{% else %}http{% endif %}://{{ LMS_HOST }}"
 AUTH_TYPE = AUTH_OAUTH
 AUTH_USER_REGISTRATION = True  # an LMS user's first login creates their Superset user
+AUTH_USER_REGISTRATION_ROLE = "Public"  # no rights: roles come from the LMS at every login
+AUTH_ROLES_SYNC_AT_LOGIN = True
+AUTH_ROLES_MAPPING = {
+    "admin": ["Admin"],
+    "course_staff": ["{{ SUPERSET_COURSE_STAFF_ROLE }}"],
+}
 AUTH_API_LOGIN_ALLOW_MULTIPLE_PROVIDERS = True
+# The LMS's access tokens are JWTs signed with its key (Tutor's JWT_RSA_PRIVATE_KEY): verified
+# with the public half, for this issuer and audience.
+OPENEDX_JWT_PUBLIC_KEY = """{{ (JWT_RSA_PRIVATE_KEY|rsa_import_key).publickey().export_key().decode() }}"""
+OPENEDX_JWT_ISSUER = "{{ JWT_COMMON_ISSUER }}"
+OPENEDX_JWT_AUDIENCE = "{{ JWT_COMMON_AUDIENCE }}"
+OPENEDX_LMS_INTERNAL_URL = "{{ SUPERSET_LMS_INTERNAL_URL }}"
 OAUTH_PROVIDERS = [
     {
         "name": "openedxsso",
@@ -70,6 +85,7 @@ OAUTH_PROVIDERS = [
             # django-oauth-toolkit, which the LMS uses, requires PKCE.
             "client_kwargs": {"scope": "read", "code_challenge_method": "S256"},
             "access_token_method": "POST",
+            "access_token_params": {"token_type": "jwt"},
             # The browser goes to the public LMS; Superset itself talks to it inside the platform.
             "authorize_url": LMS_URL + "{{ SUPERSET_OAUTH2_AUTHORIZE_PATH }}",
             "access_token_url": "{{ SUPERSET_LMS_INTERNAL_URL }}{{ SUPERSET_OAUTH2_ACCESS_TOKEN_PATH }}",

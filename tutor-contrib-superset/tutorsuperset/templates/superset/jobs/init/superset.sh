@@ -46,6 +46,20 @@ superset fab reset-password --username {{ SUPERSET_ADMIN_USERNAME|superset_shell
     --password "$SUPERSET_ADMIN_PASSWORD"
 echo "Creating Superset's default roles and permissions"
 superset init
+echo "Creating the {{ SUPERSET_COURSE_STAFF_ROLE }} role, with the permissions of Gamma"
+python - <<'SUPERSET_ROLE_END'
+from superset.app import create_app
+from superset.extensions import db
+
+app = create_app()
+with app.app_context():
+    security = app.appbuilder.sm
+    role = security.find_role({{ SUPERSET_COURSE_STAFF_ROLE|tojson }}) or security.add_role(
+        {{ SUPERSET_COURSE_STAFF_ROLE|tojson }}
+    )
+    role.permissions = list(security.find_role("Gamma").permissions)
+    db.session.commit()
+SUPERSET_ROLE_END
 {%- for name, command in superset_init_commands() %}
 echo {{ ("Running: " ~ name)|superset_shell_quote }}
 {{ command }}
