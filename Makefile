@@ -8,8 +8,9 @@ VENV_CC07 := .venv-cc07
 VENV_RALPH := .venv-ralph
 VENV_DBT := .venv-dbt
 VENV_SUPERSET := .venv-superset
+VENV_LMS := .venv-lms
 PLUGINS := clickhouse ralph superset aspects
-APT_PACKAGES := docker-compose wget curl git mariadb-server
+APT_PACKAGES := docker-compose wget curl git mariadb-server chromium
 # Root runs apt directly (CI); anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -28,6 +29,8 @@ install: system-packages ## Install everything the tests need: apt packages and 
 	$(VENV_DBT)/bin/pip install --quiet -r requirements/dbt.txt
 	$(PYTHON) -m venv $(VENV_SUPERSET)
 	$(VENV_SUPERSET)/bin/pip install --quiet -r requirements/superset.txt
+	$(PYTHON) -m venv $(VENV_LMS)
+	$(VENV_LMS)/bin/pip install --quiet -r requirements/lms.txt
 
 system-packages:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -59,4 +62,4 @@ docs: ## Regenerate docs/configuration.md and the plugins' configuration section
 	$(VENV)/bin/python tools/generate_config_docs.py
 
 clean: ## Remove virtualenvs and caches
-	rm -rf $(VENV) $(VENV_CC07) $(VENV_RALPH) $(VENV_DBT) $(VENV_SUPERSET) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_CC07) $(VENV_RALPH) $(VENV_DBT) $(VENV_SUPERSET) $(VENV_LMS) .pytest_cache .ruff_cache

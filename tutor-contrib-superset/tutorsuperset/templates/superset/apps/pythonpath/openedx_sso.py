@@ -33,7 +33,7 @@ def verified_claims(token: str) -> dict:
     return jwt.decode(
         token,
         key=config["OPENEDX_JWT_PUBLIC_KEY"],
-        algorithms=["RS256"],
+        algorithms=["RS256", "RS512"],  # edx-platform signs asymmetric JWTs with RS512
         audience=config["OPENEDX_JWT_AUDIENCE"],
         issuer=config["OPENEDX_JWT_ISSUER"],
         options={"require": ["exp", "iss", "aud", "preferred_username"]},

@@ -83,9 +83,11 @@ OAUTH_PROVIDERS = [
             "client_id": "{{ SUPERSET_OAUTH2_CLIENT_ID }}",
             "client_secret": os.environ["SUPERSET_OAUTH2_CLIENT_SECRET"],
             # django-oauth-toolkit, which the LMS uses, requires PKCE.
-            "client_kwargs": {"scope": "read", "code_challenge_method": "S256"},
+            # The identity claims of the LMS's JWT come with the email and profile scopes.
+            "client_kwargs": {"scope": "read email profile", "code_challenge_method": "S256"},
             "access_token_method": "POST",
-            "access_token_params": {"token_type": "jwt"},
+            # A JWT signed with the LMS's key (not its shared secret), which Superset can verify.
+            "access_token_params": {"token_type": "jwt", "asymmetric_jwt": "true"},
             # The browser goes to the public LMS; Superset itself talks to it inside the platform.
             "authorize_url": LMS_URL + "{{ SUPERSET_OAUTH2_AUTHORIZE_PATH }}",
             "access_token_url": "{{ SUPERSET_LMS_INTERNAL_URL }}{{ SUPERSET_OAUTH2_ACCESS_TOKEN_PATH }}",

@@ -1,0 +1,5 @@
+import sys
+
+from tests.harness.lms.server import main
+
+sys.exit(main())
