@@ -16,6 +16,7 @@ import logging
 import jwt
 import requests
 from flask import current_app, g, make_response
+from flask_appbuilder import expose
 from flask_appbuilder.security.views import AuthOAuthView
 from superset.security import SupersetSecurityManager
 
@@ -59,6 +60,7 @@ def staff_courses(username: str, token: str) -> list[str]:
 
 
 class OpenEdxAuthOAuthView(AuthOAuthView):
+    @expose("/oauth-authorized/<provider>")  # an override is not exposed by itself
     def oauth_authorized(self, provider: str):
         response = super().oauth_authorized(provider)
         refusal = getattr(g, "openedx_refusal", None)

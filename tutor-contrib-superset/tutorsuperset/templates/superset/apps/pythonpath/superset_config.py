@@ -61,7 +61,7 @@ CUSTOM_SECURITY_MANAGER = OpenEdxSsoSecurityManager
 LMS_URL = "{% if ENABLE_HTTPS %}https{% else %}http{% endif %}://{{ LMS_HOST }}"
 AUTH_TYPE = AUTH_OAUTH
 AUTH_USER_REGISTRATION = True  # an LMS user's first login creates their Superset user
-AUTH_USER_REGISTRATION_ROLE = "Public"  # no rights: roles come from the LMS at every login
+AUTH_USER_REGISTRATION_ROLE = None  # no role but those the LMS gives, at every login
 AUTH_ROLES_SYNC_AT_LOGIN = True
 AUTH_ROLES_MAPPING = {
     "admin": ["Admin"],
