@@ -6,11 +6,12 @@ endpoints, JWTs signed with the platform's key). Each person signs in with the L
 
 from __future__ import annotations
 
-import re
+import shutil
+import typing as t
 from collections.abc import Iterator
 
 import pytest
-import requests
+from playwright.sync_api import APIRequestContext, Browser, sync_playwright
 
 from tests.harness.lms import LmsServer, running_lms
 from tests.harness.mariadb import MariaDBServer
@@ -19,6 +20,7 @@ from tests.harness.superset import Superset, running_superset
 from tests.harness.tutor import TutorRoot
 
 PASSWORD = "a-password-for-tests"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's, installed by make install
 PEOPLE = {
     "courses": [
         {"id": "course-v1:OpenedX+DemoX+2026", "name": "Demo course"},
@@ -54,22 +56,38 @@ PEOPLE = {
 }
 
 
-class Stack:
-    def __init__(self, superset_url: str, lms: LmsServer) -> None:
-        self.superset_url, self.lms = superset_url, lms
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
-    def sign_in(self, username: str) -> tuple[requests.Session, requests.Response]:
-        """Open Superset's LMS login, fill in the LMS form, and follow the redirects back."""
-        session = requests.Session()
-        page = session.get(f"{self.superset_url}/login/openedxsso", timeout=30)
+
+class SignedIn(t.NamedTuple):
+    status: int  # of the page the browser ended on
+    text: str
+    api: APIRequestContext  # the browser's cookies, for Superset's API
+
+
+class Stack:
+    def __init__(self, superset_url: str, lms: LmsServer, browser: Browser) -> None:
+        self.superset_url, self.lms, self.browser = superset_url, lms, browser
+
+    def sign_in(self, username: str) -> SignedIn:
+        """In a fresh headless Chromium: Superset's LMS login, the LMS form, back to Superset."""
+        context = self.browser.new_context()
+        page = context.new_page()
+        page.goto(f"{self.superset_url}/login/openedxsso")
         assert page.url.startswith(f"{self.lms.url}/login"), page.url
-        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        next_url = re.search(r'name="next" value="([^"]+)"', page.text).group(1)
-        form = {"csrfmiddlewaretoken": csrf, "username": username, "password": PASSWORD}
-        reply = session.post(
-            page.url, data={**form, "next": next_url.replace("&amp;", "&")}, timeout=60
-        )
-        return session, reply
+        page.fill('input[name="username"]', username)
+        page.fill('input[name="password"]', PASSWORD)
+        with page.expect_navigation(url=f"{self.superset_url}/**") as navigation:
+            page.click('button[type="submit"], input[type="submit"]')
+        page.wait_for_load_state()
+        response = navigation.value
+        return SignedIn(response.status, page.content(), context.request)
 
 
 @pytest.fixture(scope="module")
@@ -123,36 +141,39 @@ def stack(
             jwt_algorithm="RS512",
         ) as lms,
         running_superset(superset, port=superset_port) as server,
+        sync_playwright() as playwright,
     ):
-        yield Stack(server.url, lms)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield Stack(server.url, lms, browser)
+        browser.close()
 
 
-def roles_of(stack: Stack, session: requests.Session) -> set[str]:
-    reply = session.get(f"{stack.superset_url}/api/v1/me/roles/", timeout=30)
-    assert reply.status_code == 200, reply.text
+def roles_of(stack: Stack, signed_in: SignedIn) -> set[str]:
+    reply = signed_in.api.get(f"{stack.superset_url}/api/v1/me/roles/")
+    assert reply.status == 200, reply.text()
     return set(reply.json()["result"]["roles"])
 
 
 def test_global_staff_signs_in_as_admin(stack: Stack) -> None:
-    session, reply = stack.sign_in("sam_staff")
-    assert reply.status_code == 200, reply.text[:500]
-    me = session.get(f"{stack.superset_url}/api/v1/me/", timeout=30).json()["result"]
+    signed_in = stack.sign_in("sam_staff")
+    assert signed_in.status == 200, signed_in.text[:500]
+    me = signed_in.api.get(f"{stack.superset_url}/api/v1/me/").json()["result"]
     assert (me["username"], me["email"], me["first_name"]) == (
         "sam_staff",
         "sam@example.com",
         "Sam",
     )
-    assert roles_of(stack, session) == {"Admin"}
+    assert roles_of(stack, signed_in) == {"Admin"}
 
 
 def test_course_instructor_signs_in_as_course_staff(stack: Stack) -> None:
-    session, reply = stack.sign_in("ida_instructor")
-    assert reply.status_code == 200, reply.text[:500]
-    assert roles_of(stack, session) == {"Course Staff"}
+    signed_in = stack.sign_in("ida_instructor")
+    assert signed_in.status == 200, signed_in.text[:500]
+    assert roles_of(stack, signed_in) == {"Course Staff"}
 
 
 def test_learner_is_refused_with_a_page_not_a_loop(stack: Stack) -> None:
-    session, reply = stack.sign_in("leo_learner")
-    assert reply.status_code == 403
-    assert "Superset is for course teams" in reply.text
-    assert session.get(f"{stack.superset_url}/api/v1/me/", timeout=30).status_code == 401
+    signed_in = stack.sign_in("leo_learner")
+    assert signed_in.status == 403
+    assert "Superset is for course teams" in signed_in.text
+    assert signed_in.api.get(f"{stack.superset_url}/api/v1/me/").status == 401
