@@ -173,7 +173,8 @@ INIT_SQL.add_items(list(grants.init_sql()), priority=hooks.priorities.DEFAULT)
 JOB_DIR = "${ASPECTS_JOB_DIR:-/app}"
 ALEMBIC = f'alembic -c "{JOB_DIR}/migrations/alembic.ini"'
 DBT = f'sh "{JOB_DIR}/run_dbt.sh"'
-INIT_SCRIPT = resources.files("tutoraspects") / "templates/aspects/jobs/init/aspects.sh"
+PACKAGE = resources.files("tutoraspects")
+INIT_SCRIPT = PACKAGE / "templates" / "aspects" / "jobs" / "init" / "aspects.sh"
 # After the clickhouse init job (HIGH) has created databases and users, before Ralph (DEFAULT +
 # 10), which needs the raw table.
 hooks.Filters.CLI_DO_INIT_TASKS.add_item(
@@ -285,7 +286,6 @@ hooks.Filters.IMAGES_PUSH.add_item(("aspects", "{{ DOCKER_IMAGE_ASPECTS }}"))
 # TEMPLATE RENDERING
 ########################################
 
-PACKAGE = resources.files("tutoraspects")
 hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(str(PACKAGE / "templates"))
 hooks.Filters.ENV_TEMPLATE_TARGETS.add_items(
     [
