@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.harness.fixtures import running_clickhouse
-from tests.harness.ralph import free_port, running_ralph
+from tests.harness.processes import free_port
+from tests.harness.ralph import running_ralph
 from tests.harness.tutor import TutorRoot
 from tutoraspects import xapi_generator
 

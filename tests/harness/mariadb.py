@@ -24,7 +24,6 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
-import socket
 import subprocess
 import time
 import xml.etree.ElementTree as ElementTree
@@ -36,7 +35,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.harness.processes import terminate
+from tests.harness.processes import free_port, terminate
 
 ROOT_USER = "root"
 ROOT_PASSWORD = "harness-mariadb-root-password"
@@ -92,7 +91,8 @@ class MariaDBServer:
         if not (self.data_dir / "mysql").is_dir():
             self._install()
         if self.port == 0:
-            self.port = _free_port(self.host)
+            # mariadbd has no "any free port": --port=0 means its default, 3306
+            self.port = free_port(self.host)
         command = [
             "mariadbd",
             "--no-defaults",
@@ -236,13 +236,6 @@ class MariaDBServer:
 
 def _field_value(field: ElementTree.Element) -> str | None:
     return None if field.get(XML_NIL) == "true" else (field.text or "")
-
-
-def _free_port(host: str) -> int:
-    # mariadbd has no "any free port": --port=0 means its default, 3306
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager

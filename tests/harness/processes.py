@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 
 
@@ -25,3 +26,10 @@ def terminate(process: subprocess.Popen | None, timeout: float, group: bool = Fa
             process.kill()
         process.wait()
         return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on now, for servers that cannot pick one themselves."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]

@@ -10,7 +10,6 @@ the rendered compose `ralph` service, so a wrong mount fails here as it would in
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -24,12 +23,6 @@ from tests.harness.tutor import TutorRoot
 
 RALPH_BIN = REPO_ROOT / ".venv-ralph" / "bin"
 START_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def native_settings(root: TutorRoot) -> dict[str, str]:

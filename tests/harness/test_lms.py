@@ -23,7 +23,7 @@ import requests
 
 from tests.harness.lms import LmsServer, running_lms
 from tests.harness.lms.harness import new_private_key_pem, sign_jwt, verify_jwt
-from tests.harness.ralph import free_port
+from tests.harness.processes import free_port
 
 DEMO = "course-v1:OpenedX+DemoX+Demo_Course"
 PHYSICS = "course-v1:PhysicsX+PHY101+2026"

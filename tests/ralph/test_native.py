@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.harness.ralph import RALPH_BIN, free_port, native_settings, running_ralph
+from tests.harness.processes import free_port
+from tests.harness.ralph import RALPH_BIN, native_settings, running_ralph
 from tests.harness.tutor import TutorRoot
 
 PLUGINS_ROOT = Path(__file__).parent / "plugins"

@@ -15,7 +15,7 @@ from playwright.sync_api import APIRequestContext, Browser, sync_playwright
 
 from tests.harness.lms import LmsServer, running_lms
 from tests.harness.mariadb import MariaDBServer
-from tests.harness.ralph import free_port
+from tests.harness.processes import free_port
 from tests.harness.superset import Superset, running_superset
 from tests.harness.tutor import TutorRoot
 
