@@ -9,6 +9,7 @@ VENV_RALPH := .venv-ralph
 VENV_DBT := .venv-dbt
 VENV_SUPERSET := .venv-superset
 VENV_LMS := .venv-lms
+VENV_OPENEDX := .venv-openedx
 PLUGINS := clickhouse ralph superset aspects
 APT_PACKAGES := docker-compose wget curl git mariadb-server chromium
 # Root runs apt directly (CI); anyone else goes through sudo.
@@ -31,6 +32,8 @@ install: system-packages ## Install everything the tests need: apt packages and 
 	$(VENV_SUPERSET)/bin/pip install --quiet -r requirements/superset.txt
 	$(PYTHON) -m venv $(VENV_LMS)
 	$(VENV_LMS)/bin/pip install --quiet -r requirements/lms.txt
+	$(PYTHON) -m venv $(VENV_OPENEDX)
+	$(VENV_OPENEDX)/bin/pip install --quiet -r requirements/openedx.txt
 
 system-packages:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -62,4 +65,4 @@ docs: ## Regenerate docs/configuration.md and the plugins' configuration section
 	$(VENV)/bin/python tools/generate_config_docs.py
 
 clean: ## Remove virtualenvs and caches
-	rm -rf $(VENV) $(VENV_CC07) $(VENV_RALPH) $(VENV_DBT) $(VENV_SUPERSET) $(VENV_LMS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_CC07) $(VENV_RALPH) $(VENV_DBT) $(VENV_SUPERSET) $(VENV_LMS) $(VENV_OPENEDX) .pytest_cache .ruff_cache

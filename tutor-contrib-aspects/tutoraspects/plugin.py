@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -103,6 +104,50 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
         1_000_000,
         "Rows a query of the report user may return (more are cut off).",
     ),
+    (
+        "ASPECTS_EVENT_ROUTING_BACKENDS_REQUIREMENT",
+        # Releases: https://pypi.org/project/edx-event-routing-backends/#history
+        "edx-event-routing-backends==10.1.0",
+        "pip requirement of event-routing-backends, which turns the LMS and CMS tracking events "
+        "into xAPI statements and sends them to Ralph; installed in the Open edX image "
+        "(`tutor images build openedx` after a change).",
+    ),
+    (
+        "ASPECTS_PLATFORM_PLUGIN_REQUIREMENT",
+        # Releases: https://pypi.org/project/platform-plugin-aspects/#history
+        "platform-plugin-aspects==2.1.0",
+        "pip requirement of platform-plugin-aspects, which sends course structure to ClickHouse "
+        "and backfills it (`tutor local do dump-data-to-clickhouse`); installed in the Open edX "
+        "image.",
+    ),
+    (
+        "EVENT_ROUTING_BACKEND_BATCHING_ENABLED",
+        True,
+        "Send xAPI statements to Ralph in batches (kept in the platform's Redis) rather than one "
+        "request per event; much lighter on the LMS and Ralph.",
+    ),
+    (
+        "EVENT_ROUTING_BACKEND_BATCH_SIZE",
+        100,
+        "Statements in a batch: it is sent as soon as it is full, or after "
+        "EVENT_ROUTING_BACKEND_BATCH_INTERVAL.",
+    ),
+    (
+        "EVENT_ROUTING_BACKEND_BATCH_INTERVAL",
+        5,
+        "Seconds after the last batch was sent when the next one is sent, full or not.",
+    ),
+    (
+        "EVENT_SINK_MODELS_ENABLED",
+        ["course_overviews"],
+        "What platform-plugin-aspects sends to the event sink database when it changes, e.g. "
+        "`course_overviews` (course names, dates and blocks, sent when a course is published).",
+    ),
+    (
+        "ASPECTS_EVENT_SINK_CLICKHOUSE_TIMEOUT_SECS",
+        5,
+        "Seconds the LMS and CMS wait for ClickHouse when sending course structure.",
+    ),
 ]
 
 CONFIG_UNIQUE: list[tuple[str, t.Any, str]] = [
@@ -126,6 +171,27 @@ LIMIT_KEYS = (
     "ASPECTS_REPORT_MAX_EXECUTION_TIME",
     "ASPECTS_REPORT_MAX_MEMORY_USAGE",
     "ASPECTS_REPORT_MAX_RESULT_ROWS",
+    "EVENT_ROUTING_BACKEND_BATCH_SIZE",
+    "EVENT_ROUTING_BACKEND_BATCH_INTERVAL",
+    "ASPECTS_EVENT_SINK_CLICKHOUSE_TIMEOUT_SECS",
+)
+# Installed with `pip install '<requirement>'` in the Open edX Dockerfile.
+REQUIREMENT_KEYS = (
+    "ASPECTS_EVENT_ROUTING_BACKENDS_REQUIREMENT",
+    "ASPECTS_PLATFORM_PLUGIN_REQUIREMENT",
+)
+# What platform-plugin-aspects can send to ClickHouse (its EVENT_SINK_CLICKHOUSE_MODEL_CONFIG).
+EVENT_SINK_MODELS = (
+    "auth_user",
+    "course_enrollment",
+    "course_overviews",
+    "custom_course_edx",
+    "external_id",
+    "object_tag",
+    "tag",
+    "taxonomy",
+    "user_preference",
+    "user_profile",
 )
 
 
@@ -140,6 +206,23 @@ def config_errors(config: Config) -> t.Iterator[str]:
     for key in LIMIT_KEYS:
         if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 1:
             yield f"{key} must be a whole number of at least 1, not {config[key]!r}"
+    for key in REQUIREMENT_KEYS:
+        requirement = config[key]
+        if not isinstance(requirement, str) or not requirement.strip() or "'" in requirement:
+            yield f"{key} must be a pip requirement without quotes, not {requirement!r}"
+        elif "\n" in requirement:
+            yield f"{key} must be a pip requirement on one line, not {requirement!r}"
+    if not isinstance(config["EVENT_ROUTING_BACKEND_BATCHING_ENABLED"], bool):
+        yield (
+            "EVENT_ROUTING_BACKEND_BATCHING_ENABLED must be true or false, "
+            f"not {config['EVENT_ROUTING_BACKEND_BATCHING_ENABLED']!r}"
+        )
+    models = config["EVENT_SINK_MODELS_ENABLED"]
+    if not isinstance(models, list) or not all(model in EVENT_SINK_MODELS for model in models):
+        yield (
+            f"EVENT_SINK_MODELS_ENABLED must be a list of {', '.join(EVENT_SINK_MODELS)}; "
+            f"not {models!r}"
+        )
     interval = config["ASPECTS_DBT_RUN_INTERVAL_MINUTES"]
     if isinstance(interval, bool) or not isinstance(interval, int) or not 0 <= interval < 60:
         yield (
@@ -179,6 +262,14 @@ INIT_SCRIPT = PACKAGE / "templates" / "aspects" / "jobs" / "init" / "aspects.sh"
 # 10), which needs the raw table.
 hooks.Filters.CLI_DO_INIT_TASKS.add_item(
     ("aspects", INIT_SCRIPT.read_text(encoding="utf-8")), priority=hooks.priorities.DEFAULT
+)
+
+# The LMS side, once Tutor's lms task (DEFAULT) has migrated the LMS database and after the
+# Superset task in the LMS (DEFAULT + 30): event-routing-backends sends statements to Ralph.
+LMS_INIT_PRIORITY = hooks.priorities.DEFAULT + 40
+LMS_INIT_SCRIPT = PACKAGE / "templates" / "aspects" / "jobs" / "init" / "lms.sh"
+hooks.Filters.CLI_DO_INIT_TASKS.add_item(
+    ("lms", LMS_INIT_SCRIPT.read_text(encoding="utf-8")), priority=LMS_INIT_PRIORITY
 )
 
 JOB_ENVIRONMENT = {
@@ -265,12 +356,233 @@ def dbt(args: tuple[str, ...]) -> t.Iterator[tuple[str, str]]:
 def init_clickhouse() -> t.Iterator[tuple[str, str]]:
     """Create everything Aspects needs in ClickHouse: databases, users, schema and models."""
     for plugin in ("clickhouse", "aspects"):
-        yield from hooks.Filters.CLI_DO_INIT_TASKS.iterate_from_context(
+        for service, script in hooks.Filters.CLI_DO_INIT_TASKS.iterate_from_context(
             hooks.Contexts.app(plugin).name
-        )
+        ):
+            # Not the LMS task of this plugin: it configures the LMS, not ClickHouse.
+            if service in ("clickhouse", "aspects"):
+                yield service, script
 
 
-hooks.Filters.CLI_DO_COMMANDS.add_items([alembic, dbt, init_clickhouse, load_xapi_test_data])
+# Where Tutor's LMS writes its tracking logs, as a Libcloud LOCAL source: the folder `key`, its
+# subfolder `container` and the start of the file names `prefix` (rotated logs included).
+TRACKING_LOGS = {"key": "/openedx/data", "container": "logs", "prefix": "tracking.log"}
+
+
+def _json_object(_context: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Check that an option is a JSON object; give it back on one line."""
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"not JSON: {error}") from error
+    if not isinstance(parsed, dict):
+        raise click.BadParameter('must be a JSON object, e.g. \'{"container": "logs"}\'')
+    return json.dumps(parsed)
+
+
+def _options(**options: t.Any) -> str:
+    """Management command options, quoted for sh: flags when true, repeated values as a list."""
+    words: list[str] = []
+    for name, value in options.items():
+        if value is None or value is False or value == ():
+            continue
+        words.append(f"--{name}")
+        if isinstance(value, tuple):
+            words += [shlex.quote(str(item)) for item in value]
+        elif value is not True:
+            words.append(shlex.quote(str(value)))
+    return " ".join(words)
+
+
+@click.command(name="transform-tracking-logs")
+@click.option(
+    "--source-provider",
+    "--source_provider",
+    default="LOCAL",
+    show_default=True,
+    help="Apache Libcloud storage provider holding the logs, e.g. LOCAL, S3, MINIO.",
+)
+@click.option(
+    "--source-config",
+    "--source_config",
+    default=json.dumps(TRACKING_LOGS),
+    show_default=True,
+    callback=_json_object,
+    help="JSON object: `container` (bucket, or subfolder of the folder `key` for LOCAL), "
+    "`prefix` (start of the log file names) and the provider's credentials. Tutor prints the "
+    "job, credentials included.",
+)
+@click.option(
+    "--destination-provider",
+    "--destination_provider",
+    default="LRS",
+    show_default=True,
+    help="LRS: the LMS's enabled xAPI routers (Ralph); or a Libcloud provider to write files of "
+    "statements to.",
+)
+@click.option(
+    "--destination-config",
+    "--destination_config",
+    callback=_json_object,
+    help="JSON object of the destination provider, like --source-config (not for LRS).",
+)
+@click.option(
+    "--transformer-type",
+    "--transformer_type",
+    type=click.Choice(["xapi", "caliper"]),
+    default="xapi",
+    show_default=True,
+)
+@click.option(
+    "--batch-size",
+    "--batch_size",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Statements per request to the LRS (or per file).",
+)
+@click.option(
+    "--sleep-between-batches-secs",
+    "--sleep_between_batches_secs",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Pause between batches, to spare the LMS and Ralph.",
+)
+@click.option("--dry-run", "--dry_run", is_flag=True, help="Transform every line but send nothing.")
+@click.option(
+    "--lrs-url",
+    "lrs_urls",
+    multiple=True,
+    help="Send only to the router with this URL (repeat for more); default: every enabled one.",
+)
+def transform_tracking_logs(
+    source_provider: str,
+    source_config: str,
+    destination_provider: str,
+    destination_config: str | None,
+    transformer_type: str,
+    batch_size: int,
+    sleep_between_batches_secs: float,
+    dry_run: bool,
+    lrs_urls: tuple[str, ...],
+) -> t.Iterator[tuple[str, str]]:
+    """
+    Replay tracking log files through event-routing-backends: each event becomes an xAPI
+    statement sent to Ralph, as if the LMS had just emitted it. Statements already stored are
+    not stored twice.
+    """
+    if destination_provider != "LRS" and destination_config is None:
+        raise click.UsageError("--destination-config is needed unless the destination is LRS")
+    source = json.loads(source_config)
+    where = f"{source.get('container', '')}/{source.get('prefix', '')}*"
+    options = _options(
+        source_provider=source_provider,
+        source_config=source_config,
+        destination_provider=destination_provider,
+        destination_config=destination_config,
+        transformer_type=transformer_type,
+        batch_size=batch_size,
+        sleep_between_batches_secs=sleep_between_batches_secs,
+        dry_run=dry_run,
+        **{"lrs-urls": lrs_urls},
+    )
+    target = "nowhere (dry run)" if dry_run else destination_provider
+    message = (
+        f"Transforming the tracking logs {where} ({source_provider}) into {transformer_type} "
+        f"statements, sent to {target}"
+    )
+    yield (
+        "lms",
+        f"echo {shlex.quote(message)}\n"
+        f"./manage.py lms transform_tracking_logs {options}\n"
+        "echo 'Tracking logs transformed'",
+    )
+
+
+@click.command(name="dump-data-to-clickhouse")
+@click.option(
+    "--service",
+    type=click.Choice(["lms", "cms"]),
+    default="lms",
+    show_default=True,
+    help="Where to run the command.",
+)
+@click.option(
+    "--object",
+    "object_",
+    type=click.Choice(EVENT_SINK_MODELS),
+    default="course_overviews",
+    show_default=True,
+    help="What to send (it must be in EVENT_SINK_MODELS_ENABLED).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Send every object, not only those changed since they were last sent.",
+)
+@click.option("--ids", multiple=True, help="Send only this object (repeat for more).")
+@click.option(
+    "--ids-to-skip", "--ids_to_skip", multiple=True, help="Leave out this object (repeatable)."
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Send at most this many objects.")
+@click.option(
+    "--batch-size", "--batch_size", type=click.IntRange(min=1), default=10_000, show_default=True
+)
+@click.option(
+    "--sleep-time",
+    "--sleep_time",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Seconds to pause between batches.",
+)
+def dump_data_to_clickhouse(
+    service: str,
+    object_: str,
+    force: bool,
+    ids: tuple[str, ...],
+    ids_to_skip: tuple[str, ...],
+    limit: int | None,
+    batch_size: int,
+    sleep_time: int,
+) -> t.Iterator[tuple[str, str]]:
+    """
+    Backfill the event sink database: send existing courses (or another object) to ClickHouse
+    with platform-plugin-aspects, e.g. after installing Aspects on a running platform.
+    """
+    if limit is not None and (ids or force):
+        raise click.UsageError("--limit cannot be used with --ids or --force")
+    options = _options(
+        object=object_,
+        batch_size=batch_size,
+        sleep_time=sleep_time,
+        force=force,
+        ids=ids,
+        ids_to_skip=ids_to_skip,
+        limit=limit,
+    )
+    which = "every" if force else "new and changed"
+    yield (
+        service,
+        f"echo 'Sending {which} {object_} to ClickHouse from the {service}'\n"
+        f"./manage.py {service} dump_data_to_clickhouse {options}\n"
+        f"echo 'Sent {object_} to ClickHouse'",
+    )
+
+
+hooks.Filters.CLI_DO_COMMANDS.add_items(
+    [
+        alembic,
+        dbt,
+        dump_data_to_clickhouse,
+        init_clickhouse,
+        load_xapi_test_data,
+        transform_tracking_logs,
+    ]
+)
 
 ########################################
 # DOCKER IMAGES

@@ -1,0 +1,44 @@
+"""
+Django settings of the stand-in Open edX (manage.py beside this file): just what
+event-routing-backends and platform-plugin-aspects need, on SQLite, then the Aspects settings
+exactly as Tutor rendered them into the LMS (or CMS) settings file.
+"""
+
+import os
+import re
+from pathlib import Path
+
+SECRET_KEY = "stand-in-lms-secret-key"
+USE_TZ = True
+DEBUG = False
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "config_models",
+    "event_routing_backends",
+]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ["OPENEDX_STANDIN_DATABASE"],
+    }
+}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+LMS_ROOT_URL = "http://lms.stand-in"
+# event-routing-backends logs, at import, that edx-platform's user and course modules are missing.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {"event_routing_backends.helpers": {"level": "CRITICAL"}},
+}
+# What edx-platform sets and the event-routing-backends settings below build on.
+EVENT_TRACKING_BACKENDS = {}
+
+# The Aspects blocks of the settings file that Tutor rendered for this service (lms or cms).
+SETTINGS_DIR = Path(os.environ["OPENEDX_STANDIN_SETTINGS_DIR"])
+RENDERED = (SETTINGS_DIR / os.environ["SERVICE_VARIANT"] / "production.py").read_text("utf-8")
+BLOCK = re.compile(r"^# Open edX Aspects:.*?^# End of the Open edX Aspects[^\n]*$", re.M | re.S)
+ASPECTS_BLOCKS = BLOCK.findall(RENDERED)
+for block in ASPECTS_BLOCKS:
+    exec(block)  # noqa: S102 - the settings Tutor rendered, as Django would load them
