@@ -7,7 +7,7 @@ import pytest
 
 from tests.harness.tutor import TutorRoot
 
-pytest_plugins = ["tests.harness.fixtures", "tests.harness.mariadb"]
+pytest_plugins = ["tests.harness.fixtures", "tests.harness.mariadb", "tests.harness.redis"]
 
 
 @pytest.fixture(scope="module")

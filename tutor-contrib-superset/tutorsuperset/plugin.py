@@ -6,9 +6,11 @@ import re
 import shlex
 import typing as t
 from importlib import resources
+from pathlib import Path
 
 import jinja2
 from tutor import exceptions, hooks
+from tutor.core.hooks import Filter
 from tutor.types import Config
 
 from . import hooks as superset_hooks
@@ -58,6 +60,12 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
         "Languages people can pick in Superset.",
     ),
     ("SUPERSET_ROW_LIMIT", 100_000, "Most rows a chart or query returns."),
+    (
+        "SUPERSET_USER_COURSES_CACHE_TIMEOUT",
+        300,
+        "Seconds a person's course list from the LMS (row-level security) is kept before it is "
+        "asked for again; signing in again refreshes it.",
+    ),
     ("SUPERSET_REDIS_CACHE_DB", 3, "Redis database of Superset's cache."),
     ("SUPERSET_REDIS_CELERY_DB", 4, "Redis database of Superset's Celery queue and results."),
     ("SUPERSET_SENTRY_DSN", "", "Sentry DSN to report errors to; empty for none."),
@@ -95,7 +103,12 @@ def config_errors(config: Config) -> t.Iterator[str]:
     for key in ("SUPERSET_SECRET_KEY", "SUPERSET_DB_PASSWORD", "SUPERSET_ADMIN_PASSWORD"):
         if not str(config[key] or ""):
             yield f"{key} must not be empty"
-    for key in ("SUPERSET_ROW_LIMIT", "SUPERSET_REDIS_CACHE_DB", "SUPERSET_REDIS_CELERY_DB"):
+    for key in (
+        "SUPERSET_ROW_LIMIT",
+        "SUPERSET_USER_COURSES_CACHE_TIMEOUT",
+        "SUPERSET_REDIS_CACHE_DB",
+        "SUPERSET_REDIS_CELERY_DB",
+    ):
         if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 0:
             yield f"{key} must be a whole number, not {config[key]!r}"
     languages = config["SUPERSET_SUPPORTED_LANGUAGES"]
@@ -104,6 +117,10 @@ def config_errors(config: Config) -> t.Iterator[str]:
             "SUPERSET_SUPPORTED_LANGUAGES must be a mapping that includes "
             f"SUPERSET_DEFAULT_LOCALE {config['SUPERSET_DEFAULT_LOCALE']!r}"
         )
+
+    names = asset_bundle_names()
+    for name in sorted({name for name in names if names.count(name) > 1}):
+        yield f"two asset bundles contributed by plugins are both named {name!r}"
 
 
 @hooks.Actions.CONFIG_LOADED.add()
@@ -118,6 +135,7 @@ def _check_config(config: Config) -> None:
 
 PACKAGE = resources.files("tutorsuperset")
 INIT = PACKAGE / "templates" / "superset" / "jobs" / "init"
+ASSETS_TARGET = "plugins/superset/build/superset/assets"
 # After the analytics schema and Ralph (DEFAULT + 10), before the LMS registers Superset.
 hooks.Filters.CLI_DO_INIT_TASKS.add_items(
     [
@@ -130,16 +148,53 @@ hooks.Filters.CLI_DO_INIT_TASKS.add_item(
 )
 
 
-@jinja2.pass_context
-def superset_extra_config(context: jinja2.runtime.Context) -> t.Iterator[tuple[str, str]]:
-    for name, code in superset_hooks.EXTRA_CONFIG.iterate():
-        yield name, context.environment.from_string(code).render(context.get_all())
+def rendered_items(
+    items: Filter[t.Any, t.Any], verbatim: tuple[int, ...] = ()
+) -> t.Callable[..., t.Iterator[t.Any]]:
+    """
+    A template variable that yields a filter's items with their strings rendered as Tutor
+    templates, except the tuple positions in `verbatim` (Superset's own Jinja).
+    """
+
+    @jinja2.pass_context
+    def variable(context: jinja2.runtime.Context) -> t.Iterator[t.Any]:
+        def render(value: t.Any) -> t.Any:
+            if isinstance(value, str):
+                return context.environment.from_string(value).render(context.get_all())
+            if isinstance(value, (list, tuple)):
+                return [render(part) for part in value]
+            return value
+
+        for item in items.iterate():
+            if isinstance(item, tuple):
+                yield [part if i in verbatim else render(part) for i, part in enumerate(item)]
+            else:
+                yield render(item)
+
+    return variable
 
 
-@jinja2.pass_context
-def superset_init_commands(context: jinja2.runtime.Context) -> t.Iterator[tuple[str, str]]:
-    for name, command in superset_hooks.INIT_COMMANDS.iterate():
-        yield name, context.environment.from_string(command).render(context.get_all())
+########################################
+# EXTENSIONS OF OUR OWN
+########################################
+
+# Course staff see what Gamma sees (dashboards and charts they are granted), no more.
+superset_hooks.ROLES.add_item(("{{ SUPERSET_COURSE_STAFF_ROLE }}", "Gamma", []))
+
+
+def asset_bundle_names() -> list[str]:
+    return [Path(directory).name for directory in superset_hooks.ASSETS.iterate()]
+
+
+# Each contributed bundle is rendered into the image's build context, under its own name.
+@hooks.Filters.ENV_TEMPLATE_ROOTS.add()
+def _asset_template_roots(roots: list[str]) -> list[str]:
+    return roots + [str(Path(directory).parent) for directory in superset_hooks.ASSETS.iterate()]
+
+
+@hooks.Filters.ENV_TEMPLATE_TARGETS.add()
+def _asset_template_targets(targets: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return targets + [(name, ASSETS_TARGET) for name in asset_bundle_names()]
 
 
 ########################################
@@ -169,8 +224,13 @@ hooks.Filters.ENV_TEMPLATE_FILTERS.add_item(
 )
 hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
     [
-        ("superset_extra_config", superset_extra_config),
-        ("superset_init_commands", superset_init_commands),
+        ("superset_extra_config", rendered_items(superset_hooks.EXTRA_CONFIG)),
+        ("superset_jinja_macros", rendered_items(superset_hooks.JINJA_MACROS)),
+        ("superset_roles", rendered_items(superset_hooks.ROLES)),
+        ("superset_databases", rendered_items(superset_hooks.DATABASES)),
+        ("superset_asset_bundles", asset_bundle_names),
+        ("superset_rls_filters", rendered_items(superset_hooks.RLS_FILTERS, verbatim=(3,))),
+        ("superset_init_commands", rendered_items(superset_hooks.INIT_COMMANDS)),
     ]
 )
 

@@ -136,6 +136,7 @@ class LmsServer:
         force_asymmetric_jwt: bool = True,
         jwt_secret_key: str | None = None,
         jwt_algorithm: str = "RS256",
+        jwt_expire_seconds: int = 3600,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -152,6 +153,7 @@ class LmsServer:
         self.force_asymmetric_jwt = force_asymmetric_jwt
         self.jwt_secret_key = jwt_secret_key or secrets.token_urlsafe(32)
         self.jwt_algorithm = jwt_algorithm  # of asymmetric JWTs; edx-platform's default: RS512
+        self.jwt_expire_seconds = jwt_expire_seconds
         self.host = host
         self.port = port  # 0 until started: then the port it listens on, kept across restarts
         self._process: subprocess.Popen[str] | None = None
@@ -192,6 +194,7 @@ class LmsServer:
             "LMS_JWT_PRIVATE_KEY": self.private_key_pem,
             "LMS_JWT_AUDIENCE": self.audience,
             "LMS_JWT_ALGORITHM": self.jwt_algorithm,
+            "LMS_JWT_EXPIRE_SECONDS": str(self.jwt_expire_seconds),
             "LMS_JWT_SECRET_KEY": self.jwt_secret_key,
             "LMS_JWT_FORCE_CREATE_ASYMMETRIC": "true" if self.force_asymmetric_jwt else "false",
         }
@@ -312,7 +315,7 @@ def running_lms(
     A stand-in LMS on `data_dir` for the duration of the block. `people` is the users file
     (a path, or its content: see people.py); options are those of LmsServer (client id and
     secret, private key, issuer, audience, skip_authorization, force_asymmetric_jwt,
-    jwt_secret_key, jwt_algorithm, host, port).
+    jwt_secret_key, jwt_algorithm, jwt_expire_seconds, host, port).
     """
     with LmsServer(Path(data_dir), people, redirect_uris, **options) as server:
         yield server

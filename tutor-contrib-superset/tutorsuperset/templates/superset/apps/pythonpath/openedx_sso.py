@@ -4,24 +4,38 @@ Single sign-on through the Open edX LMS for Superset.
 The LMS is Superset's OAuth2 provider. Its access token (requested as a JWT) is verified here
 with the LMS's public key (signature, issuer, audience, expiry) before anything in it is
 trusted; the user's courses come from the LMS's course API, called with that token. Roles:
-LMS superusers and global staff get SUPERSET_ADMIN_ROLE's keys, course staff and instructors
-the course-staff role; anyone else (learners) is refused with a 403 page, not sent back to
-the LMS (which would loop). Self-registration pages are not mounted.
+LMS superusers and global staff get Admin, course staff and instructors the course-staff
+role; anyone else (learners) is refused with a 403 page, not sent back to the LMS (which
+would loop). Self-registration pages are not mounted.
+
+Row-level security: ``can_view_courses(column)``, a macro of Superset's SQL templates, says
+which courses the current user may see. Their list is kept in Superset's cache for
+OPENEDX_COURSES_CACHE_TIMEOUT seconds; then it is asked of the LMS again with the user's
+token (renewed with the refresh token once expired). Without a list, no row is shown.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import time
 
 import jwt
 import requests
 from flask import current_app, g, make_response
 from flask_appbuilder import expose
 from flask_appbuilder.security.views import AuthOAuthView
+from superset.extensions import cache_manager
 from superset.security import SupersetSecurityManager
+from superset.utils.core import get_username
 
 log = logging.getLogger(__name__)
 PROVIDER = "openedxsso"
+# Course keys as the LMS makes them (course-v1:Org+Course+Run, or Org/Course/Run): anything
+# else is not quoted into SQL.
+COURSE_KEY = re.compile(r"^[A-Za-z0-9_.:+~/-]+$")
+COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+TOKEN_MARGIN_SECONDS = 30  # renew a token this long before it expires
 
 
 class RefusedByLms(Exception):
@@ -59,6 +73,90 @@ def staff_courses(username: str, token: str) -> list[str]:
     return sorted(courses)
 
 
+def _cache_key(kind: str, username: str) -> str:
+    return f"openedx_sso:{kind}:{username}"
+
+
+def remember_courses(username: str, courses: list[str]) -> None:
+    timeout = current_app.config["OPENEDX_COURSES_CACHE_TIMEOUT"]
+    cache_manager.cache.set(_cache_key("courses", username), courses, timeout=timeout)
+
+
+def remember_token(username: str, token_response: dict) -> None:
+    """Keep the user's LMS tokens server-side, to ask for their courses again later."""
+    expires_in = int(token_response.get("expires_in") or 0)
+    stored = {
+        "access_token": token_response["access_token"],
+        "refresh_token": token_response.get("refresh_token"),
+        "expires_at": time.time() + expires_in,
+    }
+    timeout = int(current_app.permanent_session_lifetime.total_seconds())
+    cache_manager.cache.set(_cache_key("token", username), stored, timeout=timeout)
+
+
+def current_token(username: str) -> str | None:
+    """A valid LMS access token of the user: the stored one, or one renewed with it."""
+    stored = cache_manager.cache.get(_cache_key("token", username))
+    if not stored:
+        return None
+    if stored["expires_at"] > time.time() + TOKEN_MARGIN_SECONDS:
+        return stored["access_token"]
+    if not stored["refresh_token"]:
+        return None
+    providers = current_app.config["OAUTH_PROVIDERS"]
+    [remote] = [provider["remote_app"] for provider in providers if provider["name"] == PROVIDER]
+    reply = requests.post(
+        remote["access_token_url"],
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": stored["refresh_token"],
+            "client_id": remote["client_id"],
+            "client_secret": remote["client_secret"],
+            **remote["access_token_params"],
+        },
+        timeout=10,
+    )
+    if reply.status_code != 200:
+        log.warning("The LMS refused to renew %s's token: %s", username, reply.status_code)
+        return None
+    token_response = reply.json()
+    claims = verified_claims(token_response["access_token"])
+    if claims["preferred_username"] != username:
+        log.warning("The LMS renewed %s's token for %s", username, claims["preferred_username"])
+        return None
+    remember_token(username, token_response)
+    return token_response["access_token"]
+
+
+def courses_of(username: str) -> list[str]:
+    """The courses the user is staff or instructor of, from the cache or the LMS."""
+    courses = cache_manager.cache.get(_cache_key("courses", username))
+    if courses is not None:
+        return courses
+    token = current_token(username)
+    if token is None:
+        log.warning("No LMS token for %s: no course is visible until they sign in", username)
+        return []
+    courses = staff_courses(username, token)
+    remember_courses(username, courses)
+    return courses
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def can_view_courses(column: str) -> str:
+    """An SQL condition: `column` is one of the courses the current user may see."""
+    if not COLUMN.match(column):
+        raise ValueError(f"can_view_courses: {column!r} is not a column name")
+    username = get_username()
+    courses = [key for key in courses_of(username) if COURSE_KEY.match(key)] if username else []
+    if not courses:
+        return "1 = 0"
+    return f"{column} IN ({', '.join(sql_string(key) for key in courses)})"
+
+
 class OpenEdxAuthOAuthView(AuthOAuthView):
     @expose("/oauth-authorized/<provider>")  # an override is not exposed by itself
     def oauth_authorized(self, provider: str):
@@ -89,8 +187,10 @@ class OpenEdxSsoSecurityManager(SupersetSecurityManager):
         username = claims["preferred_username"]
         if claims.get("superuser") or claims.get("administrator"):
             roles = ["admin"]
-        elif staff_courses(username, token):
+        elif courses := staff_courses(username, token):
             roles = ["course_staff"]
+            remember_courses(username, courses)
+            remember_token(username, response)
         else:
             g.openedx_refusal = (
                 "Superset is for course teams: ask a course's staff to give you a role in it."

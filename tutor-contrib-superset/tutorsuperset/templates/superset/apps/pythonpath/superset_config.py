@@ -51,6 +51,9 @@ class CeleryConfig:
 CELERY_CONFIG = CeleryConfig
 
 ROW_LIMIT = {{ SUPERSET_ROW_LIMIT }}
+# SQL templates (Jinja) in datasets and row-level security clauses. Plugins add flags with
+# FEATURE_FLAGS["..."] = ... in their extra configuration.
+FEATURE_FLAGS = {"ENABLE_TEMPLATE_PROCESSING": True}
 BABEL_DEFAULT_LOCALE = "{{ SUPERSET_DEFAULT_LOCALE }}"
 LANGUAGES = {{ SUPERSET_SUPPORTED_LANGUAGES|tojson }}
 
@@ -74,6 +77,7 @@ OPENEDX_JWT_PUBLIC_KEY = """{{ (JWT_RSA_PRIVATE_KEY|rsa_import_key).publickey().
 OPENEDX_JWT_ISSUER = "{{ JWT_COMMON_ISSUER }}"
 OPENEDX_JWT_AUDIENCE = "{{ JWT_COMMON_AUDIENCE }}"
 OPENEDX_LMS_INTERNAL_URL = "{{ SUPERSET_LMS_INTERNAL_URL }}"
+OPENEDX_COURSES_CACHE_TIMEOUT = {{ SUPERSET_USER_COURSES_CACHE_TIMEOUT }}
 OAUTH_PROVIDERS = [
     {
         "name": "openedxsso",
@@ -103,6 +107,21 @@ import sentry_sdk  # noqa: E402
 
 sentry_sdk.init(dsn="{{ SUPERSET_SENTRY_DSN }}")
 {%- endif %}
+
+# Functions of SQL templates: can_view_courses(column) for row-level security, then those
+# that plugins contribute.
+from openedx_sso import can_view_courses  # noqa: E402
+
+JINJA_CONTEXT_ADDONS = {"can_view_courses": can_view_courses}
+{%- for name, code in superset_jinja_macros() %}
+
+
+# {{ name }}
+{{ code }}
+
+
+JINJA_CONTEXT_ADDONS[{{ name|tojson }}] = {{ name }}
+{%- endfor %}
 
 {{ patch("superset-config") }}
 {%- for name, code in superset_extra_config() %}

@@ -1,6 +1,6 @@
 # Initialise Superset: its metadata database and user in MySQL, the database schema, the admin
-# user (its password from the configuration), the default roles, then what other plugins
-# contribute. Safe to repeat.
+# user (its password from the configuration), the default roles, then what plugins contribute
+# (roles, databases, asset bundles, row-level security: superset_sync.py). Safe to repeat.
 echo "Creating Superset's database and user in MySQL at {{ SUPERSET_DB_HOST }}:{{ SUPERSET_DB_PORT }}"
 python - <<'SUPERSET_MYSQL_END'
 import os, sys, time
@@ -46,20 +46,8 @@ superset fab reset-password --username {{ SUPERSET_ADMIN_USERNAME|superset_shell
     --password "$SUPERSET_ADMIN_PASSWORD"
 echo "Creating Superset's default roles and permissions"
 superset init
-echo "Creating the {{ SUPERSET_COURSE_STAFF_ROLE }} role, with the permissions of Gamma"
-python - <<'SUPERSET_ROLE_END'
-from superset.app import create_app
-from superset.extensions import db
-
-app = create_app()
-with app.app_context():
-    security = app.appbuilder.sm
-    role = security.find_role({{ SUPERSET_COURSE_STAFF_ROLE|tojson }}) or security.add_role(
-        {{ SUPERSET_COURSE_STAFF_ROLE|tojson }}
-    )
-    role.permissions = list(security.find_role("Gamma").permissions)
-    db.session.commit()
-SUPERSET_ROLE_END
+echo "Applying the roles, database connections, asset bundles and row-level security filters of plugins"
+python -m superset_sync
 {%- for name, command in superset_init_commands() %}
 echo {{ ("Running: " ~ name)|superset_shell_quote }}
 {{ command }}

@@ -1,0 +1,214 @@
+"""
+One stack for the tests of what people see once signed in (test_sso.py, test_rls.py): a Tutor
+root with the superset plugin and a stand-in plugin that builds on it
+(plugins/supersetconsumer.py: a database, an asset bundle, a row-level security filter), its
+init job run for real against MariaDB, then real Superset with the rendered configuration,
+Redis for its cache, the stand-in LMS, and headless Chromium.
+"""
+
+from __future__ import annotations
+
+import shutil
+import typing as t
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import APIRequestContext, Browser, sync_playwright
+
+from tests.harness.fixtures import ClickHouseServer
+from tests.harness.lms import LmsServer, running_lms
+from tests.harness.mariadb import MariaDBServer
+from tests.harness.processes import free_port
+from tests.harness.redis import RedisServer
+from tests.harness.superset import Superset, SupersetServer, running_superset
+from tests.harness.tutor import TutorRoot
+
+PLUGINS_ROOT = Path(__file__).parent / "plugins"
+PASSWORD = "a-password-for-tests"
+DEMO_COURSE, OTHER_COURSE, THIRD_COURSE = (
+    "course-v1:OpenedX+DemoX+2026",
+    "course-v1:OpenedX+Other+2026",
+    "course-v1:OpenedX+Third+2026",
+)
+PEOPLE = {
+    "courses": [
+        {"id": DEMO_COURSE, "name": "Demo course"},
+        {"id": OTHER_COURSE, "name": "Other course"},
+        {"id": THIRD_COURSE, "name": "Third course"},
+    ],
+    "users": [
+        {
+            "username": "sam_staff",
+            "password": PASSWORD,
+            "email": "sam@example.com",
+            "name": "Sam Staff",
+            "is_staff": True,
+            "is_superuser": False,
+        },
+        {
+            "username": "ida_instructor",
+            "password": PASSWORD,
+            "email": "ida@example.com",
+            "name": "Ida Instructor",
+            "is_staff": False,
+            "is_superuser": False,
+            "courses": {"instructor": [DEMO_COURSE]},
+        },
+        {
+            "username": "oscar_staff",
+            "password": PASSWORD,
+            "email": "oscar@example.com",
+            "name": "Oscar Other",
+            "is_staff": False,
+            "is_superuser": False,
+            "courses": {"staff": [OTHER_COURSE]},
+        },
+        {
+            "username": "leo_learner",
+            "password": PASSWORD,
+            "email": "leo@example.com",
+            "name": "Leo Learner",
+            "is_staff": False,
+            "is_superuser": False,
+        },
+    ],
+}
+# The stand-in plugin's data: learners per course, in the embedded ClickHouse.
+ENROLLMENTS = {
+    DEMO_COURSE: ["ana", "ben", "cy"],
+    OTHER_COURSE: ["dee", "eli"],
+    THIRD_COURSE: ["fay"],
+}
+READER_PASSWORD = "courses-reader-password"
+# Seconds a course list is cached: short, so that a test can see it expire.
+COURSES_CACHE_TIMEOUT = 8
+# Superset renews an LMS token 30 s before it expires: this one counts as valid for 10 s.
+JWT_EXPIRE_SECONDS = 40
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's, installed by make install
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+class SignedIn(t.NamedTuple):
+    status: int  # of the page the browser ended on
+    text: str
+    api: APIRequestContext  # the browser's cookies, for Superset's API
+
+
+class Stack:
+    def __init__(
+        self,
+        root: TutorRoot,
+        superset: SupersetServer,
+        lms: LmsServer,
+        browser: Browser,
+        mariadb: MariaDBServer,
+    ) -> None:
+        self.root, self.superset, self.superset_url = root, superset, superset.url
+        self.lms = lms
+        self.browser, self.mariadb = browser, mariadb
+
+    def sign_in(self, username: str) -> SignedIn:
+        """In a fresh headless Chromium: Superset's LMS login, the LMS form, back to Superset."""
+        context = self.browser.new_context()
+        page = context.new_page()
+        page.goto(f"{self.superset_url}/login/openedxsso")
+        assert page.url.startswith(f"{self.lms.url}/login"), page.url
+        page.fill('input[name="username"]', username)
+        page.fill('input[name="password"]', PASSWORD)
+        with page.expect_navigation(url=f"{self.superset_url}/**") as navigation:
+            page.click('button[type="submit"], input[type="submit"]')
+        page.wait_for_load_state()
+        response = navigation.value
+        return SignedIn(response.status, page.content(), context.request)
+
+
+def create_enrollments(clickhouse: ClickHouseServer) -> None:
+    client = clickhouse.client()
+    client.command("CREATE DATABASE IF NOT EXISTS courses_demo")
+    client.command(
+        "CREATE OR REPLACE TABLE courses_demo.enrollments (course_key String, learner String) "
+        "ENGINE = MergeTree ORDER BY course_key"
+    )
+    rows = [[course, learner] for course, names in ENROLLMENTS.items() for learner in names]
+    client.insert("courses_demo.enrollments", rows, column_names=["course_key", "learner"])
+    client.command(f"CREATE USER IF NOT EXISTS courses_reader IDENTIFIED BY '{READER_PASSWORD}'")
+
+
+@pytest.fixture(scope="package")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    mariadb_server: MariaDBServer,
+    redis_server: RedisServer,
+    clickhouse_server: ClickHouseServer,
+) -> Iterator[Stack]:
+    directory = tmp_path_factory.mktemp("sso")
+    superset_port, lms_port = free_port(), free_port()
+    lms_url = f"http://127.0.0.1:{lms_port}"
+    create_enrollments(clickhouse_server)
+    root = TutorRoot(directory / "root", plugins_root=PLUGINS_ROOT).save(
+        ["superset", "supersetconsumer"],
+        {
+            "MYSQL_HOST": mariadb_server.host,
+            "MYSQL_PORT": mariadb_server.port,
+            "MYSQL_ROOT_USERNAME": mariadb_server.root_user,
+            "MYSQL_ROOT_PASSWORD": mariadb_server.root_password,
+            **redis_server.tutor_settings(),
+            "SUPERSET_DB_NAME": "superset_sso",
+            "SUPERSET_USER_COURSES_CACHE_TIMEOUT": COURSES_CACHE_TIMEOUT,
+            "SUPERSETCONSUMER_DB_HOST": clickhouse_server.host,
+            "SUPERSETCONSUMER_DB_PORT": clickhouse_server.port,
+            "SUPERSETCONSUMER_DB_PASSWORD": READER_PASSWORD,
+            "LMS_HOST": f"127.0.0.1:{lms_port}",
+            "SUPERSET_LMS_INTERNAL_URL": lms_url,
+            "JWT_COMMON_ISSUER": f"{lms_url}/oauth2",
+        },
+    )
+    config = root.config()
+    pythonpath = root.path / "env" / "plugins" / "superset" / "apps" / "pythonpath"
+    home = directory / "home"
+    root.run(
+        "local",
+        "do",
+        "init",
+        "--limit",
+        "superset",
+        PYTHONPATH=str(pythonpath),
+        SUPERSET_HOME=str(home),
+        SUPERSET_ASSETS_DIR=str(
+            root.path / "env" / "plugins" / "superset" / "build" / "superset" / "assets"
+        ),
+        TUTOR_DOCKER_SHIM_SKIP="lms-job",
+    )
+    lines = root.env_file("plugins", "superset", "apps", "superset.env").splitlines()
+    secrets = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    superset = Superset(pythonpath / "superset_config.py", home=home, env=secrets)
+    with (
+        running_lms(
+            directory / "lms",
+            PEOPLE,
+            [f"http://127.0.0.1:{superset_port}/oauth-authorized/openedxsso"],
+            port=lms_port,
+            client_id=config["SUPERSET_OAUTH2_CLIENT_ID"],
+            client_secret=config["SUPERSET_OAUTH2_CLIENT_SECRET"],
+            private_key_pem=config["JWT_RSA_PRIVATE_KEY"],
+            issuer=f"{lms_url}/oauth2",
+            # As edx-platform: RS512, and a shared-secret JWT unless asked for an asymmetric one.
+            force_asymmetric_jwt=False,
+            jwt_algorithm="RS512",
+            # Short-lived, so that a test sees Superset renew a token with its refresh token.
+            jwt_expire_seconds=JWT_EXPIRE_SECONDS,
+        ) as lms,
+        running_superset(superset, port=superset_port) as server,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield Stack(root, server, lms, browser, mariadb_server)
+        browser.close()

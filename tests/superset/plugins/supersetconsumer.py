@@ -1,0 +1,43 @@
+"""
+A stand-in for a plugin that builds on Superset, such as aspects: through the superset
+plugin's hooks only, it adds a database connection (a ClickHouse database of enrollments), an
+asset bundle (its dataset and a chart), a row-level security filter that shows course staff
+their courses' rows only, a permission for the course-staff role and an SQL macro.
+"""
+
+from pathlib import Path
+
+from tutor import hooks
+
+from tutorsuperset.hooks import ASSETS, DATABASES, JINJA_MACROS, RLS_FILTERS, ROLES
+
+hooks.Filters.CONFIG_DEFAULTS.add_items(
+    [
+        ("SUPERSETCONSUMER_DB_HOST", "clickhouse"),
+        ("SUPERSETCONSUMER_DB_PORT", 8123),
+        ("SUPERSETCONSUMER_DB_USER", "courses_reader"),
+        ("SUPERSETCONSUMER_DB_PASSWORD", ""),
+    ]
+)
+DATABASES.add_item(
+    (
+        "courses_demo",
+        "clickhousedb://{{ SUPERSETCONSUMER_DB_USER }}:{{ SUPERSETCONSUMER_DB_PASSWORD }}"
+        "@{{ SUPERSETCONSUMER_DB_HOST }}:{{ SUPERSETCONSUMER_DB_PORT }}/courses_demo",
+    )
+)
+ASSETS.add_item(str(Path(__file__).parent / "courses_demo"))
+ROLES.add_item(
+    ("{{ SUPERSET_COURSE_STAFF_ROLE }}", "", [("all_datasource_access", "all_datasource_access")])
+)
+RLS_FILTERS.add_item(
+    (
+        "courses_demo: course staff see their courses",
+        ["{{ SUPERSET_COURSE_STAFF_ROLE }}"],
+        ["courses_demo.enrollments"],
+        '{{ can_view_courses("course_key") }}',
+    )
+)
+JINJA_MACROS.add_item(
+    ("shout", 'def shout(text):\n    """Upper case, for tests."""\n    return text.upper()')
+)
