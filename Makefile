@@ -9,6 +9,7 @@ VENV_RALPH := .venv-ralph
 VENV_DBT := .venv-dbt
 VENV_SUPERSET := .venv-superset
 VENV_LMS := .venv-lms
+VENV_REFERENCE := .venv-reference
 VENV_OPENEDX := .venv-openedx
 PLUGINS := clickhouse ralph superset aspects
 APT_PACKAGES := docker-compose wget curl git mariadb-server redis-server chromium
@@ -57,12 +58,17 @@ format: ## Fix code style and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: ## Run the benchmarks (not part of the tests); each prints ratios against a baseline
-	$(VENV)/bin/python bench/bench_xapi_generator.py
-	$(VENV)/bin/python bench/bench_render.py
+bench: $(VENV_REFERENCE) ## Run the benchmarks into docs/performance.md; each a ratio against a baseline
+	$(VENV)/bin/python bench/run_all.py
+
+# The reference plugin that the rendering benchmark compares with, with the Tutor it requires.
+$(VENV_REFERENCE): requirements/reference.txt
+	$(PYTHON) -m venv $(VENV_REFERENCE)
+	$(VENV_REFERENCE)/bin/pip install --quiet -r requirements/reference.txt
+	touch $(VENV_REFERENCE)
 
 docs: ## Regenerate docs/configuration.md and the plugins' configuration sections
 	$(VENV)/bin/python tools/generate_config_docs.py
 
 clean: ## Remove virtualenvs and caches
-	rm -rf $(VENV) $(VENV_CC07) $(VENV_RALPH) $(VENV_DBT) $(VENV_SUPERSET) $(VENV_LMS) $(VENV_OPENEDX) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_CC07) $(VENV_RALPH) $(VENV_DBT) $(VENV_SUPERSET) $(VENV_LMS) $(VENV_OPENEDX) $(VENV_REFERENCE) .pytest_cache .ruff_cache
