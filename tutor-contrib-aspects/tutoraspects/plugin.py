@@ -18,7 +18,7 @@ from tutor.types import Config
 from tutorclickhouse.hooks import INIT_SQL
 from tutorralph.hooks import SETTINGS as RALPH_SETTINGS
 
-from . import grants
+from . import grants, superset  # noqa: F401 (superset: its contributions to Superset)
 from .__about__ import __version__
 
 ########################################
