@@ -88,7 +88,13 @@ def test_grants_matrix(deployment) -> None:
         ("SELECT", "xapi.xapi_events_all"),
     }
     assert grants["ch_report"] == {("SELECT", "reporting.*")}
-    assert grants["ch_cms"] == {("INSERT", "event_sink.*"), ("SELECT", "event_sink.*")}
+    # The CMS writes the event sink tables, and deletes retired learners from those of PII.
+    assert grants["ch_cms"] == {
+        ("INSERT", "event_sink.*"),
+        ("SELECT", "event_sink.*"),
+        ("ALTER DELETE", "event_sink.user_profile"),
+        ("ALTER DELETE", "event_sink.external_id"),
+    }
     migrations = grants["ch_migrations"]
     assert {target for _, target in migrations} == {"xapi.*", "event_sink.*", "reporting.*"}
     assert {"CREATE TABLE", "DROP TABLE", "ALTER", "INSERT", "SELECT"} <= {p for p, _ in migrations}

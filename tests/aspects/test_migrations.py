@@ -71,6 +71,60 @@ ENGINE = ReplacingMergeTree
 PRIMARY KEY (org, course_key, location)
 ORDER BY (org, course_key, location, time_last_dumped)
 SETTINGS index_granularity = 8192"""
+# The course tables as revision 0003 leaves them: the columns platform-plugin-aspects sends
+# (tests/aspects/test_event_sink.py), the block's type and position taken from its JSON.
+COURSE_OVERVIEWS_0003 = """CREATE TABLE {event_sink}.course_overviews
+(
+    `org` String,
+    `course_key` String,
+    `display_name` String,
+    `course_start` String,
+    `course_end` String,
+    `enrollment_start` String DEFAULT '',
+    `enrollment_end` String DEFAULT '',
+    `self_paced` Bool DEFAULT false,
+    `course_data_json` String DEFAULT '{{}}',
+    `created` String DEFAULT '',
+    `modified` String DEFAULT '',
+    `dump_id` UUID,
+    `time_last_dumped` String
+)
+ENGINE = ReplacingMergeTree
+PRIMARY KEY (org, course_key)
+ORDER BY (org, course_key, time_last_dumped)
+SETTINGS index_granularity = 8192"""
+COURSE_BLOCKS_0003 = """CREATE TABLE {event_sink}.course_blocks
+(
+    `org` String,
+    `course_key` String,
+    `location` String,
+    `display_name` String,
+    `xblock_data_json` String DEFAULT '{{}}',
+    `order` Int32 DEFAULT 0,
+    `edited_on` String DEFAULT '',
+    `block_type` String MATERIALIZED JSONExtractString(xblock_data_json, 'block_type'),
+    `section` UInt32 MATERIALIZED JSONExtractUInt(xblock_data_json, 'section'),
+    `subsection` UInt32 MATERIALIZED JSONExtractUInt(xblock_data_json, 'subsection'),
+    `unit` UInt32 MATERIALIZED JSONExtractUInt(xblock_data_json, 'unit'),
+    `graded` Bool MATERIALIZED JSONExtractUInt(xblock_data_json, 'graded') = 1,
+    `dump_id` UUID,
+    `time_last_dumped` String
+)
+ENGINE = ReplacingMergeTree
+PRIMARY KEY (org, course_key, location)
+ORDER BY (org, course_key, location, time_last_dumped)
+SETTINGS index_granularity = 8192"""
+EVENT_SINK_TABLES = [
+    "course_blocks",
+    "course_enrollment",
+    "course_overviews",
+    "external_id",
+    "object_tag",
+    "tag",
+    "taxonomy",
+    "user_profile",
+]
+REVISION_0003 = "Give the event sink tables the columns platform-plugin-aspects sends."
 VERSION_TABLE_DDL = f"""CREATE TABLE {{xapi}}.{VERSION_TABLE}
 (
     `version_num` String
@@ -195,26 +249,29 @@ def test_upgrade_from_empty_creates_the_tables_and_records_the_version(schema: S
     assert output.splitlines()[1:] == [
         "Applied 0001: Create the raw xAPI table that Ralph writes statements to.",
         "Applied 0002: Create the event sink tables the CMS writes course structure to.",
-        "The schema is now at 0002.",
+        f"Applied 0003: {REVISION_0003}",
+        "The schema is now at 0003.",
     ]
     assert f"as {schema.user}" in output.splitlines()[0]
     assert schema.show_create(f"{schema.xapi}.xapi_events_all") == schema.expected(
         RAW_TABLE, ttl=RAW_TABLE_TTL
     )
     assert schema.show_create(f"{schema.event_sink}.course_overviews") == schema.expected(
-        COURSE_OVERVIEWS
+        COURSE_OVERVIEWS_0003
     )
     assert schema.show_create(f"{schema.event_sink}.course_blocks") == schema.expected(
-        COURSE_BLOCKS
+        COURSE_BLOCKS_0003
     )
+    assert schema.tables(schema.event_sink) == EVENT_SINK_TABLES
     assert schema.show_create(f"{schema.xapi}.{VERSION_TABLE}") == schema.expected(
         VERSION_TABLE_DDL
     )
     assert schema.tables(schema.xapi) == [VERSION_TABLE, "xapi_events_all"]
-    assert schema.versions() == ["0002"]
-    assert schema.migrate("current").strip() == "0002 (head)"
+    assert schema.versions() == ["0003"]
+    assert schema.migrate("current").strip() == "0003 (head)"
     assert schema.migrate("history").splitlines() == [
-        "0001 -> 0002 (head), Create the event sink tables the CMS writes course structure to.",
+        f"0002 -> 0003 (head), {REVISION_0003}",
+        "0001 -> 0002, Create the event sink tables the CMS writes course structure to.",
         "<base> -> 0001, Create the raw xAPI table that Ralph writes statements to.",
     ]
 
@@ -225,9 +282,9 @@ def test_upgrade_again_changes_nothing(schema: Schema) -> None:
 
     output = schema.migrate("upgrade", "head", ASPECTS_DATA_TTL_EXPRESSION=FIVE_YEARS)
 
-    assert output.splitlines()[1:] == ["Already up to date: the schema is at 0002."]
+    assert output.splitlines()[1:] == ["Already up to date: the schema is at 0003."]
     assert schema.snapshot() == before
-    assert len(before) == 6  # 4 tables, the revisions and the mutation count
+    assert len(before) == 12  # 10 tables, the revisions and the mutation count
 
 
 def test_downgrade_to_base_then_upgrade_again(schema: Schema) -> None:
@@ -237,6 +294,7 @@ def test_downgrade_to_base_then_upgrade_again(schema: Schema) -> None:
     output = schema.migrate("downgrade", "base")
 
     assert output.splitlines()[1:] == [
+        f"Reverted 0003: {REVISION_0003}",
         "Reverted 0002: Create the event sink tables the CMS writes course structure to.",
         "Reverted 0001: Create the raw xAPI table that Ralph writes statements to.",
         "The schema is now at base (no revision).",
@@ -271,7 +329,7 @@ def test_raw_statements_survive_the_upgrade_and_stop_a_downgrade(schema: Schema)
 
     schema.migrate("upgrade", "head")
     assert schema.row_count(raw_table) == 3
-    assert schema.versions() == ["0002"]
+    assert schema.versions() == ["0003"]
 
     refused = schema.alembic("downgrade", "base")
     assert refused.returncode != 0
@@ -303,7 +361,7 @@ def test_on_cluster_every_statement_parses_and_is_replicated(clickhouse_server) 
         "CLICKHOUSE_CLUSTER_NAME": CLUSTER,
     }  # no connection settings: rendering needs no server
     statements = []
-    for args in (("upgrade", "head", "--sql"), ("downgrade", "0002:base", "--sql")):
+    for args in (("upgrade", "head", "--sql"), ("downgrade", "0003:base", "--sql")):
         result = run_alembic(environment, *args)
         assert result.returncode == 0, result.stderr
         statements += split_statements(result.stdout)
@@ -324,25 +382,37 @@ def test_on_cluster_every_statement_parses_and_is_replicated(clickhouse_server) 
     ddl = [s for s in formatted if s not in bookkeeping]
     created = [s for s in ddl if s.startswith("CREATE TABLE")]
     dropped = [s for s in ddl if s.startswith("DROP TABLE")]
+    altered = [s for s in ddl if s.startswith("ALTER TABLE")]
+    sink_tables = ["user_profile", "external_id", "course_enrollment", "taxonomy", "tag"]
+    sink_tables.append("object_tag")
     assert [s.split("\n")[0] for s in created] == [
         f"CREATE TABLE IF NOT EXISTS xapi.{VERSION_TABLE} ON CLUSTER {CLUSTER}",
         f"CREATE TABLE IF NOT EXISTS xapi.xapi_events_all ON CLUSTER {CLUSTER}",
         f"CREATE TABLE IF NOT EXISTS event_sink.course_overviews ON CLUSTER {CLUSTER}",
         f"CREATE TABLE IF NOT EXISTS event_sink.course_blocks ON CLUSTER {CLUSTER}",
+        *(f"CREATE TABLE IF NOT EXISTS event_sink.{t} ON CLUSTER {CLUSTER}" for t in sink_tables),
     ]
     assert dropped == [
+        *(f"DROP TABLE IF EXISTS event_sink.{t} ON CLUSTER {CLUSTER}" for t in sink_tables[::-1]),
         f"DROP TABLE IF EXISTS event_sink.course_overviews ON CLUSTER {CLUSTER}",
         f"DROP TABLE IF EXISTS event_sink.course_blocks ON CLUSTER {CLUSTER}",
         f"DROP TABLE IF EXISTS xapi.xapi_events_all ON CLUSTER {CLUSTER}",
     ]
-    assert len(ddl) == len(created) + len(dropped)
+    # 0003 up: columns of both course tables, then the derived block columns; down: the block
+    # columns back to ordinary ones (every one, rendered without a server), then the drops.
+    assert [s.split("\n")[0] for s in altered] == [
+        f"ALTER TABLE event_sink.{table} ON CLUSTER {CLUSTER}"
+        for table in ("course_overviews", "course_blocks", "course_blocks")
+        + ("course_blocks", "course_blocks", "course_overviews")
+    ]
+    assert len(ddl) == len(created) + len(dropped) + len(altered)
     for statement in created:
         engine = re.search(r"^ENGINE = (\w+)$", statement, re.MULTILINE)
         assert engine and engine[1].startswith("Replicated"), statement
     assert "\nTTL toDateTime(emission_time) + toIntervalYear(5)" in created[1]
     # Revisions are recorded in the replicated version table, whose changes replicate by
     # themselves: an insert per revision reached, a synchronous delete per revision left.
-    assert len(bookkeeping) == 6, bookkeeping
+    assert len(bookkeeping) == 10, bookkeeping
 
 
 @pytest.fixture(scope="module")
@@ -435,6 +505,7 @@ def test_migration_files_are_plain_package_data() -> None:
         "requirements.txt",
         "0001_xapi_events_all.py",
         "0002_event_sink_course_structure.py",
+        "0003_event_sink_columns_of_the_sink.py",
     }
     renderer = jinja2.Environment(keep_trailing_newline=True)
     for path in files:

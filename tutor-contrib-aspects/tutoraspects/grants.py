@@ -16,6 +16,10 @@ ASPECTS_DATABASES = (
     "{{ ASPECTS_EVENT_SINK_DATABASE }}",
     "{{ DBT_PROFILE_TARGET_DATABASE }}",
 )
+EVENT_SINK_DATABASE = "{{ ASPECTS_EVENT_SINK_DATABASE }}"
+# The event sink tables that hold personal data (platform-plugin-aspects'
+# EVENT_SINK_CLICKHOUSE_PII_MODELS), created by migration 0003.
+PII_TABLES = ("user_profile", "external_id")
 # Everything the schema owner needs to create, change and fill the Aspects schema (migrations
 # and dbt), and nothing on any other database.
 SCHEMA_PRIVILEGES = (
@@ -60,7 +64,12 @@ USERS = (
         "the CMS writes course structure",
         "ASPECTS_CLICKHOUSE_CMS_USER",
         "ASPECTS_CLICKHOUSE_CMS_PASSWORD",
-        (("INSERT, SELECT", "{{ ASPECTS_EVENT_SINK_DATABASE }}.*"),),
+        (
+            ("INSERT, SELECT", f"{EVENT_SINK_DATABASE}.*"),
+            # When a learner's account is retired, platform-plugin-aspects deletes their rows
+            # from the tables of personal data (ALTER TABLE … DELETE WHERE user_id IN …).
+            *(("ALTER DELETE", f"{EVENT_SINK_DATABASE}.{table}") for table in PII_TABLES),
+        ),
     ),
 )
 
