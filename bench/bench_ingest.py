@@ -7,7 +7,8 @@ alternate rounds of new statements in one run. Target: Ralph at 70 % of the engi
 
     python bench/bench_ingest.py [--small] [--statements N] [--clients C] [--profile]
 
---profile runs one more round with Ralph under cProfile and prints where its time goes.
+--profile runs one more round with Ralph under cProfile and prints where its time goes;
+--workers N one more with Ralph started with N worker processes (RALPH_WORKERS).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from tests.harness.ralph import RALPH_BIN, native_settings, wait_until_up  # noq
 from tutoraspects import xapi_generator  # noqa: E402
 
 BATCH = 100
+MORE_WORKERS = 2  # the number of Ralph workers --workers tries by default
 # What Ralph's ClickHouse backend asks for each insert: the server buffers it and answers once
 # the buffer is flushed.
 RALPH_INSERT_SETTINGS = {"async_insert": "1", "wait_for_async_insert": "1"}
@@ -145,22 +147,43 @@ def straight_to_engine(
 
 
 @contextmanager
-def profiled_ralph(stack: Stack, output: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Ralph as the harness runs it, under cProfile (written when it stops on SIGTERM)."""
-    port = free_port()
-    log_path = stack.root.path / "ralph-profiled.log"
-    command = [str(RALPH_BIN / "python"), "-c", PROFILED_RALPH, str(output), str(port)]
+def ralph_process(
+    stack: Stack, command: list[str], name: str
+) -> Iterator[tuple[subprocess.Popen, Path]]:
+    """Ralph run from the root's rendered settings with another command line; on a free port."""
     env = {"PATH": os.environ["PATH"], "HOME": str(stack.root.path), **native_settings(stack.root)}
+    log_path = stack.root.path / f"{name}.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command, env=env, cwd=stack.root.path, stdout=log, stderr=subprocess.STDOUT
         )
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(url, process, log_path)
-        yield url, process
+        yield process, log_path
     finally:
         terminate(process, timeout=60)
+
+
+@contextmanager
+def ralph_with_workers(stack: Stack, workers: int) -> Iterator[str]:
+    """Ralph as the rendered compose service runs it with RALPH_WORKERS=workers."""
+    port = free_port()
+    command = [str(RALPH_BIN / "uvicorn"), "ralph.api:app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", str(workers)]
+    with ralph_process(stack, command, "ralph-workers") as (process, log_path):
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, process, log_path)
+        yield url
+
+
+@contextmanager
+def profiled_ralph(stack: Stack, output: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Ralph as the harness runs it, under cProfile (written when it stops on SIGTERM)."""
+    port = free_port()
+    command = [str(RALPH_BIN / "python"), "-c", PROFILED_RALPH, str(output), str(port)]
+    with ralph_process(stack, command, "ralph-profiled") as (process, log_path):
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, process, log_path)
+        yield url, process
 
 
 def profile_summary(path: Path, batches_sent: int, wall: float) -> str:
@@ -191,7 +214,14 @@ def profile_summary(path: Path, batches_sent: int, wall: float) -> str:
     )
 
 
-def measure(stack: Stack, statements: int, clients: int, rounds: int, profile: bool) -> Row:
+def measure(
+    stack: Stack,
+    statements: int,
+    clients: int,
+    rounds: int,
+    profile: bool,
+    workers: int | None = None,
+) -> Row:
     per_round = max(BATCH, statements // rounds)
     seed = 1000
     elapsed = {"engine": 0.0, "ralph": 0.0, "async": 0.0}
@@ -245,6 +275,17 @@ def measure(stack: Stack, statements: int, clients: int, rounds: int, profile: b
             f" The engine's own insert of a batch, one client at a time: "
             f"{sequential / (per_round // BATCH) * 1000:.0f} ms."
         )
+    if workers:
+        with ralph_with_workers(stack, workers) as url:
+            seed += 1
+            through_ralph(stack, url, statement_lines(BATCH * workers, seed), workers)
+            seed += 1
+            more = per_round / through_ralph(stack, url, statement_lines(per_round, seed), clients)
+        notes += (
+            f" Tried: Ralph with {workers} worker processes (RALPH_WORKERS={workers}), one "
+            f"round: {rate(more)} ({more / engine_rate:.2f} of the engine's insert): on "
+            "2 cores the workers and the engine compete for the same CPU."
+        )
     return Row(
         benchmark="Ingest through Ralph, statements/s",
         baseline=f"engine's own JSON insert {rate(engine_rate)}",
@@ -262,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--statements", type=int, help="statements per approach")
     parser.add_argument("--clients", type=int, default=CLIENTS, help="concurrent clients")
     parser.add_argument("--profile", action="store_true", help="profile Ralph in one more round")
+    parser.add_argument("--workers", type=int, help="one more round with this many workers")
     args = parser.parse_args(argv)
     statements = args.statements or (600 if args.small else 30_000)
     rounds = 1 if args.small else ROUNDS
@@ -269,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory() as directory,
         analytics_stack(Path(directory), ralph=True) as stack,
     ):
-        row = measure(stack, statements, args.clients, rounds, args.profile)
+        row = measure(stack, statements, args.clients, rounds, args.profile, args.workers)
     print_rows([row])
     return 0
 

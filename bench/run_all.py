@@ -34,7 +34,7 @@ INGEST = {"small": (600, 1), "full": (24_000, bench_ingest.ROUNDS)}  # statement
 # Each benchmark on its own, as `make bench` runs them here (for the document).
 COMMANDS = [
     "python bench/bench_render.py --profile",
-    "python bench/bench_ingest.py --profile --statements 24000",
+    "python bench/bench_ingest.py --profile --statements 24000 --workers 2",
     "python bench/bench_queries.py --statements 1000000,10000000",
     "python bench/bench_reinit.py",
     "python bench/bench_storage.py",
@@ -51,7 +51,12 @@ def run(small: bool) -> list[Row]:
     with tempfile.TemporaryDirectory() as directory:
         with analytics_stack(Path(directory) / "ingest", ralph=True) as stack:
             ingest = bench_ingest.measure(
-                stack, statements, bench_ingest.CLIENTS, rounds, profile=True
+                stack,
+                statements,
+                bench_ingest.CLIENTS,
+                rounds,
+                profile=True,
+                workers=None if small else bench_ingest.MORE_WORKERS,
             )
         queries: list[Row] = []
         with analytics_stack(Path(directory) / "data") as stack:
@@ -93,8 +98,8 @@ def document(rows: list[Row], elapsed: float, command: str) -> str:
         command,
         "```",
         "",
-        "Each benchmark also runs on its own (`--small` for a smoke run of seconds; the test "
-        "suite runs them so), from `bench/`; see `bench/README.md`:",
+        "Each benchmark also runs on its own, from `bench/` (see `bench/README.md`), with "
+        "`--small` for a smoke run of seconds; the test suite runs `run_all.py --small`.",
         "",
         "```sh",
         *(f".venv/bin/{line}" for line in COMMANDS),
