@@ -8,6 +8,7 @@ the read-only report user, and real Superset answers every chart's query with ro
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from tests.harness.mariadb import MariaDBServer
 from tests.harness.redis import RedisServer
 from tests.harness.superset import Superset, SupersetClient, running_superset
 from tests.harness.tutor import TutorRoot
+from tutoraspects import xapi_generator
 
+STATEMENTS = 3000
 BUNDLE_OBJECTS = ("dbs", "tables", "table_columns", "sql_metrics", "slices", "dashboards")
 BUNDLE_OBJECTS += ("dashboard_slices", "row_level_security_filters", "rls_filter_tables")
 
@@ -84,7 +87,7 @@ def deployment(
             "do",
             "load-xapi-test-data",
             "--statements",
-            "3000",
+            str(STATEMENTS),
             "--direct",
             ASPECTS_JOB_DIR=job_dir,
         )
@@ -96,6 +99,22 @@ def deployment(
         output = deployment.init_superset()
         assert "Asset bundle aspects:" in output, output[-3000:]
         yield deployment
+
+
+def generated_statements() -> list[dict[str, Any]]:
+    """What `do load-xapi-test-data` loaded: the generator's statements for its default seed."""
+    config = xapi_generator.sized_config(STATEMENTS, seed=0, lms_url="http://local.openedx.io")
+    return list(xapi_generator.iter_statements(config))
+
+
+def chart_data(client: SupersetClient, params: dict[str, Any]) -> list[dict[str, Any]]:
+    body = {
+        "datasource": {"id": params["datasource"].split("__")[0], "type": "table"},
+        "queries": [chart_query(params)],
+        "result_format": "json",
+        "result_type": "full",
+    }
+    return client.post("/api/v1/chart/data", body)["result"][0]["data"]
 
 
 def chart_query(params: dict[str, Any]) -> dict[str, Any]:
@@ -128,16 +147,18 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
         rows = {}
         for summary in charts:
             chart = client.get(f"/api/v1/chart/{summary['id']}")["result"]
-            params = json.loads(chart["params"])
-            body = {
-                "datasource": {"id": params["datasource"].split("__")[0], "type": "table"},
-                "queries": [chart_query(params)],
-                "result_format": "json",
-                "result_type": "full",
-            }
-            reply = client.post("/api/v1/chart/data", body)
-            rows[chart["slice_name"]] = reply["result"][0]["rowcount"]
-        assert all(count > 0 for count in rows.values()), rows
+            rows[chart["slice_name"]] = chart_data(client, json.loads(chart["params"]))
+        assert all(rows.values()), {title: len(data) for title, data in rows.items()}
+        # A sample of figures, against the generated statements themselves.
+        plays = Counter(
+            statement["object"]["id"].split("/xblock/", 1)[1]
+            for statement in generated_statements()
+            if statement["verb"]["id"] == "https://w3id.org/xapi/video/verbs/played"
+        )
+        shown = {row["video_id"]: row["Plays"] for row in rows["Video engagement"]}
+        assert {video: count for video, count in shown.items() if count} == plays
+        received = sum(row["Statements"] for row in rows["Statements received per hour"])
+        assert received == STATEMENTS
         dashboards = client.get("/api/v1/dashboard/?q=(page_size:100)")["result"]
         assert sorted(d["dashboard_title"] for d in dashboards) == [
             "Course overview",
@@ -150,3 +171,18 @@ def test_importing_again_changes_no_object(deployment: Deployment) -> None:
     before = deployment.counts()
     assert "Asset bundle aspects:" in deployment.init_superset()
     assert deployment.counts() == before
+
+
+def test_import_assets_twice_changes_no_object(deployment: Deployment) -> None:
+    before = deployment.counts()
+    for _ in range(2):
+        result = deployment.root.run(
+            "local",
+            "do",
+            "import-assets",
+            PYTHONPATH=str(deployment.pythonpath),
+            SUPERSET_HOME=str(deployment.home),
+            SUPERSET_ASSETS_DIR=str(deployment.assets),
+        )
+        assert "Asset bundle aspects:" in result.stdout + result.stderr
+        assert deployment.counts() == before
