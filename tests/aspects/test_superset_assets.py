@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.harness.fixtures import running_clickhouse
+from tests.harness.fixtures import ClickHouseServer, running_clickhouse
 from tests.harness.mariadb import MariaDBServer
 from tests.harness.redis import RedisServer
 from tests.harness.superset import Superset, SupersetClient, running_superset
@@ -28,6 +29,8 @@ BUNDLE_OBJECTS += ("dashboard_slices", "row_level_security_filters", "rls_filter
 
 
 class Deployment:
+    clickhouse: ClickHouseServer
+
     def __init__(self, root: TutorRoot, mariadb: MariaDBServer, home: Path) -> None:
         self.root, self.mariadb, self.home = root, mariadb, home
         self.pythonpath = root.path / "env" / "plugins" / "superset" / "apps" / "pythonpath"
@@ -96,6 +99,7 @@ def deployment(
             in root.run("local", "do", "dbt", "run", ASPECTS_JOB_DIR=job_dir).stdout
         )
         deployment = Deployment(root, mariadb_server, directory / "home")
+        deployment.clickhouse = clickhouse
         output = deployment.init_superset()
         assert "Asset bundle aspects:" in output, output[-3000:]
         yield deployment
@@ -119,6 +123,8 @@ def chart_data(client: SupersetClient, params: dict[str, Any]) -> list[dict[str,
 
 def chart_query(params: dict[str, Any]) -> dict[str, Any]:
     """The query Superset's front end builds from a chart's parameters (the kinds we use)."""
+    if params.get("query_mode") == "raw":
+        return {"columns": params["all_columns"], "metrics": [], "row_limit": 1000}
     metrics = params.get("metrics") or [params["metric"]]
     columns: list[Any] = list(params.get("groupby", []))
     if "x_axis" in params:
@@ -143,7 +149,7 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
         client: SupersetClient = server.client()
         client.login(config["SUPERSET_ADMIN_USERNAME"], config["SUPERSET_ADMIN_PASSWORD"])
         charts = client.get("/api/v1/chart/?q=(page_size:100)")["result"]
-        assert len(charts) == 6
+        assert len(charts) == 7
         rows = {}
         for summary in charts:
             chart = client.get(f"/api/v1/chart/{summary['id']}")["result"]
@@ -160,11 +166,15 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
         received = sum(row["Statements"] for row in rows["Statements received per hour"])
         assert received == STATEMENTS
         dashboards = client.get("/api/v1/dashboard/?q=(page_size:100)")["result"]
-        assert sorted(d["dashboard_title"] for d in dashboards) == [
-            "Course overview",
-            "Operator view",
-            "Videos and problems",
-        ]
+        titles = {d["dashboard_title"] for d in dashboards}
+        # Each dashboard in each language of SUPERSET_DASHBOARD_LOCALES (en, es, fr).
+        assert len(dashboards) == 12
+        assert {"Course overview", "Resumen del curso", "Vue d'ensemble du cours"} <= titles
+        # Without ASPECTS_ENABLE_PII, no dataset has a learner's name, username or email.
+        for dataset in client.get("/api/v1/dataset/?q=(page_size:100)")["result"]:
+            columns = client.get(f"/api/v1/dataset/{dataset['id']}")["result"]["columns"]
+            names = {column["column_name"] for column in columns}
+            assert not names & {"username", "name", "email"}, dataset["table_name"]
 
 
 def test_importing_again_changes_no_object(deployment: Deployment) -> None:
@@ -173,16 +183,39 @@ def test_importing_again_changes_no_object(deployment: Deployment) -> None:
     assert deployment.counts() == before
 
 
-def test_import_assets_twice_changes_no_object(deployment: Deployment) -> None:
-    before = deployment.counts()
-    for _ in range(2):
-        result = deployment.root.run(
-            "local",
-            "do",
-            "import-assets",
-            PYTHONPATH=str(deployment.pythonpath),
-            SUPERSET_HOME=str(deployment.home),
-            SUPERSET_ASSETS_DIR=str(deployment.assets),
-        )
-        assert "Asset bundle aspects:" in result.stdout + result.stderr
-        assert deployment.counts() == before
+def test_with_pii_the_learner_dataset_names_learners(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    settings = {
+        key: deployment.root.value(key) for key in ("CLICKHOUSE_HOST", "CLICKHOUSE_HTTP_PORT")
+    }
+    root = TutorRoot(tmp_path / "root").save(
+        ["clickhouse", "ralph", "superset", "aspects"], {**settings, "ASPECTS_ENABLE_PII": True}
+    )
+    assets = ("plugins", "superset", "build", "superset", "assets", "aspects")
+    dataset = yaml.safe_load(
+        root.env_file(*assets, "datasets", "reporting", "learner_details.yaml")
+    )
+    assert {"username", "name", "email"} <= {c["column_name"] for c in dataset["columns"]}
+    # The report user may read the personal data tables, with PII only.
+    for pii, expected in ((root, True), (deployment.root, False)):
+        sql = "\n".join(script for _, script in pii.init_scripts("clickhouse"))
+        assert ("GRANT SELECT ON event_sink.user_profile TO ch_report" in sql) is expected
+    # The dataset's SQL runs on the schema the migrations made, and joins the LMS's profile.
+    client = deployment.clickhouse.client()
+    [(actor,)] = client.query(
+        "SELECT actor_id FROM reporting.learner_course_status ORDER BY actor_id LIMIT 1"
+    ).result_rows
+    client.command(
+        "INSERT INTO event_sink.external_id (external_user_id, external_id_type, username, user_id,"
+        f" dump_id, time_last_dumped) VALUES ('{actor}', 'xapi', 'ana', 7, generateUUIDv4(), '1')"
+    )
+    client.command(
+        "INSERT INTO event_sink.user_profile (id, user_id, name, username, email, dump_id,"
+        " time_last_dumped) VALUES"
+        " (1, 7, 'Ana Lopez', 'ana', 'ana@example.com', generateUUIDv4(), '1')"
+    )
+    rows = client.query(dataset["sql"] + f" WHERE status.actor_id = '{actor}'").named_results()
+    assert {(row["username"], row["name"], row["email"]) for row in rows} == {
+        ("ana", "Ana Lopez", "ana@example.com")
+    }

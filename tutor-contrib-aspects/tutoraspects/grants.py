@@ -34,7 +34,8 @@ class ClickHouseUser(t.NamedTuple):
     role: str  # what it is for, in messages and docs
     name_key: str
     password_key: str
-    grants: tuple[tuple[str, str], ...]  # (privileges, object)
+    # (privileges, object), or (privileges, object, setting): only while that setting is on
+    grants: tuple[tuple[str, ...], ...]
     profile: str = ""  # settings profile, if any
     cluster_ddl: bool = False  # runs DDL ON CLUSTER when a cluster is configured
 
@@ -50,7 +51,14 @@ USERS = (
         "Superset reads the reporting models",
         "ASPECTS_CLICKHOUSE_REPORT_USER",
         "ASPECTS_CLICKHOUSE_REPORT_PASSWORD",
-        (("SELECT", "{{ DBT_PROFILE_TARGET_DATABASE }}.*"),),
+        (
+            ("SELECT", "{{ DBT_PROFILE_TARGET_DATABASE }}.*"),
+            # Names and emails, for the individual learner view, only when PII is enabled.
+            *(
+                ("SELECT", f"{EVENT_SINK_DATABASE}.{table}", "ASPECTS_ENABLE_PII")
+                for table in PII_TABLES
+            ),
+        ),
         profile="aspects_report",
     ),
     ClickHouseUser(
@@ -96,13 +104,14 @@ def init_sql() -> t.Iterator[tuple[str, str]]:
         yield f"user {name}", f"CREATE USER IF NOT EXISTS {name}{ON_CLUSTER} {identified}"
         # Applies a changed password on every run.
         yield f"password of {name}", f"ALTER USER {name}{ON_CLUSTER} {identified}"
-        for index, (privileges, target) in enumerate(user.grants):
-            # The first grant replaces whatever the user had: the table above is the truth.
+        for index, (privileges, target, *setting) in enumerate(user.grants):
+            # The first grant replaces whatever the user had: the table above is the truth (so
+            # a grant whose setting was turned off goes away on the next run).
             replace = " WITH REPLACE OPTION" if index == 0 else ""
-            yield (
-                f"grants of {name} on {target}",
-                f"GRANT{ON_CLUSTER} {privileges} ON {target} TO {name}{replace}",
-            )
+            statement = f"GRANT{ON_CLUSTER} {privileges} ON {target} TO {name}{replace}"
+            if setting:
+                statement = "{% if " + setting[0] + " %}" + statement + "{% endif %}"
+            yield f"grants of {name} on {target}", statement
         if user.cluster_ddl:
             # A server refuses ON CLUSTER DDL without this grant (it cannot name a database).
             yield (

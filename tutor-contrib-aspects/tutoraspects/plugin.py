@@ -90,6 +90,17 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
         "ClickHouse user of the CMS: writes course structure to the event sink database.",
     ),
     (
+        "SUPERSET_DASHBOARD_LOCALES",
+        ["en", "es", "fr"],
+        "Languages the Aspects dashboards are imported in, one copy each (en, es, fr).",
+    ),
+    (
+        "ASPECTS_ENABLE_PII",
+        False,
+        "Show learners' usernames, names and emails in Superset (the individual learner view); "
+        "off, dashboards show anonymous ids only and the report user cannot read personal data.",
+    ),
+    (
         "ASPECTS_REPORT_MAX_EXECUTION_TIME",
         60,
         "Seconds a query of the report user may run.",
@@ -212,11 +223,15 @@ def config_errors(config: Config) -> t.Iterator[str]:
             yield f"{key} must be a pip requirement without quotes, not {requirement!r}"
         elif "\n" in requirement:
             yield f"{key} must be a pip requirement on one line, not {requirement!r}"
-    if not isinstance(config["EVENT_ROUTING_BACKEND_BATCHING_ENABLED"], bool):
+    locales = config["SUPERSET_DASHBOARD_LOCALES"]
+    if not isinstance(locales, list) or not locales or not set(locales) <= set(superset.LOCALES):
         yield (
-            "EVENT_ROUTING_BACKEND_BATCHING_ENABLED must be true or false, "
-            f"not {config['EVENT_ROUTING_BACKEND_BATCHING_ENABLED']!r}"
+            f"SUPERSET_DASHBOARD_LOCALES must be a list of some of {', '.join(superset.LOCALES)}, "
+            f"not {locales!r}"
         )
+    for key in ("EVENT_ROUTING_BACKEND_BATCHING_ENABLED", "ASPECTS_ENABLE_PII"):
+        if not isinstance(config[key], bool):
+            yield f"{key} must be true or false, not {config[key]!r}"
     models = config["EVENT_SINK_MODELS_ENABLED"]
     if not isinstance(models, list) or not all(model in EVENT_SINK_MODELS for model in models):
         yield (

@@ -7,7 +7,12 @@ row-level security: course staff see the rows of their own courses only.
 
 from __future__ import annotations
 
+import json
+import typing as t
+import uuid
 from importlib import resources
+
+from tutor import hooks
 
 from tutorsuperset.hooks import ASSETS, DATABASES, RLS_FILTERS, ROLES
 
@@ -20,6 +25,7 @@ COURSE_DATASETS = [
     "learner_course_status",
     "video_engagement",
     "problem_performance",
+    "learner_details",
 ]
 
 DATABASES.add_item(
@@ -53,3 +59,180 @@ RLS_FILTERS.add_item(
         "1 = 0",
     )
 )
+
+
+########################################
+# DASHBOARDS, IN SEVERAL LANGUAGES
+########################################
+
+# Each dashboard: title and rows of charts (file names under charts/). Each is imported once per
+# language of SUPERSET_DASHBOARD_LOCALES, with translated titles (Superset translates its own
+# interface, not dashboards).
+DASHBOARDS = {
+    "course-overview": (
+        "Course overview",
+        [["enrollments_over_time", "weekly_active_learners"], ["learners_by_status"]],
+    ),
+    "course-content": ("Videos and problems", [["video_engagement"], ["problem_performance"]]),
+    "learners": ("Individual learners", [["learner_details"]]),
+    "operator": ("Operator view", [["statements_per_hour"]]),
+}
+CHART_TITLES = {
+    "enrollments_over_time": "Enrolled learners over time",
+    "weekly_active_learners": "Weekly active learners",
+    "learners_by_status": "Learners by enrollment status",
+    "video_engagement": "Video engagement",
+    "problem_performance": "Problem performance",
+    "learner_details": "Learners",
+    "statements_per_hour": "Statements received per hour",
+}
+# Dashboards about courses get filters by organisation, course and date.
+COURSE_FILTERS_DATASET = "course_enrollments_daily"
+COURSE_DASHBOARDS = ("course-overview", "course-content", "learners")
+TRANSLATIONS = {
+    "es": {
+        "Course overview": "Resumen del curso",
+        "Videos and problems": "Vídeos y problemas",
+        "Individual learners": "Estudiantes",
+        "Operator view": "Vista de operación",
+        "Enrolled learners over time": "Estudiantes inscritos a lo largo del tiempo",
+        "Weekly active learners": "Estudiantes activos por semana",
+        "Learners by enrollment status": "Estudiantes por estado de inscripción",
+        "Video engagement": "Uso de los vídeos",
+        "Problem performance": "Resultados de los problemas",
+        "Learners": "Estudiantes",
+        "Statements received per hour": "Declaraciones recibidas por hora",
+        "Organisation": "Organización",
+        "Course": "Curso",
+        "Date": "Fecha",
+    },
+    "fr": {
+        "Course overview": "Vue d'ensemble du cours",
+        "Videos and problems": "Vidéos et exercices",
+        "Individual learners": "Apprenants",
+        "Operator view": "Vue d'exploitation",
+        "Enrolled learners over time": "Apprenants inscrits au fil du temps",
+        "Weekly active learners": "Apprenants actifs par semaine",
+        "Learners by enrollment status": "Apprenants par statut d'inscription",
+        "Video engagement": "Visionnage des vidéos",
+        "Problem performance": "Résultats des exercices",
+        "Learners": "Apprenants",
+        "Statements received per hour": "Déclarations reçues par heure",
+        "Organisation": "Organisation",
+        "Course": "Cours",
+        "Date": "Date",
+    },
+}
+LOCALES = ("en", *TRANSLATIONS)
+
+
+def asset_uuid(kind: str, name: str) -> str:
+    """The fixed uuid of a bundle object, so that every import updates the same one."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://openedx.org/aspects/{kind}/{name}"))
+
+
+def translate(text: str, locale: str) -> str:
+    return TRANSLATIONS.get(locale, {}).get(text, text)
+
+
+def native_filters(locale: str) -> list[dict[str, t.Any]]:
+    dataset = asset_uuid("dataset", COURSE_FILTERS_DATASET)
+    filters = []
+    for name, column, kind in (
+        ("Organisation", "org", "filter_select"),
+        ("Course", "course_key", "filter_select"),
+        ("Date", "enrollment_date", "filter_time"),
+    ):
+        target = (
+            {"column": {"name": column}, "datasetUuid": dataset} if kind != "filter_time" else {}
+        )
+        filters.append(
+            {
+                "id": f"NATIVE_FILTER-{column}",
+                "name": translate(name, locale),
+                "filterType": kind,
+                "type": "NATIVE_FILTER",
+                "targets": [target],
+                "controlValues": {"multiSelect": True, "enableEmptyFilter": False},
+                "defaultDataMask": {"extraFormData": {}, "filterState": {}, "ownState": {}},
+                "cascadeParentIds": [],
+                "scope": {"rootPath": ["ROOT_ID"], "excluded": []},
+                "description": "",
+            }
+        )
+    return filters
+
+
+def dashboard_yaml(slug: str, locale: str) -> str:
+    """A dashboard in Superset's export format, in one language."""
+    title, rows = DASHBOARDS[slug]
+    position: dict[str, t.Any] = {
+        "DASHBOARD_VERSION_KEY": "v2",
+        "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
+        "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
+        "HEADER_ID": {
+            "type": "HEADER",
+            "id": "HEADER_ID",
+            "meta": {"text": translate(title, locale)},
+        },
+    }
+    export_id = 0  # ids of an export, which the import maps to the charts by uuid
+    for row_index, charts in enumerate(rows):
+        row = f"ROW-{row_index}"
+        position["GRID_ID"]["children"].append(row)
+        position[row] = {
+            "type": "ROW",
+            "id": row,
+            "children": [],
+            "parents": ["ROOT_ID", "GRID_ID"],
+            "meta": {"background": "BACKGROUND_TRANSPARENT"},
+        }
+        for chart in charts:
+            export_id += 1
+            key = f"CHART-{chart}"
+            position[row]["children"].append(key)
+            position[key] = {
+                "type": "CHART",
+                "id": key,
+                "children": [],
+                "parents": ["ROOT_ID", "GRID_ID", row],
+                "meta": {
+                    "uuid": asset_uuid("chart", chart),
+                    "chartId": export_id,
+                    "width": 12 // len(charts),
+                    "height": 50,
+                    "sliceName": CHART_TITLES[chart],
+                    "sliceNameOverride": translate(CHART_TITLES[chart], locale),
+                },
+            }
+    metadata = {
+        "color_scheme": "",
+        "refresh_frequency": 0,
+        "native_filter_configuration": native_filters(locale) if slug in COURSE_DASHBOARDS else [],
+        "timed_refresh_immune_slices": [],
+        "expanded_slices": {},
+        "label_colors": {},
+    }
+    suffix = "" if locale == "en" else f"-{locale}"
+    fields = {
+        "dashboard_title": translate(title, locale),
+        "description": None,
+        "css": "",
+        "slug": slug + suffix,
+        "certified_by": "",
+        "certification_details": "",
+        "published": True,
+        "uuid": asset_uuid("dashboard", slug + suffix),
+        "position": position,
+        "metadata": metadata,
+        "version": "1.0.0",
+    }
+    return (
+        "\n".join(
+            f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in fields.items()
+        )
+        + "\n"
+    )
+
+
+hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(("aspects_dashboard_yaml", dashboard_yaml))

@@ -34,7 +34,8 @@ DATABASES: Filter[list[tuple[str, str]], []] = Filter()
 #: Asset bundles (databases, datasets, charts, dashboards in Superset's export format) that the
 #: init job imports, overwriting what an earlier import made: directories whose base name,
 #: unique, names the bundle, each holding ``metadata.yaml`` and the object folders. Their files
-#: are Tutor templates: wrap Superset's own Jinja in ``{% raw %}``. They are rendered into the
+#: are Tutor templates: wrap Superset's own Jinja in ``{% raw %}``; a file rendered empty is left
+#: out of the import. They are rendered into the
 #: Superset image's build context (``tutor images build superset`` bakes them in).
 ASSETS: Filter[list[str], []] = Filter()
 

@@ -63,7 +63,10 @@ def bundle_contents(name: str, uris: dict[str, str]) -> dict[str, str]:
     contents = {}
     for path in sorted(directory.rglob("*.yaml")):
         key = path.relative_to(directory).as_posix()
-        contents[key] = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
+        if not text.strip():
+            continue  # rendered empty: the bundle leaves this object out (a setting is off)
+        contents[key] = text
         if key.startswith("databases/"):
             database = yaml.safe_load(contents[key])
             if database["database_name"] in uris:
