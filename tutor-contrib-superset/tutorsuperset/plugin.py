@@ -8,6 +8,7 @@ import typing as t
 from importlib import resources
 from pathlib import Path
 
+import click
 import jinja2
 from tutor import exceptions, hooks
 from tutor.core.hooks import Filter
@@ -146,6 +147,30 @@ hooks.Filters.CLI_DO_INIT_TASKS.add_items(
 hooks.Filters.CLI_DO_INIT_TASKS.add_item(
     ("lms", (INIT / "lms.sh").read_text(encoding="utf-8")), priority=hooks.priorities.DEFAULT + 30
 )
+
+
+########################################
+# DO COMMANDS
+########################################
+
+
+@click.command(name="import-assets")
+def import_assets() -> t.Iterator[tuple[str, str]]:
+    """
+    Apply again what plugins contribute to Superset: roles, database connections, asset
+    bundles and row-level security filters. Objects are updated in place, never duplicated.
+    """
+    # Database URIs reach superset_sync through the job's environment: the script holds none.
+    yield (
+        "superset",
+        'echo "Applying the roles, database connections, asset bundles and row-level security '
+        'filters of plugins"\n'
+        "python -m superset_sync\n"
+        'echo "Superset assets imported."',
+    )
+
+
+hooks.Filters.CLI_DO_COMMANDS.add_item(import_assets)
 
 
 def rendered_items(
