@@ -1,6 +1,6 @@
 # Set-up and checks of the Open edX Aspects Tutor plugins. See README.md.
 .DEFAULT_GOAL := help
-.PHONY: help install system-packages test test-all lint format docs bench clean
+.PHONY: help install system-packages test test-all lint format docs bench demo clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -66,6 +66,9 @@ $(VENV_REFERENCE): requirements/reference.txt
 	$(PYTHON) -m venv $(VENV_REFERENCE)
 	$(VENV_REFERENCE)/bin/pip install --quiet -r requirements/reference.txt
 	touch $(VENV_REFERENCE)
+
+demo: ## Run the whole stack natively with test data (in .demo/, or DEMO_ROOT); Ctrl-C stops it
+	$(VENV)/bin/python tools/demo.py
 
 docs: ## Regenerate docs/configuration.md and the plugins' configuration sections
 	$(VENV)/bin/python tools/generate_config_docs.py

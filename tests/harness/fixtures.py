@@ -59,9 +59,11 @@ class ClickHouseServer:
         host: str = "127.0.0.1",
         port: int = 0,
         tls: tuple[Path, Path] | None = None,
+        log_path: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.tls = tls  # (certificate, key): serve HTTPS instead of HTTP
+        self._log_path = log_path  # the server's stderr; in the data directory unless given
         self.user = user
         self.password = password
         self.host = host
@@ -74,7 +76,7 @@ class ClickHouseServer:
 
     @property
     def log_path(self) -> Path:
-        return self.data_dir / LOG_NAME
+        return self._log_path or self.data_dir / LOG_NAME
 
     @property
     def running(self) -> bool:
@@ -82,6 +84,7 @@ class ClickHouseServer:
 
     def start(self) -> ClickHouseServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "tests.harness.clickhouse", "--host", self.host]
         command += ["--port", str(self.port), "--data", str(self.data_dir)]
         command += ["--user", self.user, "--password", self.password]
@@ -204,9 +207,10 @@ def running_clickhouse(
     host: str = "127.0.0.1",
     port: int = 0,
     tls: tuple[Path, Path] | None = None,
+    log_path: Path | None = None,
 ) -> Iterator[ClickHouseServer]:
     """A server running on data_dir for the duration of the block."""
-    with ClickHouseServer(Path(data_dir), user, password, host, port, tls) as server:
+    with ClickHouseServer(Path(data_dir), user, password, host, port, tls, log_path) as server:
         yield server
 
 

@@ -56,8 +56,11 @@ class MariaDBError(RuntimeError):
 class MariaDBServer:
     """A MariaDB server running natively on a data directory of its own."""
 
-    def __init__(self, data_dir: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, data_dir: Path, host: str = "127.0.0.1", port: int = 0, log_path: Path | None = None
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
+        self._log_path = log_path  # install and server output; in the data directory unless given
         self.host = host
         self.port = port  # 0 until started: then a free port, kept across restarts
         self.root_user = ROOT_USER
@@ -70,7 +73,7 @@ class MariaDBServer:
 
     @property
     def log_path(self) -> Path:
-        return self.data_dir / LOG_NAME
+        return self._log_path or self.data_dir / LOG_NAME
 
     @property
     def running(self) -> bool:
@@ -88,6 +91,7 @@ class MariaDBServer:
         if len(str(self.socket_path)) > SOCKET_PATH_LIMIT:
             raise MariaDBError(f"socket path too long for a Unix socket: {self.socket_path}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         if not (self.data_dir / "mysql").is_dir():
             self._install()
         if self.port == 0:
@@ -240,10 +244,10 @@ def _field_value(field: ElementTree.Element) -> str | None:
 
 @contextmanager
 def running_mariadb(
-    data_dir: Path | str, port: int = 0, host: str = "127.0.0.1"
+    data_dir: Path | str, port: int = 0, host: str = "127.0.0.1", log_path: Path | None = None
 ) -> Iterator[MariaDBServer]:
     """A server running on data_dir (initialised on first use) for the duration of the block."""
-    with MariaDBServer(Path(data_dir), host, port) as server:
+    with MariaDBServer(Path(data_dir), host, port, log_path) as server:
         yield server
 
 

@@ -41,13 +41,17 @@ def native_settings(root: TutorRoot) -> dict[str, str]:
 
 
 @contextmanager
-def running_ralph(root: TutorRoot, port: int) -> Iterator[str]:
-    """Run Ralph on 127.0.0.1:port from the root's rendered files; yield its URL."""
+def running_ralph(root: TutorRoot, port: int, log_path: Path | None = None) -> Iterator[str]:
+    """
+    Run Ralph on 127.0.0.1:port from the root's rendered files; yield its URL. Its output goes
+    to log_path, by default ralph.log in the root.
+    """
     uvicorn = RALPH_BIN / "uvicorn"
     if not uvicorn.exists():
         raise RuntimeError(f"{uvicorn} does not exist: run `make install`")
     settings = native_settings(root)
-    log_path = root.path / "ralph.log"
+    log_path = log_path or root.path / "ralph.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [str(uvicorn), "ralph.api:app", "--host", "127.0.0.1", "--port", str(port)],

@@ -34,15 +34,23 @@ class RedisError(RuntimeError):
 
 
 class RedisServer:
-    def __init__(self, directory: Path, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_path: Path | None = None,
+    ) -> None:
         self.directory = Path(directory)
         self.host = host
-        self.port = 0
+        self._requested_port = port  # 0: a free port at each start
+        self.port = port
+        self._log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def log_path(self) -> Path:
-        return self.directory / "redis.log"
+        return self._log_path or self.directory / "redis.log"
 
     def tutor_settings(self) -> dict[str, object]:
         return {"REDIS_HOST": self.host, "REDIS_PORT": self.port}
@@ -61,7 +69,8 @@ class RedisServer:
         if executable is None:
             raise RedisError("redis-server is missing: install the Debian package (`make install`)")
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = free_port(self.host)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.port = self._requested_port or free_port(self.host)
         command = [executable, "--bind", self.host, "--port", str(self.port)]
         command += ["--save", "", "--appendonly", "no", "--dir", str(self.directory)]
         command += ["--logfile", str(self.log_path)]
@@ -81,8 +90,10 @@ class RedisServer:
 
 
 @contextmanager
-def running_redis(directory: Path) -> Iterator[RedisServer]:
-    server = RedisServer(directory).start()
+def running_redis(
+    directory: Path, port: int = 0, log_path: Path | None = None
+) -> Iterator[RedisServer]:
+    server = RedisServer(directory, port=port, log_path=log_path).start()
     try:
         yield server
     finally:
