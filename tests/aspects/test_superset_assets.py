@@ -8,6 +8,8 @@ the read-only report user, and real Superset answers every chart's query with ro
 from __future__ import annotations
 
 import json
+import os
+import typing as t
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +17,13 @@ from typing import Any
 
 import pytest
 import yaml
+from playwright.sync_api import sync_playwright
 
+from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, SignedIn, sign_in
 from tests.harness.fixtures import ClickHouseServer, running_clickhouse
+from tests.harness.lms import running_lms
 from tests.harness.mariadb import MariaDBServer
+from tests.harness.processes import free_port
 from tests.harness.redis import RedisServer
 from tests.harness.superset import Superset, SupersetClient, running_superset
 from tests.harness.tutor import TutorRoot
@@ -70,6 +76,7 @@ def deployment(
     redis_server: RedisServer,
 ) -> Iterator[Deployment]:
     directory = tmp_path_factory.mktemp("assets")
+    lms_url = f"http://127.0.0.1:{free_port()}"
     with running_clickhouse(directory / "clickhouse") as clickhouse:
         root = TutorRoot(directory / "root").save(
             ["clickhouse", "ralph", "superset", "aspects"],
@@ -81,6 +88,10 @@ def deployment(
                 "MYSQL_ROOT_USERNAME": mariadb_server.root_user,
                 "MYSQL_ROOT_PASSWORD": mariadb_server.root_password,
                 "SUPERSET_DB_NAME": "superset_assets",
+                # The stand-in LMS, for signing in (test_dashboards_in_a_browser).
+                "LMS_HOST": lms_url.split("//", 1)[1],
+                "SUPERSET_LMS_INTERNAL_URL": lms_url,
+                "JWT_COMMON_ISSUER": f"{lms_url}/oauth2",
             },
         )
         job_dir = str(root.path / "env" / "plugins" / "aspects" / "build" / "aspects")
@@ -105,9 +116,10 @@ def deployment(
         yield deployment
 
 
-def generated_statements() -> list[dict[str, Any]]:
+def generated_statements(deployment: Deployment) -> list[dict[str, Any]]:
     """What `do load-xapi-test-data` loaded: the generator's statements for its default seed."""
-    config = xapi_generator.sized_config(STATEMENTS, seed=0, lms_url="http://local.openedx.io")
+    lms_url = "http://" + deployment.root.value("LMS_HOST")
+    config = xapi_generator.sized_config(STATEMENTS, seed=0, lms_url=lms_url)
     return list(xapi_generator.iter_statements(config))
 
 
@@ -158,7 +170,7 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
         # A sample of figures, against the generated statements themselves.
         plays = Counter(
             statement["object"]["id"].split("/xblock/", 1)[1]
-            for statement in generated_statements()
+            for statement in generated_statements(deployment)
             if statement["verb"]["id"] == "https://w3id.org/xapi/video/verbs/played"
         )
         shown = {row["video_id"]: row["Plays"] for row in rows["Video engagement"]}
@@ -181,6 +193,21 @@ def test_importing_again_changes_no_object(deployment: Deployment) -> None:
     before = deployment.counts()
     assert "Asset bundle aspects:" in deployment.init_superset()
     assert deployment.counts() == before
+
+
+def test_import_assets_twice_changes_no_object(deployment: Deployment) -> None:
+    before = deployment.counts()
+    for _ in range(2):
+        result = deployment.root.run(
+            "local",
+            "do",
+            "import-assets",
+            PYTHONPATH=str(deployment.pythonpath),
+            SUPERSET_HOME=str(deployment.home),
+            SUPERSET_ASSETS_DIR=str(deployment.assets),
+        )
+        assert "Asset bundle aspects:" in result.stdout + result.stderr
+        assert deployment.counts() == before
 
 
 def test_with_pii_the_learner_dataset_names_learners(
@@ -219,3 +246,96 @@ def test_with_pii_the_learner_dataset_names_learners(
     assert {(row["username"], row["name"], row["email"]) for row in rows} == {
         ("ana", "Ana Lopez", "ana@example.com")
     }
+
+
+# Dashboards an instructor opens, and the one for administrators only.
+COURSE_DASHBOARDS = ("course-overview", "course-content", "learners")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PASSWORD = "a-password-for-tests"
+
+
+class OpenedDashboard(t.NamedTuple):
+    chart_statuses: list[int]
+    course_keys: set[str]  # in the rows of every chart and filter
+    alerts: list[str]
+
+
+def open_dashboard(
+    signed_in: SignedIn, superset_url: str, slug: str, shot: Path
+) -> OpenedDashboard:
+    """Open a dashboard as the browser does, note what its charts got, and take a screenshot."""
+    replies = []
+    page = signed_in.page
+    page.on("response", lambda r: replies.append(r) if "/api/v1/chart/data" in r.url else None)
+    page.goto(f"{superset_url}/superset/dashboard/{slug}/")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(2000)  # charts draw after their data arrives
+    page.screenshot(path=str(shot), full_page=True)
+    course_keys = set()
+    for reply in replies:
+        if reply.status == 200:
+            for result in reply.json()["result"]:
+                course_keys.update(
+                    row["course_key"] for row in result["data"] if "course_key" in row
+                )
+    alerts = page.locator(".ant-alert-error, [data-test='error-message']").all_inner_texts()
+    return OpenedDashboard([reply.status for reply in replies], course_keys, alerts)
+
+
+def test_dashboards_in_a_browser_show_an_instructor_their_course_only(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    client = deployment.clickhouse.client()
+    courses = [
+        row[0]
+        for row in client.query(
+            "SELECT DISTINCT course_key FROM reporting.course_enrollments_daily ORDER BY course_key"
+        ).result_rows
+    ]
+    assert len(courses) > 1
+    people = {
+        "courses": [{"id": course, "name": course} for course in courses],
+        "users": [
+            {
+                "username": "ida",
+                "password": PASSWORD,
+                "email": "ida@example.com",
+                "name": "Ida",
+                "is_staff": False,
+                "is_superuser": False,
+                "courses": {"instructor": [courses[0]]},
+            },
+        ],
+    }
+    config = deployment.root.config()
+    lms_url = config["SUPERSET_LMS_INTERNAL_URL"]
+    superset_port = free_port()
+    with (
+        running_lms(
+            tmp_path / "lms",
+            people,
+            [f"http://127.0.0.1:{superset_port}/oauth-authorized/openedxsso"],
+            port=int(lms_url.rsplit(":", 1)[1]),
+            client_id=config["SUPERSET_OAUTH2_CLIENT_ID"],
+            client_secret=config["SUPERSET_OAUTH2_CLIENT_SECRET"],
+            private_key_pem=config["JWT_RSA_PRIVATE_KEY"],
+            issuer=f"{lms_url}/oauth2",
+            force_asymmetric_jwt=False,
+            jwt_algorithm="RS512",
+        ),
+        running_superset(deployment.superset(), port=superset_port) as server,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        ida = sign_in(browser, server.url, lms_url, "ida", PASSWORD)
+        assert ida.status == 200, ida.text[:300]
+        keep = os.environ.get("ASPECTS_UPDATE_SCREENSHOTS") == "1"
+        for slug in COURSE_DASHBOARDS:
+            shot = (SCREENSHOTS if keep else tmp_path) / f"{slug}.png"
+            opened = open_dashboard(ida, server.url, slug, shot)
+            assert opened.chart_statuses and set(opened.chart_statuses) == {200}, (slug, opened)
+            assert not opened.alerts, (slug, opened.alerts)
+            assert opened.course_keys <= {courses[0]}, (slug, opened.course_keys)
+        # The course tables and the course filter did show her course.
+        assert opened.course_keys == {courses[0]}
+        browser.close()

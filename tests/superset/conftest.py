@@ -8,14 +8,13 @@ Redis for its cache, the stand-in LMS, and headless Chromium.
 
 from __future__ import annotations
 
-import shutil
-import typing as t
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import APIRequestContext, Browser, sync_playwright
+from playwright.sync_api import Browser, sync_playwright
 
+from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, SignedIn, sign_in
 from tests.harness.fixtures import ClickHouseServer
 from tests.harness.lms import LmsServer, running_lms
 from tests.harness.mariadb import MariaDBServer
@@ -86,21 +85,6 @@ COURSES_CACHE_TIMEOUT = 8
 # Superset renews an LMS token 30 s before it expires: this one counts as valid for 10 s.
 JWT_EXPIRE_SECONDS = 40
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's, installed by make install
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
-class SignedIn(t.NamedTuple):
-    status: int  # of the page the browser ended on
-    text: str
-    api: APIRequestContext  # the browser's cookies, for Superset's API
-
 
 class Stack:
     def __init__(
@@ -116,18 +100,7 @@ class Stack:
         self.browser, self.mariadb = browser, mariadb
 
     def sign_in(self, username: str) -> SignedIn:
-        """In a fresh headless Chromium: Superset's LMS login, the LMS form, back to Superset."""
-        context = self.browser.new_context()
-        page = context.new_page()
-        page.goto(f"{self.superset_url}/login/openedxsso")
-        assert page.url.startswith(f"{self.lms.url}/login"), page.url
-        page.fill('input[name="username"]', username)
-        page.fill('input[name="password"]', PASSWORD)
-        with page.expect_navigation(url=f"{self.superset_url}/**") as navigation:
-            page.click('button[type="submit"], input[type="submit"]')
-        page.wait_for_load_state()
-        response = navigation.value
-        return SignedIn(response.status, page.content(), context.request)
+        return sign_in(self.browser, self.superset_url, self.lms.url, username, PASSWORD)
 
 
 def create_enrollments(clickhouse: ClickHouseServer) -> None:
