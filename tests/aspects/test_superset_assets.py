@@ -27,7 +27,7 @@ from tests.harness.processes import free_port
 from tests.harness.redis import RedisServer
 from tests.harness.superset import Superset, SupersetClient, running_superset
 from tests.harness.tutor import TutorRoot
-from tutoraspects import xapi_generator
+from tutoraspects import superset, xapi_generator
 
 STATEMENTS = 3000
 BUNDLE_OBJECTS = ("dbs", "tables", "table_columns", "sql_metrics", "slices", "dashboards")
@@ -161,7 +161,7 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
         client: SupersetClient = server.client()
         client.login(config["SUPERSET_ADMIN_USERNAME"], config["SUPERSET_ADMIN_PASSWORD"])
         charts = client.get("/api/v1/chart/?q=(page_size:100)")["result"]
-        assert len(charts) == 7
+        assert len(charts) == 13
         rows = {}
         for summary in charts:
             chart = client.get(f"/api/v1/chart/{summary['id']}")["result"]
@@ -180,7 +180,7 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
         dashboards = client.get("/api/v1/dashboard/?q=(page_size:100)")["result"]
         titles = {d["dashboard_title"] for d in dashboards}
         # Each dashboard in each language of SUPERSET_DASHBOARD_LOCALES (en, es, fr).
-        assert len(dashboards) == 12
+        assert len(dashboards) == 18
         assert {"Course overview", "Resumen del curso", "Vue d'ensemble du cours"} <= titles
         # Without ASPECTS_ENABLE_PII, no dataset has a learner's name, username or email.
         for dataset in client.get("/api/v1/dataset/?q=(page_size:100)")["result"]:
@@ -248,8 +248,6 @@ def test_with_pii_the_learner_dataset_names_learners(
     }
 
 
-# Dashboards an instructor opens, and the one for administrators only.
-COURSE_DASHBOARDS = ("course-overview", "course-content", "learners")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "a-password-for-tests"
 
@@ -330,7 +328,7 @@ def test_dashboards_in_a_browser_show_an_instructor_their_course_only(
         ida = sign_in(browser, server.url, lms_url, "ida", PASSWORD)
         assert ida.status == 200, ida.text[:300]
         keep = os.environ.get("ASPECTS_UPDATE_SCREENSHOTS") == "1"
-        for slug in COURSE_DASHBOARDS:
+        for slug in superset.COURSE_DASHBOARDS:
             shot = (SCREENSHOTS if keep else tmp_path) / f"{slug}.png"
             opened = open_dashboard(ida, server.url, slug, shot)
             assert opened.chart_statuses and set(opened.chart_statuses) == {200}, (slug, opened)

@@ -25,7 +25,9 @@ COURSE_DATASETS = [
     "learner_course_status",
     "video_engagement",
     "problem_performance",
+    "problem_score_distribution",
     "learner_details",
+    "at_risk_learners",
 ]
 
 DATABASES.add_item(
@@ -55,7 +57,10 @@ RLS_FILTERS.add_item(
     (
         "Aspects: operator data for administrators",
         ["{{ SUPERSET_COURSE_STAFF_ROLE }}"],
-        ["{{ DBT_PROFILE_TARGET_DATABASE }}.ingestion_hourly"],
+        [
+            "{{ DBT_PROFILE_TARGET_DATABASE }}.ingestion_hourly",
+            "{{ DBT_PROFILE_TARGET_DATABASE }}.storage_by_table",
+        ],
         "1 = 0",
     )
 )
@@ -71,28 +76,62 @@ RLS_FILTERS.add_item(
 DASHBOARDS = {
     "course-overview": (
         "Course overview",
-        [["enrollments_over_time", "weekly_active_learners"], ["learners_by_status"]],
+        [
+            ["learners_passed", "average_progress"],
+            ["enrollments_over_time", "weekly_active_learners"],
+            ["learners_by_status"],
+        ],
     ),
-    "course-content": ("Videos and problems", [["video_engagement"], ["problem_performance"]]),
+    "learner-progress": (
+        "Learner progress",
+        [["average_progress", "learners_by_status"], ["at_risk_learners"]],
+    ),
+    "problems-and-grades": (
+        "Problems and grades",
+        [["problem_performance"], ["score_distribution"]],
+    ),
+    "video-engagement": ("Video engagement", [["video_engagement"]]),
     "learners": ("Individual learners", [["learner_details"]]),
-    "operator": ("Operator view", [["statements_per_hour"]]),
+    "operator": (
+        "Operator view",
+        [["statements_per_hour", "arrival_delay"], ["storage_by_table"]],
+    ),
 }
 CHART_TITLES = {
+    "learners_passed": "Learners who passed",
+    "average_progress": "Average course progress (%)",
     "enrollments_over_time": "Enrolled learners over time",
     "weekly_active_learners": "Weekly active learners",
     "learners_by_status": "Learners by enrollment status",
+    "at_risk_learners": "Learners at risk",
     "video_engagement": "Video engagement",
     "problem_performance": "Problem performance",
+    "score_distribution": "Learners per score",
     "learner_details": "Learners",
     "statements_per_hour": "Statements received per hour",
+    "arrival_delay": "Average arrival delay (s)",
+    "storage_by_table": "Storage by table",
 }
 # Dashboards about courses get filters by organisation, course and date.
 COURSE_FILTERS_DATASET = "course_enrollments_daily"
-COURSE_DASHBOARDS = ("course-overview", "course-content", "learners")
+COURSE_DASHBOARDS = (
+    "course-overview",
+    "learner-progress",
+    "problems-and-grades",
+    "video-engagement",
+    "learners",
+)
 TRANSLATIONS = {
     "es": {
         "Course overview": "Resumen del curso",
-        "Videos and problems": "Vídeos y problemas",
+        "Learner progress": "Progreso de los estudiantes",
+        "Problems and grades": "Problemas y calificaciones",
+        "Learners who passed": "Estudiantes aprobados",
+        "Average course progress (%)": "Progreso medio en el curso (%)",
+        "Learners at risk": "Estudiantes en riesgo",
+        "Learners per score": "Estudiantes por puntuación",
+        "Average arrival delay (s)": "Retraso medio de llegada (s)",
+        "Storage by table": "Almacenamiento por tabla",
         "Individual learners": "Estudiantes",
         "Operator view": "Vista de operación",
         "Enrolled learners over time": "Estudiantes inscritos a lo largo del tiempo",
@@ -108,7 +147,14 @@ TRANSLATIONS = {
     },
     "fr": {
         "Course overview": "Vue d'ensemble du cours",
-        "Videos and problems": "Vidéos et exercices",
+        "Learner progress": "Progression des apprenants",
+        "Problems and grades": "Exercices et notes",
+        "Learners who passed": "Apprenants reçus",
+        "Average course progress (%)": "Progression moyenne dans le cours (%)",
+        "Learners at risk": "Apprenants en difficulté",
+        "Learners per score": "Apprenants par score",
+        "Average arrival delay (s)": "Délai moyen d'arrivée (s)",
+        "Storage by table": "Stockage par table",
         "Individual learners": "Apprenants",
         "Operator view": "Vue d'exploitation",
         "Enrolled learners over time": "Apprenants inscrits au fil du temps",
@@ -129,6 +175,18 @@ LOCALES = ("en", *TRANSLATIONS)
 def asset_uuid(kind: str, name: str) -> str:
     """The fixed uuid of a bundle object, so that every import updates the same one."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://openedx.org/aspects/{kind}/{name}"))
+
+
+def dashboard_uuid(slug: str, locale: str) -> str:
+    """
+    A dashboard's uuid in a language: platform-plugin-aspects (the LMS's instructor dashboard)
+    derives the uuids of translated copies from the English one this way.
+    """
+    base = asset_uuid("dashboard", slug)
+    if locale == "en":
+        return base
+    namespace = uuid.uuid5(uuid.UUID(base), "superset")
+    return str(uuid.uuid5(namespace, locale.lower().replace("-", "_")))
 
 
 def translate(text: str, locale: str) -> str:
@@ -222,7 +280,7 @@ def dashboard_yaml(slug: str, locale: str) -> str:
         "certified_by": "",
         "certification_details": "",
         "published": True,
-        "uuid": asset_uuid("dashboard", slug + suffix),
+        "uuid": dashboard_uuid(slug, locale),
         "position": position,
         "metadata": metadata,
         "version": "1.0.0",
@@ -236,3 +294,7 @@ def dashboard_yaml(slug: str, locale: str) -> str:
 
 
 hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(("aspects_dashboard_yaml", dashboard_yaml))
+
+
+# The dashboards course teams open, also from the LMS's instructor dashboard.
+INSTRUCTOR_DASHBOARDS = COURSE_DASHBOARDS
