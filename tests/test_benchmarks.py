@@ -64,15 +64,3 @@ def test_each_benchmark_has_its_command_line(module: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "--small" in result.stdout
-
-
-def test_generator_benchmark_prints_its_ratio() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCH / "bench_xapi_generator.py"), "--small"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "statements/s" in result.stdout
-    assert "ratio fast/baseline" in result.stdout
