@@ -463,3 +463,45 @@ def test_dump_data_to_clickhouse_backfills_course_structure(
     )
     assert refused.returncode != 0
     assert "--limit cannot be used with --ids or --force" in refused.stderr
+
+
+def test_the_instructor_dashboard_embeds_the_course_dashboards(root: TutorRoot) -> None:
+    from tutoraspects import superset
+    from tutoraspects.embedding import embedding_uuid
+
+    config = root.config()
+    lms = aspects_settings(root, "lms")
+    assert lms["SUPERSET_CONFIG"] == {
+        "internal_service_url": "http://superset:8088",
+        "service_url": "http://" + root.value("SUPERSET_HOST"),
+        "username": config["SUPERSET_LMS_USERNAME"],
+        "password": config["SUPERSET_LMS_PASSWORD"],
+    }
+    assert [(d["slug"], d["uuid"]) for d in lms["ASPECTS_INSTRUCTOR_DASHBOARDS"]] == [
+        (slug, superset.asset_uuid("dashboard", slug)) for slug in superset.INSTRUCTOR_DASHBOARDS
+    ]
+    assert lms["SUPERSET_DASHBOARD_LOCALES"] == ["en", "es", "fr"]
+    assert lms["ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS"] is False
+    # The uuids platform-plugin-aspects embeds each copy by (its own function) are embeddings.
+    base = lms["ASPECTS_INSTRUCTOR_DASHBOARDS"][0]["uuid"]
+    code = (
+        "import sys; from django.conf import settings; settings.configure();"
+        "from platform_plugin_aspects.utils import get_localized_uuid;"
+        "print(' '.join(get_localized_uuid(sys.argv[1], l) for l in sys.argv[2:]))"
+    )
+    locales = lms["SUPERSET_DASHBOARD_LOCALES"]
+    localized = subprocess.run(
+        [str(OPENEDX_BIN / "python"), "-c", code, base, *locales],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    slug = superset.INSTRUCTOR_DASHBOARDS[0]
+    assert localized == [embedding_uuid(slug, locale) for locale in locales]
+    sync = root.env_file("plugins", "superset", "apps", "pythonpath", "superset_sync.py")
+    assert all(uuid in sync for uuid in localized)
+    # The LMS user's password reaches Superset's job through its environment only.
+    scripts = "\n".join(script for _, script in root.init_scripts("superset"))
+    assert config["SUPERSET_LMS_PASSWORD"] not in scripts + sync
+    superset_env = root.env_file("plugins", "superset", "apps", "superset.env")
+    assert f"SUPERSET_GUEST_TOKEN_JWT_SECRET={config['SUPERSET_GUEST_TOKEN_JWT_SECRET']}" in (
+        superset_env
+    )

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import typing as t
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +31,7 @@ from tests.harness.redis import RedisServer
 from tests.harness.superset import Superset, SupersetClient, running_superset
 from tests.harness.tutor import TutorRoot
 from tutoraspects import superset, xapi_generator
+from tutoraspects.embedding import embedding_uuid
 
 STATEMENTS = 3000
 BUNDLE_OBJECTS = ("dbs", "tables", "table_columns", "sql_metrics", "slices", "dashboards")
@@ -337,3 +341,134 @@ def test_dashboards_in_a_browser_show_an_instructor_their_course_only(
         # The course tables and the course filter did show her course.
         assert opened.course_keys == {courses[0]}
         browser.close()
+
+
+OPENEDX_STANDIN = Path(__file__).parent / "openedx_standin"
+OPENEDX_PYTHON = Path(__file__).resolve().parents[2] / ".venv-openedx" / "bin" / "python"
+# What platform-plugin-aspects' guest token view (SupersetTokenView.get) does for a course.
+GUEST_TOKEN_VIEW = """
+import json, sys
+from types import SimpleNamespace
+from django.conf import settings
+from opaque_keys.edx.keys import CourseKey
+from platform_plugin_aspects.utils import DEFAULT_FILTERS_FORMAT, generate_guest_token
+
+dashboards = settings.ASPECTS_INSTRUCTOR_DASHBOARDS.copy()
+if settings.ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS:
+    dashboards.extend(settings.ASPECTS_IN_CONTEXT_DASHBOARDS.values())
+token = generate_guest_token(
+    user=SimpleNamespace(username="ida"),
+    course=CourseKey.from_string(sys.argv[-1]),
+    dashboards=dashboards,
+    filters=DEFAULT_FILTERS_FORMAT + settings.SUPERSET_EXTRA_FILTERS_FORMAT,
+)
+print(json.dumps({"token": token}))
+"""
+
+
+def lms_guest_token(deployment: Deployment, directory: Path, course: str) -> str:
+    """A guest token, asked of Superset by the real platform-plugin-aspects (LMS settings)."""
+    directory.mkdir()
+    for name in ("manage.py", "standin_settings.py"):
+        (directory / name).write_text((OPENEDX_STANDIN / name).read_text())
+    (directory / "guest_token.py").write_text(GUEST_TOKEN_VIEW)
+    settings_dir = deployment.root.path / "env" / "apps" / "openedx" / "settings"
+    environ = {
+        "PATH": os.environ["PATH"],
+        "OPENEDX_STANDIN_DATABASE": str(directory / "openedx.sqlite3"),
+        "OPENEDX_STANDIN_SETTINGS_DIR": str(settings_dir),
+    }
+    result = subprocess.run(
+        [str(OPENEDX_PYTHON), "manage.py", "lms", "shell", "--command",
+         f"import sys; sys.argv.append({course!r}); exec(open('guest_token.py').read())"],
+        cwd=directory, env=environ, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])["token"]
+
+
+def guest_request(
+    url: str, token: str | None, body: dict[str, Any] | None = None, referer: str = ""
+) -> tuple[int, dict[str, str], bytes]:
+    """A request as the embedded dashboard's page makes it: the guest token in X-GuestToken."""
+    headers = {"Content-Type": "application/json"}
+    headers.update({"X-GuestToken": token} if token else {})
+    headers.update({"Referer": referer} if referer else {})
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return reply.status, dict(reply.headers), reply.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def guest_chart_rows(
+    server_url: str, token: str, dashboard_id: int, chart: dict[str, Any]
+) -> tuple[int, list[dict[str, Any]]]:
+    """A chart's data as the embedded dashboard asks for it, from the chart's saved form data."""
+    form_data = {**chart["form_data"], "dashboardId": dashboard_id}
+    body = {
+        "datasource": {"id": form_data["datasource"].split("__")[0], "type": "table"},
+        "form_data": form_data,
+        "queries": [chart_query(form_data)],
+        "result_format": "json",
+        "result_type": "full",
+    }
+    status, _, payload = guest_request(f"{server_url}/api/v1/chart/data", token, body)
+    rows = json.loads(payload)["result"][0]["data"] if status == 200 else []
+    return status, rows
+
+
+def test_the_lms_embeds_course_dashboards_for_one_course_with_a_guest_token(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    client = deployment.clickhouse.client()
+    courses = [
+        row[0]
+        for row in client.query(
+            "SELECT DISTINCT course_key FROM reporting.course_enrollments_daily ORDER BY course_key"
+        ).result_rows
+    ]
+    assert len(courses) > 1
+    superset_port = free_port()
+    server_url = f"http://127.0.0.1:{superset_port}"
+    # The LMS reaches this Superset (in the platform: http://superset:8088).
+    deployment.root.save((), {"SUPERSET_INTERNAL_URL": server_url})
+    lms_origin = "http://" + deployment.root.value("LMS_HOST")
+    with running_superset(deployment.superset(), port=superset_port):
+        token = lms_guest_token(deployment, tmp_path / "lms", courses[0])
+        slug = superset.INSTRUCTOR_DASHBOARDS[0]
+        # What the instructor dashboard embeds for an English-speaking instructor.
+        embedding = embedding_uuid(slug, "en")
+        status, headers, _ = guest_request(
+            f"{server_url}/embedded/{embedding}", None, None, lms_origin
+        )
+        assert status == 200
+        assert f"frame-ancestors 'self' {lms_origin}" in headers["Content-Security-Policy"]
+        elsewhere = guest_request(
+            f"{server_url}/embedded/{embedding}", None, None, "http://elsewhere.example"
+        )
+        assert elsewhere[0] == 403
+        # The embedded page's calls, as the guest, for each course dashboard.
+        statuses, keys = {}, set()
+        for slug in superset.INSTRUCTOR_DASHBOARDS:
+            url = f"{server_url}/api/v1/dashboard/{superset.asset_uuid('dashboard', slug)}"
+            status, _, payload = guest_request(url, token)
+            assert status == 200, payload[:300]
+            dashboard_id = json.loads(payload)["result"]["id"]
+            status, _, payload = guest_request(
+                f"{url.rsplit('/', 1)[0]}/{dashboard_id}/charts", token
+            )
+            assert status == 200, payload[:300]
+            for chart in json.loads(payload)["result"]:
+                status, rows = guest_chart_rows(server_url, token, dashboard_id, chart)
+                statuses[chart["slice_name"]] = status
+                keys.update(row["course_key"] for row in rows if "course_key" in row)
+        assert set(statuses.values()) == {200}, statuses
+        # The rows of the token's course only (the tables that show the course key).
+        assert keys == {courses[0]}, keys
+        # Without a token, or for a dashboard the token does not name, nothing.
+        assert guest_request(f"{server_url}/api/v1/dashboard/{dashboard_id}", None)[0] in (401, 403)
+        operator = superset.asset_uuid("dashboard", "operator")
+        assert guest_request(f"{server_url}/api/v1/dashboard/{operator}", token)[0] in (403, 404)

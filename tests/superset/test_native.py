@@ -89,7 +89,24 @@ def test_init_creates_the_database_the_schema_and_the_admin(deployment, tmp_path
         "JOIN ab_role r ON r.id = ur.role_id",
         database="superset",
     )
-    assert admin == [(config["SUPERSET_ADMIN_USERNAME"], "Admin")]
+    # The admin, and the LMS's user, which may only grant guest tokens (embedded dashboards).
+    assert sorted(admin) == sorted(
+        [
+            (config["SUPERSET_ADMIN_USERNAME"], "Admin"),
+            (config["SUPERSET_LMS_USERNAME"], "Open edX LMS"),
+        ]
+    )
+    lms_permissions = deployment.mariadb.query(
+        "SELECT p.name, v.name FROM ab_permission_view_role pvr JOIN ab_role r ON r.id = "
+        "pvr.role_id JOIN ab_permission_view pv ON pv.id = pvr.permission_view_id JOIN "
+        "ab_permission p ON p.id = pv.permission_id JOIN ab_view_menu v ON v.id = pv.view_menu_id "
+        "WHERE r.name = 'Open edX LMS'",
+        database="superset",
+    )
+    assert sorted(lms_permissions) == [
+        ("can_grant_guest_token", "SecurityRestApi"),
+        ("can_read", "SecurityRestApi"),
+    ]
     # The course-staff role has exactly Gamma's permissions.
     [(staff, gamma)] = deployment.mariadb.query(
         "SELECT (SELECT count(*) FROM ab_permission_view_role pvr JOIN ab_role r "

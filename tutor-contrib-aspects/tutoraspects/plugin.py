@@ -18,8 +18,8 @@ from tutor.types import Config
 from tutorclickhouse.hooks import INIT_SQL
 from tutorralph.hooks import SETTINGS as RALPH_SETTINGS
 
-# superset: its contributions to Superset, through the superset plugin's hooks.
-from . import assets_check, grants, superset
+# superset, embedding: their contributions to Superset, through the superset plugin's hooks.
+from . import assets_check, embedding, grants, superset  # noqa: F401 - embedding: hooks only
 from .__about__ import __version__
 
 ########################################

@@ -48,3 +48,12 @@ RLS_FILTERS: Filter[list[tuple[str, list[str], list[str], str]], []] = Filter()
 #: Shell commands that the ``superset`` init job runs last, as ``(name, command)`` pairs, in
 #: the Superset image with the rendered configuration. Each must be idempotent.
 INIT_COMMANDS: Filter[list[tuple[str, str]], []] = Filter()
+
+#: Dashboards that other sites show in an iframe with Superset's embedded SDK, as
+#: ``(dashboard, uuid, origins)``: ``dashboard`` is a dashboard's uuid or slug (from ASSETS,
+#: say), ``uuid`` the id that the SDK and guest tokens name its embedding by (any uuid, fixed
+#: so that the other site can know it), and ``origins`` the sites (``https://host[:port]``)
+#: allowed to frame it. The init job creates or updates the embeddings; Superset's content
+#: security policy lets those origins, and no other, frame it. Guests see it with the
+#: SUPERSET_GUEST_ROLE role and the row-level security clauses of their token.
+EMBEDDED_DASHBOARDS: Filter[list[tuple[str, str, list[str]]], []] = Filter()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 import jinja2
+from tutor import env as tutor_env
 from tutor import exceptions, hooks
 from tutor.core.hooks import Filter
 from tutor.types import Config
@@ -32,6 +33,11 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
     ),
     ("SUPERSET_HOST", "superset.{{ LMS_HOST }}", "Public host name of Superset."),
     ("SUPERSET_PORT", 8088, "Port of Superset's web server inside the platform."),
+    (
+        "SUPERSET_INTERNAL_URL",
+        "http://superset:{{ SUPERSET_PORT }}",
+        "URL at which the other services of the platform (the LMS) reach Superset.",
+    ),
     ("SUPERSET_DB_HOST", "{{ MYSQL_HOST }}", "MySQL host of Superset's metadata database."),
     ("SUPERSET_DB_PORT", "{{ MYSQL_PORT }}", "MySQL port of Superset's metadata database."),
     ("SUPERSET_DB_NAME", "superset", "Name of Superset's metadata database."),
@@ -48,6 +54,12 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
         "SUPERSET_COURSE_STAFF_ROLE",
         "Course Staff",
         "Superset role of the LMS's course staff and instructors (global staff get Admin).",
+    ),
+    (
+        "SUPERSET_GUEST_ROLE",
+        "Embedded Dashboard Guest",
+        "Superset role of people who see dashboards embedded in another site (such as the LMS) "
+        "with a guest token; based on Gamma, plus what plugins add.",
     ),
     ("SUPERSET_DEFAULT_LOCALE", "en", "Language of Superset's interface by default."),
     (
@@ -84,12 +96,26 @@ CONFIG_UNIQUE: list[tuple[str, t.Any, str]] = [
     ("SUPERSET_ADMIN_PASSWORD", "{{ 24|random_string }}", "Password of the admin user."),
     ("SUPERSET_OAUTH2_CLIENT_ID", "{{ 16|random_string }}", "OAuth2 client id in the LMS."),
     ("SUPERSET_OAUTH2_CLIENT_SECRET", "{{ 16|random_string }}", "OAuth2 client secret."),
+    (
+        "SUPERSET_LMS_USERNAME",
+        "{{ 12|random_string }}",
+        "Name of the Superset user of the LMS, which may only grant guest tokens (embedded "
+        "dashboards).",
+    ),
+    ("SUPERSET_LMS_PASSWORD", "{{ 24|random_string }}", "Password of SUPERSET_LMS_USERNAME."),
+    (
+        "SUPERSET_GUEST_TOKEN_JWT_SECRET",
+        "{{ 32|random_string }}",
+        "Secret that signs guest tokens (embedded dashboards).",
+    ),
 ]
 
 hooks.Filters.CONFIG_DEFAULTS.add_items([(name, value) for name, value, _ in CONFIG_DEFAULTS])
 hooks.Filters.CONFIG_UNIQUE.add_items([(name, value) for name, value, _ in CONFIG_UNIQUE])
 
 IDENTIFIER = re.compile(r"^[A-Za-z0-9_]+$")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
 
 def config_errors(config: Config) -> t.Iterator[str]:
@@ -98,10 +124,21 @@ def config_errors(config: Config) -> t.Iterator[str]:
         value = str(config[key])
         if not value.isdigit() or not 0 < int(value) < 65536:
             yield f"{key} must be a port number between 1 and 65535, not {value!r}"
-    for key in ("SUPERSET_DB_NAME", "SUPERSET_DB_USERNAME", "SUPERSET_ADMIN_USERNAME"):
+    for key in (
+        "SUPERSET_DB_NAME",
+        "SUPERSET_DB_USERNAME",
+        "SUPERSET_ADMIN_USERNAME",
+        "SUPERSET_LMS_USERNAME",
+    ):
         if not IDENTIFIER.match(str(config[key])):
             yield f"{key} must be letters, digits and underscores, not {config[key]!r}"
-    for key in ("SUPERSET_SECRET_KEY", "SUPERSET_DB_PASSWORD", "SUPERSET_ADMIN_PASSWORD"):
+    for key in (
+        "SUPERSET_SECRET_KEY",
+        "SUPERSET_DB_PASSWORD",
+        "SUPERSET_ADMIN_PASSWORD",
+        "SUPERSET_LMS_PASSWORD",
+        "SUPERSET_GUEST_TOKEN_JWT_SECRET",
+    ):
         if not str(config[key] or ""):
             yield f"{key} must not be empty"
     for key in (
@@ -118,6 +155,16 @@ def config_errors(config: Config) -> t.Iterator[str]:
             "SUPERSET_SUPPORTED_LANGUAGES must be a mapping that includes "
             f"SUPERSET_DEFAULT_LOCALE {config['SUPERSET_DEFAULT_LOCALE']!r}"
         )
+
+    for dashboard, embedded_uuid, origins in rendered_embedded_dashboards(config):
+        if not UUID.match(embedded_uuid):
+            yield f"embedded dashboard {dashboard!r}: {embedded_uuid!r} is not a uuid"
+        # Superset lets any site frame a dashboard embedded without origins.
+        if not origins or not all(ORIGIN.match(origin) for origin in origins):
+            yield (
+                f"embedded dashboard {dashboard!r} needs origins such as https://host[:port], "
+                f"not {origins!r}"
+            )
 
     names = asset_bundle_names()
     for name in sorted({name for name in names if names.count(name) > 1}):
@@ -157,14 +204,15 @@ hooks.Filters.CLI_DO_INIT_TASKS.add_item(
 @click.command(name="import-assets")
 def import_assets() -> t.Iterator[tuple[str, str]]:
     """
-    Apply again what plugins contribute to Superset: roles, database connections, asset
-    bundles and row-level security filters. Objects are updated in place, never duplicated.
+    Apply again what plugins contribute to Superset: roles, the LMS user, database connections,
+    asset bundles, embedded dashboards and row-level security filters. Objects are updated in
+    place, never duplicated.
     """
     # Database URIs reach superset_sync through the job's environment: the script holds none.
     yield (
         "superset",
-        'echo "Applying the roles, database connections, asset bundles and row-level security '
-        'filters of plugins"\n'
+        'echo "Applying the roles, the LMS user, database connections, asset bundles, embedded '
+        'dashboards and row-level security filters of plugins"\n'
         "python -m superset_sync\n"
         'echo "Superset assets imported."',
     )
@@ -205,6 +253,40 @@ def rendered_items(
 
 # Course staff see what Gamma sees (dashboards and charts they are granted), no more.
 superset_hooks.ROLES.add_item(("{{ SUPERSET_COURSE_STAFF_ROLE }}", "Gamma", []))
+# Guests of embedded dashboards too; their token alone says which dashboards, and through
+# them which data (no datasource access of their own).
+superset_hooks.ROLES.add_item(("{{ SUPERSET_GUEST_ROLE }}", "Gamma", []))
+# The LMS's user may ask for guest tokens (with a CSRF token, as API writes need), no more.
+LMS_ROLE = "Open edX LMS"
+superset_hooks.ROLES.add_item(
+    (
+        LMS_ROLE,
+        "",
+        [("can_grant_guest_token", "SecurityRestApi"), ("can_read", "SecurityRestApi")],
+    )
+)
+
+
+def rendered_embedded_dashboards(config: Config) -> list[tuple[str, str, list[str]]]:
+    """The contributed embedded dashboards, rendered with `config` (to check them)."""
+
+    def render(value: str) -> str:
+        return tutor_env.render_str(config, value)
+
+    items = [
+        (render(dashboard), render(embedded_uuid), [render(origin) for origin in origins])
+        for dashboard, embedded_uuid, origins in superset_hooks.EMBEDDED_DASHBOARDS.iterate()
+    ]
+    return [item for item in items if item[0]]
+
+
+# An item whose dashboard renders empty is left out (a setting leaves that dashboard out).
+_embedded_dashboards = rendered_items(superset_hooks.EMBEDDED_DASHBOARDS)
+
+
+@jinja2.pass_context
+def embedded_dashboards_variable(context: jinja2.runtime.Context) -> list[list[t.Any]]:
+    return [item for item in _embedded_dashboards(context) if item[0]]
 
 
 def asset_bundle_names() -> list[str]:
@@ -256,6 +338,8 @@ hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
         ("superset_asset_bundles", asset_bundle_names),
         ("superset_rls_filters", rendered_items(superset_hooks.RLS_FILTERS, verbatim=(3,))),
         ("superset_init_commands", rendered_items(superset_hooks.INIT_COMMANDS)),
+        ("superset_embedded_dashboards", embedded_dashboards_variable),
+        ("superset_lms_role", LMS_ROLE),
     ]
 )
 

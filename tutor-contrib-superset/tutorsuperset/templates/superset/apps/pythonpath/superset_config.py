@@ -51,9 +51,10 @@ class CeleryConfig:
 CELERY_CONFIG = CeleryConfig
 
 ROW_LIMIT = {{ SUPERSET_ROW_LIMIT }}
-# SQL templates (Jinja) in datasets and row-level security clauses. Plugins add flags with
-# FEATURE_FLAGS["..."] = ... in their extra configuration.
-FEATURE_FLAGS = {"ENABLE_TEMPLATE_PROCESSING": True}
+# SQL templates (Jinja) in datasets and row-level security clauses; dashboards embedded in
+# other sites (guest tokens). Plugins add flags with FEATURE_FLAGS["..."] = ... in their extra
+# configuration.
+FEATURE_FLAGS = {"ENABLE_TEMPLATE_PROCESSING": True, "EMBEDDED_SUPERSET": True}
 BABEL_DEFAULT_LOCALE = "{{ SUPERSET_DEFAULT_LOCALE }}"
 LANGUAGES = {{ SUPERSET_SUPPORTED_LANGUAGES|tojson }}
 
@@ -101,6 +102,51 @@ OAUTH_PROVIDERS = [
 ]
 LOGOUT_REDIRECT_URL = LMS_URL + "/logout"
 ENABLE_PROXY_FIX = True
+
+# Embedded dashboards: a guest token, asked for by a user allowed to grant them (the LMS's),
+# names the dashboards a guest may see and the row-level security clauses of their rows. The
+# guest gets GUEST_ROLE_NAME's permissions, no datasource of its own.
+SUPERSET_URL = "{% if ENABLE_HTTPS %}https{% else %}http{% endif %}://{{ SUPERSET_HOST }}"
+GUEST_ROLE_NAME = "{{ SUPERSET_GUEST_ROLE }}"
+GUEST_TOKEN_JWT_SECRET = os.environ["SUPERSET_GUEST_TOKEN_JWT_SECRET"]
+GUEST_TOKEN_JWT_AUDIENCE = SUPERSET_URL
+# Only the sites that plugins embed dashboards in may frame Superset (frame-ancestors, which
+# browsers obey over X-Frame-Options); otherwise Superset 6.1's own policy.
+EMBEDDING_ORIGINS = {{ superset_embedded_dashboards()|map(attribute=2)|sum(start=[])|unique|sort|list|tojson }}
+_FONT_HOSTS = ["https://fonts.googleapis.com", "https://fonts.gstatic.com"]
+_FONT_HOSTS += ["https://use.typekit.net", "https://use.typekit.com"]
+TALISMAN_CONFIG = {
+    "content_security_policy": {
+        "base-uri": ["'self'"],
+        "default-src": ["'self'"],
+        "img-src": [
+            "'self'",
+            "blob:",
+            "data:",
+            "https://apachesuperset.gateway.scarf.sh",
+            "https://static.scarf.sh/",
+            "ows.terrestris.de",
+            "https://cdn.document360.io",
+        ],
+        "worker-src": ["'self'", "blob:"],
+        "connect-src": [
+            "'self'",
+            "https://api.mapbox.com",
+            "https://events.mapbox.com",
+            "https://tile.openstreetmap.org",
+            "https://tile.osm.ch",
+            "https://a.basemaps.cartocdn.com",
+        ],
+        "object-src": "'none'",
+        "style-src": ["'self'", "'unsafe-inline'", *_FONT_HOSTS],
+        "font-src": ["'self'", *_FONT_HOSTS],
+        "script-src": ["'self'", "'strict-dynamic'"],
+        "frame-ancestors": ["'self'", *EMBEDDING_ORIGINS],
+    },
+    "content_security_policy_nonce_in": ["script-src"],
+    "force_https": False,
+    "session_cookie_secure": False,
+}
 
 {% if SUPERSET_SENTRY_DSN -%}
 import sentry_sdk  # noqa: E402

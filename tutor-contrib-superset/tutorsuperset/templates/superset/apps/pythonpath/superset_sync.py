@@ -1,11 +1,12 @@
 """
-Bring Superset's roles, database connections, asset bundles and row-level security filters in
-line with what Tutor plugins contribute through the superset plugin's hooks (rendered here by
-Tutor). The ``superset`` init job runs it, after ``superset init``, as ``python -m
-superset_sync``. Safe to repeat: a second run changes nothing.
+Bring Superset's roles, the LMS's user, database connections, asset bundles, embedded
+dashboards and row-level security filters in line with what Tutor plugins contribute through
+the superset plugin's hooks (rendered here by Tutor). The ``superset`` init job runs it, after
+``superset init``, as ``python -m superset_sync``. Safe to repeat: a second run changes nothing.
 
-Database URIs hold passwords: they come from the SUPERSET_DATABASES environment variable (a
-JSON object, name to URI), set for the init job only, and are never printed.
+Database URIs and the LMS user's password are secrets: they come from the SUPERSET_DATABASES
+(a JSON object, name to URI) and SUPERSET_LMS_PASSWORD environment variables, set for the
+init job only, and are never printed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ ROLES = json.loads({{ superset_roles()|list|tojson|tojson }})
 # (name, roles, ["schema.table", ...], clause)
 RLS_FILTERS = json.loads({{ superset_rls_filters()|list|tojson|tojson }})
 ASSET_BUNDLES = json.loads({{ superset_asset_bundles()|list|tojson|tojson }})
+# (dashboard uuid or slug, embedding uuid, [allowed origin, ...])
+EMBEDDED_DASHBOARDS = json.loads({{ superset_embedded_dashboards()|list|tojson|tojson }})
+LMS_USERNAME = {{ SUPERSET_LMS_USERNAME|tojson }}
+LMS_EMAIL = {{ (SUPERSET_LMS_USERNAME ~ "@" ~ LMS_HOST)|tojson }}
+LMS_ROLE = {{ superset_lms_role|tojson }}
 # Where the image holds the rendered bundles (the compose job mounts the rendered ones there).
 ASSETS_DIR = Path(os.environ.get("SUPERSET_ASSETS_DIR", "/app/assets"))
 
@@ -53,6 +59,24 @@ def sync_roles(security) -> None:
         role = security.find_role(name) or security.add_role(name)
         role.permissions = list(dict.fromkeys(wanted))
         print(f"Role {name}: {len(role.permissions)} permissions", flush=True)
+
+
+def sync_lms_user(security) -> None:
+    """The LMS's user: LMS_ROLE only, active, with the password of the configuration."""
+    role = security.find_role(LMS_ROLE)
+    user = security.find_user(username=LMS_USERNAME)
+    password = os.environ["SUPERSET_LMS_PASSWORD"]
+    if user is None:
+        user = security.add_user(LMS_USERNAME, "Open edX", "LMS", LMS_EMAIL, [role], password)
+        if not user:
+            raise SyncError(f"The LMS user {LMS_USERNAME} could not be created")
+    else:
+        from werkzeug.security import check_password_hash
+
+        user.roles, user.active = [role], True
+        if not check_password_hash(user.password or "", password):
+            security.reset_password(user.id, password)
+    print(f"User {LMS_USERNAME} (the LMS): role {LMS_ROLE}", flush=True)
 
 
 def bundle_contents(name: str, uris: dict[str, str]) -> dict[str, str]:
@@ -111,6 +135,32 @@ def import_bundles(uris: dict[str, str]) -> None:
         print(f"Asset bundle {name}: {len(contents)} files imported", flush=True)
 
 
+def sync_embedded_dashboards() -> None:
+    """Each dashboard gets exactly one embedding: the uuid and origins contributed."""
+    import uuid
+
+    from superset.extensions import db
+    from superset.models.dashboard import Dashboard, id_or_slug_filter
+    from superset.models.embedded_dashboard import EmbeddedDashboard
+
+    for key, embedded_uuid, origins in EMBEDDED_DASHBOARDS:
+        dashboard = db.session.query(Dashboard).filter(id_or_slug_filter(key)).one_or_none()
+        if dashboard is None:
+            raise SyncError(f"Embedded dashboard {key!r}: there is no such dashboard")
+        wanted = uuid.UUID(embedded_uuid)
+        stale = [embedded for embedded in dashboard.embedded if embedded.uuid != wanted]
+        for embedded in stale:
+            db.session.delete(embedded)
+        db.session.flush()
+        embedded = db.session.get(EmbeddedDashboard, wanted)
+        if embedded is not None and embedded.dashboard_id != dashboard.id:
+            raise SyncError(f"Embedded dashboard {key!r}: {wanted} embeds another dashboard")
+        embedded = embedded or EmbeddedDashboard(uuid=wanted, dashboard_id=dashboard.id)
+        embedded.allow_domain_list = ",".join(origins)
+        db.session.add(embedded)
+        print(f"Embedded dashboard {key}: {wanted}, for {', '.join(origins)}", flush=True)
+
+
 def sync_rls_filters(security) -> None:
     from superset.connectors.sqla.models import RowLevelSecurityFilter, SqlaTable
     from superset.extensions import db
@@ -150,9 +200,11 @@ def main() -> None:
         admin = security.find_user(username=ADMIN_USERNAME)
         with override_user(admin):
             sync_roles(security)
+            sync_lms_user(security)
             sync_databases(uris)
             db.session.commit()
             import_bundles(uris)
+            sync_embedded_dashboards()
             sync_rls_filters(security)
             db.session.commit()
 

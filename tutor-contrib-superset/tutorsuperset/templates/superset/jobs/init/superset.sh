@@ -1,6 +1,7 @@
 # Initialise Superset: its metadata database and user in MySQL, the database schema, the admin
 # user (its password from the configuration), the default roles, then what plugins contribute
-# (roles, databases, asset bundles, row-level security: superset_sync.py). Safe to repeat.
+# (roles, the LMS user, databases, asset bundles, embedded dashboards, row-level security:
+# superset_sync.py). Safe to repeat.
 echo "Creating Superset's database and user in MySQL at {{ SUPERSET_DB_HOST }}:{{ SUPERSET_DB_PORT }}"
 python - <<'SUPERSET_MYSQL_END'
 import os, sys, time
@@ -46,7 +47,7 @@ superset fab reset-password --username {{ SUPERSET_ADMIN_USERNAME|superset_shell
     --password "$SUPERSET_ADMIN_PASSWORD"
 echo "Creating Superset's default roles and permissions"
 superset init
-echo "Applying the roles, database connections, asset bundles and row-level security filters of plugins"
+echo "Applying the roles, the LMS user, database connections, asset bundles, embedded dashboards and row-level security filters of plugins"
 python -m superset_sync
 {%- for name, command in superset_init_commands() %}
 echo {{ ("Running: " ~ name)|superset_shell_quote }}

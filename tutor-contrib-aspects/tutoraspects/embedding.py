@@ -1,0 +1,60 @@
+"""
+The course dashboards in the LMS: platform-plugin-aspects shows them in the instructor
+dashboard's "Reports" tab, embedded from Superset with a guest token that the LMS asks for, as
+its Superset user, for the course being looked at. Here, through the superset plugin's
+extension points only: the embeddings of those dashboards, in each language, for the LMS's
+site; the LMS settings are in the openedx-lms-common-settings patch.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from tutor import hooks
+
+from tutorsuperset.hooks import EMBEDDED_DASHBOARDS
+
+from .superset import DASHBOARDS, INSTRUCTOR_DASHBOARDS, LOCALES, asset_uuid, dashboard_uuid
+
+LMS_ORIGIN = "{% if ENABLE_HTTPS %}https{% else %}http{% endif %}://{{ LMS_HOST }}"
+
+
+def embedding_uuid(slug: str, locale: str) -> str:
+    """
+    The uuid platform-plugin-aspects embeds a dashboard's copy in `locale` by. It names every
+    copy by its translated uuid, English too; dashboard_uuid derives that uuid for any locale
+    but exactly "en" (the English copy keeps the base uuid), and ignores the case.
+    """
+    return dashboard_uuid(slug, locale.upper())
+
+
+def instructor_dashboards() -> list[dict[str, t.Any]]:
+    """ASPECTS_INSTRUCTOR_DASHBOARDS of platform-plugin-aspects: the English dashboards."""
+    return [
+        {
+            "name": DASHBOARDS[slug][0],
+            "slug": slug,
+            "uuid": asset_uuid("dashboard", slug),
+            "allow_translations": True,
+        }
+        for slug in INSTRUCTOR_DASHBOARDS
+    ]
+
+
+# Only the copies imported (SUPERSET_DASHBOARD_LOCALES): an item rendered without a dashboard
+# is left out.
+EMBEDDED_DASHBOARDS.add_items(
+    [
+        (
+            f"{{% if {locale!r} in SUPERSET_DASHBOARD_LOCALES %}}"
+            f"{dashboard_uuid(slug, locale)}{{% endif %}}",
+            embedding_uuid(slug, locale),
+            [LMS_ORIGIN],
+        )
+        for slug in INSTRUCTOR_DASHBOARDS
+        for locale in LOCALES
+    ]
+)
+hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(
+    ("aspects_instructor_dashboards", instructor_dashboards)
+)
