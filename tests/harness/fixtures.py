@@ -111,6 +111,13 @@ class ClickHouseServer:
         if not terminate(process, STOP_TIMEOUT):
             raise ClickHouseServerError(self._with_log("the server ignored SIGTERM"))
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an out-of-memory kill would end it; start() runs it again."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
     def restart(self) -> None:
         """Stop, then start again on the same data directory and port."""
         self.stop()

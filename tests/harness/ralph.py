@@ -40,32 +40,56 @@ def native_settings(root: TutorRoot) -> dict[str, str]:
     return settings
 
 
+class RalphProcess:
+    """
+    Ralph on 127.0.0.1:port from the root's rendered files, as a process that tests can stop,
+    kill and start again. Its output goes to log_path, by default ralph.log in the root.
+    """
+
+    def __init__(self, root: TutorRoot, port: int, log_path: Path | None = None) -> None:
+        self.root, self.port = root, port
+        self.log_path = log_path or root.path / "ralph.log"
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> RalphProcess:
+        uvicorn = RALPH_BIN / "uvicorn"
+        if not uvicorn.exists():
+            raise RuntimeError(f"{uvicorn} does not exist: run `make install`")
+        settings = native_settings(self.root)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(uvicorn), "ralph.api:app", "--host", "127.0.0.1", "--port", str(self.port)],
+                env={"PATH": os.environ["PATH"], "HOME": str(self.root.path), **settings},
+                cwd=self.root.path,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until_up(self.url, self.process, self.log_path)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an out-of-memory kill would end it: no clean shutdown."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        terminate(self.process, timeout=30)
+
+
 @contextmanager
 def running_ralph(root: TutorRoot, port: int, log_path: Path | None = None) -> Iterator[str]:
     """
     Run Ralph on 127.0.0.1:port from the root's rendered files; yield its URL. Its output goes
     to log_path, by default ralph.log in the root.
     """
-    uvicorn = RALPH_BIN / "uvicorn"
-    if not uvicorn.exists():
-        raise RuntimeError(f"{uvicorn} does not exist: run `make install`")
-    settings = native_settings(root)
-    log_path = log_path or root.path / "ralph.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [str(uvicorn), "ralph.api:app", "--host", "127.0.0.1", "--port", str(port)],
-            env={"PATH": os.environ["PATH"], "HOME": str(root.path), **settings},
-            cwd=root.path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+    ralph = RalphProcess(root, port, log_path)
     try:
-        wait_until_up(url, process, log_path)
-        yield url
+        yield ralph.start().url
     finally:
-        terminate(process, timeout=30)
+        ralph.stop()
 
 
 def wait_until_up(url: str, process: subprocess.Popen, log_path: Path) -> None:
