@@ -87,6 +87,9 @@ def deployment(
             {
                 **clickhouse.tutor_settings(),
                 **redis_server.tutor_settings(),
+                # Databases of its own in the session's Redis (see tests/superset/conftest.py).
+                "SUPERSET_REDIS_CACHE_DB": 7,
+                "SUPERSET_REDIS_CELERY_DB": 8,
                 "MYSQL_HOST": mariadb_server.host,
                 "MYSQL_PORT": mariadb_server.port,
                 "MYSQL_ROOT_USERNAME": mariadb_server.root_user,

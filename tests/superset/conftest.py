@@ -134,6 +134,10 @@ def stack(
             "MYSQL_ROOT_USERNAME": mariadb_server.root_user,
             "MYSQL_ROOT_PASSWORD": mariadb_server.root_password,
             **redis_server.tutor_settings(),
+            # Redis is shared by the session's Superset instances: Superset's cache keys are
+            # the same in each, so each instance has databases of its own.
+            "SUPERSET_REDIS_CACHE_DB": 5,
+            "SUPERSET_REDIS_CELERY_DB": 6,
             "SUPERSET_DB_NAME": "superset_sso",
             "SUPERSET_USER_COURSES_CACHE_TIMEOUT": COURSES_CACHE_TIMEOUT,
             "SUPERSETCONSUMER_DB_HOST": clickhouse_server.host,

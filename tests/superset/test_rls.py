@@ -66,7 +66,7 @@ def enrollment_rows(stack: Stack, signed_in: SignedIn) -> Counter[str]:
         "force": True,  # never Superset's result cache: each call runs the query
     }
     reply = signed_in.api.post(f"{stack.superset_url}/api/v1/chart/data", data=body)
-    assert reply.status == 200, reply.text()
+    assert reply.status == 200, reply.text()[-300:] + "\n" + stack.superset.log()[-4000:]
     return Counter(row["course_key"] for row in reply.json()["result"][0]["data"])
 
 
