@@ -47,7 +47,9 @@ from tests.harness.redis import RedisError, running_redis  # noqa: E402
 from tests.harness.superset import (  # noqa: E402
     Superset,
     SupersetServerError,
+    rendered_superset,
     running_superset,
+    superset_job_environment,
 )
 from tests.harness.tutor import TutorError, TutorRoot  # noqa: E402
 
@@ -84,8 +86,6 @@ class Demo:
         self.logs = directory / "logs"
         self.root = TutorRoot(directory / "tutor", plugins_root=DEMO_PLUGINS)
         self.job_dir = str(self.root.path / "env" / "plugins" / "aspects" / "build" / "aspects")
-        self.superset_pythonpath = self.root.path / "env" / "plugins" / "superset" / "apps"
-        self.superset_pythonpath /= "pythonpath"
 
     def configure(self) -> dict[str, Any]:
         """Save the Tutor root: ports from its config.yml, or free ones on the first start."""
@@ -122,24 +122,13 @@ class Demo:
         return self.job(title, "local", "do", *args, ASPECTS_JOB_DIR=self.job_dir)
 
     def superset(self) -> Superset:
-        lines = self.root.env_file("plugins", "superset", "apps", "superset.env").splitlines()
-        secrets = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
-        return Superset(
-            self.superset_pythonpath / "superset_config.py",
-            home=self.directory / "superset-home",
-            env=secrets,
-        )
+        return rendered_superset(self.root, self.directory / "superset-home")
 
     def init_superset(self) -> None:
-        assets = self.root.path / "env" / "plugins" / "superset" / "build" / "superset" / "assets"
         self.job(
             "Superset: metadata database, admin, roles, ClickHouse connection, dashboards",
             *("local", "do", "init", "--limit", "superset"),
-            PYTHONPATH=str(self.superset_pythonpath),
-            SUPERSET_HOME=str(self.directory / "superset-home"),
-            SUPERSET_ASSETS_DIR=str(assets),
-            # The LMS task registers Superset's OAuth2 application: there is no LMS here.
-            TUTOR_DOCKER_SHIM_SKIP="lms-job",
+            **superset_job_environment(self.root, self.directory / "superset-home"),
         )
 
     def load_test_data(self) -> None:

@@ -62,6 +62,27 @@ def test_image_build_context_holds_the_job_files_verbatim(root: TutorRoot) -> No
     )
 
 
+def test_saving_again_rewrites_only_what_changed_and_removes_what_is_gone(
+    root: TutorRoot,
+) -> None:
+    dbt = build_context(root) / "dbt"
+    project = dbt / "dbt_project.yml"
+    written = project.stat().st_mtime_ns
+    (dbt / "models" / "removed_since.sql").write_text("select 1\n")  # a file the package lost
+    (dbt / "models" / "base" / "xapi_events_parsed.sql").write_text("-- changed by hand\n")
+    (dbt / "target").mkdir()  # what a dbt run leaves, which the image build ignores
+    root.run("config", "save")
+    assert project.stat().st_mtime_ns == written
+    assert not (dbt / "models" / "removed_since.sql").exists()
+    assert filecmp.cmp(
+        PACKAGE / "dbt" / "models" / "base" / "xapi_events_parsed.sql",
+        dbt / "models" / "base" / "xapi_events_parsed.sql",
+        shallow=False,
+    )
+    assert (dbt / "target").is_dir()
+    (dbt / "target").rmdir()
+
+
 def test_extra_dbt_packages_go_into_the_image(make_root) -> None:
     root = make_root(ALL_PLUGINS, {"EXTRA_DBT_PACKAGES": ["dbt-expectations-helpers==1.0"]})
     requirements = (build_context(root) / "requirements.txt").read_text().splitlines()

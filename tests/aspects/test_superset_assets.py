@@ -28,7 +28,13 @@ from tests.harness.lms import running_lms
 from tests.harness.mariadb import MariaDBServer
 from tests.harness.processes import free_port
 from tests.harness.redis import RedisServer
-from tests.harness.superset import Superset, SupersetClient, running_superset
+from tests.harness.superset import (
+    Superset,
+    SupersetClient,
+    rendered_superset,
+    running_superset,
+    superset_job_environment,
+)
 from tests.harness.tutor import TutorRoot
 from tutoraspects import superset, xapi_generator
 from tutoraspects.embedding import embedding_uuid
@@ -43,27 +49,16 @@ class Deployment:
 
     def __init__(self, root: TutorRoot, mariadb: MariaDBServer, home: Path) -> None:
         self.root, self.mariadb, self.home = root, mariadb, home
-        self.pythonpath = root.path / "env" / "plugins" / "superset" / "apps" / "pythonpath"
-        self.assets = root.path / "env" / "plugins" / "superset" / "build" / "superset" / "assets"
 
     def init_superset(self) -> str:
         result = self.root.run(
-            "local",
-            "do",
-            "init",
-            "--limit",
-            "superset",
-            PYTHONPATH=str(self.pythonpath),
-            SUPERSET_HOME=str(self.home),
-            SUPERSET_ASSETS_DIR=str(self.assets),
-            TUTOR_DOCKER_SHIM_SKIP="lms-job",
+            *("local", "do", "init", "--limit", "superset"),
+            **superset_job_environment(self.root, self.home),
         )
         return result.stdout + result.stderr
 
     def superset(self) -> Superset:
-        lines = self.root.env_file("plugins", "superset", "apps", "superset.env").splitlines()
-        secrets = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
-        return Superset(self.pythonpath / "superset_config.py", home=self.home, env=secrets)
+        return rendered_superset(self.root, self.home)
 
     def counts(self) -> dict[str, Any]:
         database = self.root.config()["SUPERSET_DB_NAME"]
@@ -94,7 +89,9 @@ def deployment(
                 "MYSQL_PORT": mariadb_server.port,
                 "MYSQL_ROOT_USERNAME": mariadb_server.root_user,
                 "MYSQL_ROOT_PASSWORD": mariadb_server.root_password,
+                # Its own database and user in the shared MariaDB (see tests/superset/conftest.py).
                 "SUPERSET_DB_NAME": "superset_assets",
+                "SUPERSET_DB_USERNAME": "superset_assets",
                 # The stand-in LMS, for signing in (test_dashboards_in_a_browser).
                 "LMS_HOST": lms_url.split("//", 1)[1],
                 "SUPERSET_LMS_INTERNAL_URL": lms_url,
@@ -205,14 +202,8 @@ def test_importing_again_changes_no_object(deployment: Deployment) -> None:
 def test_import_assets_twice_changes_no_object(deployment: Deployment) -> None:
     before = deployment.counts()
     for _ in range(2):
-        result = deployment.root.run(
-            "local",
-            "do",
-            "import-assets",
-            PYTHONPATH=str(deployment.pythonpath),
-            SUPERSET_HOME=str(deployment.home),
-            SUPERSET_ASSETS_DIR=str(deployment.assets),
-        )
+        environment = superset_job_environment(deployment.root, deployment.home)
+        result = deployment.root.run("local", "do", "import-assets", **environment)
         assert "Asset bundle aspects:" in result.stdout + result.stderr
         assert deployment.counts() == before
 

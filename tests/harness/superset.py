@@ -36,10 +36,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from tests.harness.processes import terminate
+
+if TYPE_CHECKING:
+    from tests.harness.tutor import TutorRoot
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUPERSET_BIN = REPO_ROOT / ".venv-superset" / "bin"
@@ -406,3 +409,26 @@ class SupersetClient:
 
     def delete(self, path: str) -> Any:
         return self.call("DELETE", path)
+
+
+def rendered_superset(root: TutorRoot, home: Path) -> Superset:
+    """Superset as the superset plugin renders it in a Tutor root, with superset.env's secrets."""
+    apps = root.path / "env" / "plugins" / "superset" / "apps"
+    lines = (apps / "superset.env").read_text().splitlines()
+    secrets = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    return Superset(apps / "pythonpath" / "superset_config.py", home=home, env=secrets)
+
+
+def superset_job_environment(root: TutorRoot, home: Path) -> dict[str, str]:
+    """
+    What `tutor local do …` needs to run the superset job natively: the rendered pythonpath
+    and asset bundles where the image has them, and a Superset home. The LMS's task
+    (registering the OAuth2 application) is skipped: there is no LMS to run it in.
+    """
+    plugin = root.path / "env" / "plugins" / "superset"
+    return {
+        "PYTHONPATH": str(plugin / "apps" / "pythonpath"),
+        "SUPERSET_HOME": str(home),
+        "SUPERSET_ASSETS_DIR": str(plugin / "build" / "superset" / "assets"),
+        "TUTOR_DOCKER_SHIM_SKIP": "lms-job",
+    }

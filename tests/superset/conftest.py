@@ -20,7 +20,12 @@ from tests.harness.lms import LmsServer, running_lms
 from tests.harness.mariadb import MariaDBServer
 from tests.harness.processes import free_port
 from tests.harness.redis import RedisServer
-from tests.harness.superset import Superset, SupersetServer, running_superset
+from tests.harness.superset import (
+    SupersetServer,
+    rendered_superset,
+    running_superset,
+    superset_job_environment,
+)
 from tests.harness.tutor import TutorRoot
 
 PLUGINS_ROOT = Path(__file__).parent / "plugins"
@@ -96,6 +101,7 @@ class Stack:
         mariadb: MariaDBServer,
     ) -> None:
         self.root, self.superset, self.superset_url = root, superset, superset.url
+        self.home = superset.superset.home_dir
         self.lms = lms
         self.browser, self.mariadb = browser, mariadb
 
@@ -138,7 +144,10 @@ def stack(
             # the same in each, so each instance has databases of its own.
             "SUPERSET_REDIS_CACHE_DB": 5,
             "SUPERSET_REDIS_CELERY_DB": 6,
+            # MariaDB is shared by the session's Superset instances: each has its own database
+            # and user (an init sets its user's password, which would lock the others out).
             "SUPERSET_DB_NAME": "superset_sso",
+            "SUPERSET_DB_USERNAME": "superset_sso",
             "SUPERSET_USER_COURSES_CACHE_TIMEOUT": COURSES_CACHE_TIMEOUT,
             "SUPERSETCONSUMER_DB_HOST": clickhouse_server.host,
             "SUPERSETCONSUMER_DB_PORT": clickhouse_server.port,
@@ -149,24 +158,9 @@ def stack(
         },
     )
     config = root.config()
-    pythonpath = root.path / "env" / "plugins" / "superset" / "apps" / "pythonpath"
     home = directory / "home"
-    root.run(
-        "local",
-        "do",
-        "init",
-        "--limit",
-        "superset",
-        PYTHONPATH=str(pythonpath),
-        SUPERSET_HOME=str(home),
-        SUPERSET_ASSETS_DIR=str(
-            root.path / "env" / "plugins" / "superset" / "build" / "superset" / "assets"
-        ),
-        TUTOR_DOCKER_SHIM_SKIP="lms-job",
-    )
-    lines = root.env_file("plugins", "superset", "apps", "superset.env").splitlines()
-    secrets = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
-    superset = Superset(pythonpath / "superset_config.py", home=home, env=secrets)
+    root.run("local", "do", "init", "--limit", "superset", **superset_job_environment(root, home))
+    superset = rendered_superset(root, home)
     with (
         running_lms(
             directory / "lms",

@@ -11,6 +11,7 @@ import typing as t
 
 import pytest
 
+from tests.harness.superset import superset_job_environment
 from tests.harness.tutor import TutorRoot
 from tests.superset.conftest import READER_PASSWORD, Stack
 from tests.superset.test_rls import SUPERSET_OBJECTS, superset_query
@@ -27,14 +28,8 @@ def counts(stack: Stack) -> dict[str, t.Any]:
 
 
 def import_assets(stack: Stack) -> str:
-    paths = stack.root.path / "env" / "plugins" / "superset"
     result = stack.root.run(
-        "local",
-        "do",
-        "import-assets",
-        PYTHONPATH=str(paths / "apps" / "pythonpath"),
-        SUPERSET_HOME=str(stack.root.path.parent / "home"),
-        SUPERSET_ASSETS_DIR=str(paths / "build" / "superset" / "assets"),
+        "local", "do", "import-assets", **superset_job_environment(stack.root, stack.home)
     )
     return result.stdout + result.stderr
 

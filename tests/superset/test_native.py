@@ -14,7 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.harness.mariadb import MariaDBServer
-from tests.harness.superset import Superset, running_superset
+from tests.harness.superset import (
+    Superset,
+    rendered_superset,
+    running_superset,
+    superset_job_environment,
+)
 from tests.harness.tutor import TutorRoot
 
 SECURITY_TABLES = ("ab_role", "ab_permission", "ab_view_menu", "ab_permission_view", "ab_user")
@@ -24,27 +29,17 @@ SECURITY_TABLES += ("ab_permission_view_role",)
 class Deployment:
     def __init__(self, root: TutorRoot, mariadb: MariaDBServer, home: Path) -> None:
         self.root, self.mariadb, self.home = root, mariadb, home
-        self.pythonpath = root.path / "env" / "plugins" / "superset" / "apps" / "pythonpath"
 
     def init(self, log: Path) -> str:
         result = self.root.run(
-            "local",
-            "do",
-            "init",
-            "--limit",
-            "superset",
-            PYTHONPATH=str(self.pythonpath),
-            SUPERSET_HOME=str(self.home),
-            TUTOR_DOCKER_SHIM_SKIP="lms-job",
+            *("local", "do", "init", "--limit", "superset"),
+            **superset_job_environment(self.root, self.home),
             TUTOR_DOCKER_SHIM_LOG=str(log),
         )
         return result.stdout + result.stderr
 
     def superset(self) -> Superset:
-        lines = self.root.env_file("plugins", "superset", "apps", "superset.env").splitlines()
-        secrets = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
-        config = self.pythonpath / "superset_config.py"
-        return Superset(config, home=self.home, env=secrets)
+        return rendered_superset(self.root, self.home)
 
     def counts(self) -> dict[str, str | None]:
         return {

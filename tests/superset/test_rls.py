@@ -17,7 +17,7 @@ from collections import Counter
 
 import pytest
 
-from tests.harness.superset import SUPERSET_BIN
+from tests.harness.superset import SUPERSET_BIN, rendered_superset, superset_job_environment
 from tests.superset.conftest import (
     COURSES_CACHE_TIMEOUT,
     DEMO_COURSE,
@@ -174,8 +174,7 @@ def test_course_lists_are_cached_then_asked_again_with_a_renewed_token(stack: St
 
 def test_contributed_sql_macros_are_available(stack: Stack) -> None:
     pythonpath = stack.root.path / "env" / "plugins" / "superset" / "apps" / "pythonpath"
-    lines = stack.root.env_file("plugins", "superset", "apps", "superset.env").splitlines()
-    secrets = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    secrets = rendered_superset(stack.root, stack.home).env
     code = "import superset_config as c; print(sorted(c.JINJA_CONTEXT_ADDONS), c.shout('hi'))"
     result = subprocess.run(
         [str(SUPERSET_BIN / "python"), "-c", code],
@@ -194,18 +193,9 @@ def test_init_again_changes_nothing_and_prints_no_database_password(stack: Stack
         }
 
     before = counts()
-    assets = stack.root.path / "env" / "plugins" / "superset" / "build" / "superset" / "assets"
-    pythonpath = stack.root.path / "env" / "plugins" / "superset" / "apps" / "pythonpath"
     result = stack.root.run(
-        "local",
-        "do",
-        "init",
-        "--limit",
-        "superset",
-        PYTHONPATH=str(pythonpath),
-        SUPERSET_HOME=str(stack.root.path.parent / "home"),
-        SUPERSET_ASSETS_DIR=str(assets),
-        TUTOR_DOCKER_SHIM_SKIP="lms-job",
+        *("local", "do", "init", "--limit", "superset"),
+        **superset_job_environment(stack.root, stack.home),
     )
     output = result.stdout + result.stderr
     assert "Asset bundle courses_demo: 4 files imported" in output

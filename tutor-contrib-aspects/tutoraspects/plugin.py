@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import filecmp
+import functools
 import json
 import re
 import shlex
@@ -21,6 +23,13 @@ from tutorralph.hooks import SETTINGS as RALPH_SETTINGS
 # superset, embedding: their contributions to Superset, through the superset plugin's hooks.
 from . import assets_check, embedding, grants, superset  # noqa: F401 - embedding: hooks only
 from .__about__ import __version__
+
+
+@functools.cache
+def compiled(environment: jinja2.Environment, text: str) -> jinja2.Template:
+    """A value compiled once per rendering: several templates render the same values."""
+    return environment.from_string(text)
+
 
 ########################################
 # CONFIGURATION
@@ -322,8 +331,11 @@ def aspects_job_environment(
 ) -> dict[str, str]:
     """The aspects jobs' settings, with their passwords if `secrets`, rendered."""
     variables = {**JOB_ENVIRONMENT, **(JOB_SECRETS if secrets else {})}
-    render = context.environment.from_string
-    return {name: render(value).render(context.get_all()) for name, value in variables.items()}
+    values = context.get_all()
+    return {
+        name: compiled(context.environment, value).render(values)
+        for name, value in variables.items()
+    }
 
 
 ########################################
@@ -720,8 +732,31 @@ JOB_FILES = (
     "xapi_generator.py",
     "load_xapi_test_data.py",
 )
-# What running dbt leaves in its project folder.
-NOT_JOB_FILES = shutil.ignore_patterns("__pycache__", "target", "logs", "dbt_packages", ".user.yml")
+# What running dbt (or Python) leaves in the job folders.
+NOT_JOB_FILES = frozenset({"__pycache__", "target", "logs", "dbt_packages", ".user.yml"})
+
+
+def sync_tree(source: Path, target: Path) -> None:
+    """
+    Make `target` a copy of `source`, leaving out NOT_JOB_FILES, and write only the files that
+    changed: `tutor config save` does this at every save.
+    """
+    wanted = set()
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if NOT_JOB_FILES.intersection(relative.parts):
+            continue
+        wanted.add(relative)
+        destination = target / relative
+        if path.is_dir():
+            destination.mkdir(parents=True, exist_ok=True)
+        elif not destination.is_file() or not filecmp.cmp(path, destination):
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+    for path in sorted(target.rglob("*"), reverse=True):  # deepest first
+        relative = path.relative_to(target)
+        if relative not in wanted and not NOT_JOB_FILES.intersection(relative.parts):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 @hooks.Actions.ENV_SAVED.add()
@@ -730,8 +765,7 @@ def _copy_job_files(root_env: str, _config: Config) -> None:
     for name in JOB_FILES:
         source = Path(str(PACKAGE / name))
         if source.is_dir():
-            shutil.rmtree(context / name, ignore_errors=True)
-            shutil.copytree(source, context / name, ignore=NOT_JOB_FILES)
+            sync_tree(source, context / name)
         else:
             shutil.copy2(source, context / name)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import shlex
@@ -14,6 +15,13 @@ from tutor.types import Config
 
 from . import hooks as clickhouse_hooks
 from .__about__ import __version__
+
+
+@functools.cache
+def compiled(environment: jinja2.Environment, text: str) -> jinja2.Template:
+    """A value compiled once per rendering: several templates render the same values."""
+    return environment.from_string(text)
+
 
 ########################################
 # CONFIGURATION
@@ -167,8 +175,8 @@ def iter_clickhouse_init_sql(
 ) -> t.Iterator[tuple[str, str]]:
     """Render the statements contributed to INIT_SQL with the configuration."""
     for name, sql in clickhouse_hooks.INIT_SQL.iterate():
-        name = context.environment.from_string(name).render(context.get_all())
-        rendered = context.environment.from_string(sql).render(context.get_all())
+        name = compiled(context.environment, name).render(context.get_all())
+        rendered = compiled(context.environment, sql).render(context.get_all())
         if SQL_DELIMITER in rendered:
             raise exceptions.TutorError(
                 f"ClickHouse init SQL {name!r} may not contain {SQL_DELIMITER!r}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import typing as t
@@ -14,6 +15,13 @@ from tutor.types import Config
 
 from . import hooks as ralph_hooks
 from .__about__ import __version__
+
+
+@functools.cache
+def compiled(environment: jinja2.Environment, text: str) -> jinja2.Template:
+    """A value compiled once per rendering: several templates render the same values."""
+    return environment.from_string(text)
+
 
 ########################################
 # CONFIGURATION
@@ -191,7 +199,7 @@ DEFAULT_USERS = [
 def render(context: jinja2.runtime.Context, value: t.Any) -> t.Any:
     """Render the strings of a (nested) value as Tutor templates."""
     if isinstance(value, str):
-        return context.environment.from_string(value).render(context.get_all())
+        return compiled(context.environment, value).render(context.get_all())
     if isinstance(value, list):
         return [render(context, item) for item in value]
     if isinstance(value, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import typing as t
@@ -17,6 +18,13 @@ from tutor.types import Config
 
 from . import hooks as superset_hooks
 from .__about__ import __version__
+
+
+@functools.cache
+def compiled(environment: jinja2.Environment, text: str) -> jinja2.Template:
+    """A value compiled once per rendering: several templates render the same values."""
+    return environment.from_string(text)
+
 
 ########################################
 # CONFIGURATION
@@ -233,7 +241,7 @@ def rendered_items(
     def variable(context: jinja2.runtime.Context) -> t.Iterator[t.Any]:
         def render(value: t.Any) -> t.Any:
             if isinstance(value, str):
-                return context.environment.from_string(value).render(context.get_all())
+                return compiled(context.environment, value).render(context.get_all())
             if isinstance(value, (list, tuple)):
                 return [render(part) for part in value]
             return value
