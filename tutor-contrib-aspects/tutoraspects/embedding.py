@@ -14,18 +14,24 @@ from tutor import hooks
 
 from tutorsuperset.hooks import EMBEDDED_DASHBOARDS
 
-from .superset import DASHBOARDS, INSTRUCTOR_DASHBOARDS, LOCALES, asset_uuid, dashboard_uuid
+from .superset import (
+    DASHBOARDS,
+    INSTRUCTOR_DASHBOARDS,
+    LOCALES,
+    asset_uuid,
+    dashboard_uuid,
+    translated_uuid,
+)
 
 LMS_ORIGIN = "{% if ENABLE_HTTPS %}https{% else %}http{% endif %}://{{ LMS_HOST }}"
 
 
 def embedding_uuid(slug: str, locale: str) -> str:
     """
-    The uuid platform-plugin-aspects embeds a dashboard's copy in `locale` by. It names every
-    copy by its translated uuid, English too; dashboard_uuid derives that uuid for any locale
-    but exactly "en" (the English copy keeps the base uuid), and ignores the case.
+    The uuid platform-plugin-aspects embeds a dashboard's copy in `locale` by: it names every
+    copy by its translated uuid, English too.
     """
-    return dashboard_uuid(slug, locale.upper())
+    return translated_uuid(slug, locale)
 
 
 def instructor_dashboards() -> list[dict[str, t.Any]]:

@@ -177,16 +177,18 @@ def asset_uuid(kind: str, name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://openedx.org/aspects/{kind}/{name}"))
 
 
-def dashboard_uuid(slug: str, locale: str) -> str:
+def translated_uuid(slug: str, locale: str) -> str:
     """
-    A dashboard's uuid in a language: platform-plugin-aspects (the LMS's instructor dashboard)
-    derives the uuids of translated copies from the English one this way.
+    The uuid platform-plugin-aspects (the LMS's instructor dashboard) derives from a
+    dashboard's English uuid for its copy in `locale`, whatever the case of `locale`.
     """
-    base = asset_uuid("dashboard", slug)
-    if locale == "en":
-        return base
-    namespace = uuid.uuid5(uuid.UUID(base), "superset")
+    namespace = uuid.uuid5(uuid.UUID(asset_uuid("dashboard", slug)), "superset")
     return str(uuid.uuid5(namespace, locale.lower().replace("-", "_")))
+
+
+def dashboard_uuid(slug: str, locale: str) -> str:
+    """A dashboard's uuid in a language: the English copy keeps the base uuid."""
+    return asset_uuid("dashboard", slug) if locale == "en" else translated_uuid(slug, locale)
 
 
 def translate(text: str, locale: str) -> str:
