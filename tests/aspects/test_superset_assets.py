@@ -24,7 +24,7 @@ from playwright.sync_api import sync_playwright
 
 from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, SignedIn, sign_in
 from tests.harness.fixtures import ClickHouseServer, running_clickhouse
-from tests.harness.lms import running_lms
+from tests.harness.lms import running_lms, superset_client_options
 from tests.harness.mariadb import MariaDBServer
 from tests.harness.processes import free_port
 from tests.harness.redis import RedisServer
@@ -118,6 +118,20 @@ def deployment(
         output = deployment.init_superset()
         assert "Asset bundle aspects:" in output, output[-3000:]
         yield deployment
+
+
+def generated_courses(deployment: Deployment) -> list[str]:
+    """The courses of the generated statements, as the models have them (more than one)."""
+    rows = (
+        deployment.clickhouse.client()
+        .query(
+            "SELECT DISTINCT course_key FROM reporting.course_enrollments_daily ORDER BY course_key"
+        )
+        .result_rows
+    )
+    courses = [course for (course,) in rows]
+    assert len(courses) > 1
+    return courses
 
 
 def generated_statements(deployment: Deployment) -> list[dict[str, Any]]:
@@ -281,14 +295,7 @@ def open_dashboard(
 def test_dashboards_in_a_browser_show_an_instructor_their_course_only(
     deployment: Deployment, tmp_path: Path
 ) -> None:
-    client = deployment.clickhouse.client()
-    courses = [
-        row[0]
-        for row in client.query(
-            "SELECT DISTINCT course_key FROM reporting.course_enrollments_daily ORDER BY course_key"
-        ).result_rows
-    ]
-    assert len(courses) > 1
+    courses = generated_courses(deployment)
     people = {
         "courses": [{"id": course, "name": course} for course in courses],
         "users": [
@@ -312,12 +319,7 @@ def test_dashboards_in_a_browser_show_an_instructor_their_course_only(
             people,
             [f"http://127.0.0.1:{superset_port}/oauth-authorized/openedxsso"],
             port=int(lms_url.rsplit(":", 1)[1]),
-            client_id=config["SUPERSET_OAUTH2_CLIENT_ID"],
-            client_secret=config["SUPERSET_OAUTH2_CLIENT_SECRET"],
-            private_key_pem=config["JWT_RSA_PRIVATE_KEY"],
-            issuer=f"{lms_url}/oauth2",
-            force_asymmetric_jwt=False,
-            jwt_algorithm="RS512",
+            **superset_client_options(config),
         ),
         running_superset(deployment.superset(), port=superset_port) as server,
         sync_playwright() as playwright,
@@ -417,14 +419,7 @@ def guest_chart_rows(
 def test_the_lms_embeds_course_dashboards_for_one_course_with_a_guest_token(
     deployment: Deployment, tmp_path: Path
 ) -> None:
-    client = deployment.clickhouse.client()
-    courses = [
-        row[0]
-        for row in client.query(
-            "SELECT DISTINCT course_key FROM reporting.course_enrollments_daily ORDER BY course_key"
-        ).result_rows
-    ]
-    assert len(courses) > 1
+    courses = generated_courses(deployment)
     superset_port = free_port()
     server_url = f"http://127.0.0.1:{superset_port}"
     # The LMS reaches this Superset (in the platform: http://superset:8088).

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, SignedIn, sign_in
 from tests.harness.fixtures import ClickHouseServer
-from tests.harness.lms import LmsServer, running_lms
+from tests.harness.lms import LmsServer, running_lms, superset_client_options
 from tests.harness.mariadb import MariaDBServer
 from tests.harness.processes import free_port
 from tests.harness.redis import RedisServer
@@ -167,13 +167,7 @@ def stack(
             PEOPLE,
             [f"http://127.0.0.1:{superset_port}/oauth-authorized/openedxsso"],
             port=lms_port,
-            client_id=config["SUPERSET_OAUTH2_CLIENT_ID"],
-            client_secret=config["SUPERSET_OAUTH2_CLIENT_SECRET"],
-            private_key_pem=config["JWT_RSA_PRIVATE_KEY"],
-            issuer=f"{lms_url}/oauth2",
-            # As edx-platform: RS512, and a shared-secret JWT unless asked for an asymmetric one.
-            force_asymmetric_jwt=False,
-            jwt_algorithm="RS512",
+            **superset_client_options(config),
             # Short-lived, so that a test sees Superset renew a token with its refresh token.
             jwt_expire_seconds=JWT_EXPIRE_SECONDS,
         ) as lms,

@@ -10,6 +10,6 @@ Only harness.py is imported here: it needs nothing but the standard library, so 
 imports in the tests' virtualenv as well as in the LMS's.
 """
 
-from tests.harness.lms.harness import LmsError, LmsServer, running_lms
+from tests.harness.lms.harness import LmsError, LmsServer, running_lms, superset_client_options
 
-__all__ = ["LmsError", "LmsServer", "running_lms"]
+__all__ = ["LmsError", "LmsServer", "running_lms", "superset_client_options"]

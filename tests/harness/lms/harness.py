@@ -304,6 +304,22 @@ class LmsServer:
         return f"{reason} (data directory {self.data_dir}).\nLMS log:\n{tail}"
 
 
+def superset_client_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    running_lms options for the Superset of a Tutor root's configuration: its OAuth2 client, the
+    platform's JWT key and issuer, and edx-platform's JWT defaults (RS512, and a shared-secret
+    JWT unless asked for an asymmetric one).
+    """
+    return {
+        "client_id": config["SUPERSET_OAUTH2_CLIENT_ID"],
+        "client_secret": config["SUPERSET_OAUTH2_CLIENT_SECRET"],
+        "private_key_pem": config["JWT_RSA_PRIVATE_KEY"],
+        "issuer": config["JWT_COMMON_ISSUER"],
+        "force_asymmetric_jwt": False,
+        "jwt_algorithm": "RS512",
+    }
+
+
 @contextmanager
 def running_lms(
     data_dir: Path | str,
