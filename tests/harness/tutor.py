@@ -82,6 +82,24 @@ class TutorRoot:
         """The saved configuration (config.yml), as Tutor wrote it."""
         return yaml.safe_load((self.path / "config.yml").read_text(encoding="utf-8"))
 
+    def loaded_config(self) -> dict[str, t.Any]:
+        """Every setting as Tutor renders templates with it: config.yml, then the defaults."""
+        code = (
+            "import json, sys\n"
+            "from tutor import config, hooks\n"
+            "hooks.Actions.CORE_READY.do()\n"
+            "hooks.Actions.PROJECT_ROOT_READY.do(sys.argv[1])\n"
+            "print(json.dumps(config.load(sys.argv[1])))\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(self.path)],
+            env=self.environ(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(result.stdout)
+
     def value(self, key: str) -> str:
         return self.run("config", "printvalue", key).stdout.strip()
 

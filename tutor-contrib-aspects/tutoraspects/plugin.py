@@ -83,6 +83,12 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
         "Minutes between the dbt runs that bring new statements into the reporting models "
         "(1-59); 0 runs dbt only when asked (`tutor local do dbt`).",
     ),
+    (
+        "ASPECTS_K8S_RESOURCES",
+        {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+        "Kubernetes resource requests and limits of the aspects job and of the scheduled dbt "
+        "runs (the CronJob aspects-dbt): cpu and memory requested, memory limited.",
+    ),
     ("ASPECTS_CLICKHOUSE_LRS_USER", "ch_lrs", "ClickHouse user of Ralph (the raw table only)."),
     (
         "ASPECTS_CLICKHOUSE_REPORT_USER",
@@ -201,6 +207,42 @@ REQUIREMENT_KEYS = (
     "ASPECTS_EVENT_ROUTING_BACKENDS_REQUIREMENT",
     "ASPECTS_PLATFORM_PLUGIN_REQUIREMENT",
 )
+# Kubernetes quantities: cpu in cores or millicores (500m); memory and storage in bytes with an
+# optional suffix (512Mi, 4Gi). "512m" of memory would be thousandths of a byte: refused.
+CORES = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
+BYTES = re.compile(r"^(\d+(?:\.\d+)?)([KMGTPE]i|[kMGTPE]|)$")
+QUANTITY = {"cpu": CORES, "memory": BYTES, "ephemeral-storage": BYTES}
+UNITS = {"": 1, "m": 1e-3, **{u: 1000.0 ** (i + 1) for i, u in enumerate("kMGTPE")}}
+UNITS.update({f"{u}i": 1024.0 ** (i + 1) for i, u in enumerate("KMGTPE")})
+
+
+def quantity(resource: str, value: t.Any) -> float:
+    """What a Kubernetes quantity of `resource` amounts to; 0 if it is not one."""
+    match = not isinstance(value, bool) and QUANTITY[resource].match(str(value))
+    return float(match[1]) * UNITS[match[2]] if match else 0
+
+
+def resources_errors(key: str, value: t.Any) -> t.Iterator[str]:
+    """What is wrong with Kubernetes resources: cpu and memory requested, memory limited."""
+    parts = value if isinstance(value, dict) else {}
+    if set(parts) != {"requests", "limits"} or not all(isinstance(p, dict) for p in parts.values()):
+        yield f"{key} must be a mapping of requests and limits (cpu, memory), not {value!r}"
+        return
+    for part, needed in (("requests", {"cpu", "memory"}), ("limits", {"memory"})):
+        for resource in sorted(needed - set(parts[part])):
+            yield f"{key} must set {part}.{resource}"
+        for resource, amount in parts[part].items():
+            if resource not in QUANTITY:
+                yield f"{key}: {part}.{resource} is not one of {', '.join(QUANTITY)}"
+            elif not quantity(resource, amount):
+                unit = "cores or millicores (500m)" if resource == "cpu" else "bytes (512Mi, 4Gi)"
+                yield f"{key}: {part}.{resource} must be a number of {unit} above 0, not {amount!r}"
+    for resource, limit in parts["limits"].items():
+        request = parts["requests"].get(resource)
+        if resource in QUANTITY and 0 < quantity(resource, limit) < quantity(resource, request):
+            yield f"{key}: requests.{resource} {request} is above limits.{resource} {limit}"
+
+
 # What platform-plugin-aspects can send to ClickHouse (its EVENT_SINK_CLICKHOUSE_MODEL_CONFIG).
 EVENT_SINK_MODELS = (
     "auth_user",
@@ -254,6 +296,7 @@ def config_errors(config: Config) -> t.Iterator[str]:
             "ASPECTS_DBT_RUN_INTERVAL_MINUTES must be a whole number from 0 to 59, "
             f"not {interval!r}"
         )
+    yield from resources_errors("ASPECTS_K8S_RESOURCES", config["ASPECTS_K8S_RESOURCES"])
     packages = config["EXTRA_DBT_PACKAGES"]
     if not isinstance(packages, list) or not all(
         isinstance(p, str) and p.strip() and "\n" not in p for p in packages

@@ -87,11 +87,17 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
         "",
         'Memory limit of the docker compose container, e.g. "4g"; empty for none.',
     ),
-    ("CLICKHOUSE_K8S_VOLUME_SIZE", "10Gi", "Size of the Kubernetes data volume."),
+    (
+        "CLICKHOUSE_K8S_VOLUME_SIZE",
+        "10Gi",
+        "Size of the Kubernetes data volume (PersistentVolumeClaim), in bytes such as 10Gi; "
+        "about 70 million statements with their models fit in 10Gi.",
+    ),
     (
         "CLICKHOUSE_K8S_RESOURCES",
         {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
-        "Kubernetes resource requests and limits of the ClickHouse container.",
+        "Kubernetes resource requests and limits of the ClickHouse container: cpu and memory "
+        "requested, memory limited (ClickHouse keeps its own use under 90% of the limit).",
     ),
 ]
 
@@ -110,6 +116,40 @@ hooks.Filters.CONFIG_UNIQUE.add_items([(name, value) for name, value, _ in CONFI
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PORT_KEYS = ("CLICKHOUSE_HTTP_PORT", "CLICKHOUSE_HTTPS_PORT", "CLICKHOUSE_PORT")
 BOOLEAN_KEYS = ("RUN_CLICKHOUSE", "CLICKHOUSE_SECURE_CONNECTION")
+# Kubernetes quantities: cpu in cores or millicores (500m); memory and storage in bytes with an
+# optional suffix (512Mi, 4Gi). "512m" of memory would be thousandths of a byte: refused.
+CORES = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
+BYTES = re.compile(r"^(\d+(?:\.\d+)?)([KMGTPE]i|[kMGTPE]|)$")
+QUANTITY = {"cpu": CORES, "memory": BYTES, "ephemeral-storage": BYTES}
+UNITS = {"": 1, "m": 1e-3, **{u: 1000.0 ** (i + 1) for i, u in enumerate("kMGTPE")}}
+UNITS.update({f"{u}i": 1024.0 ** (i + 1) for i, u in enumerate("KMGTPE")})
+
+
+def quantity(resource: str, value: t.Any) -> float:
+    """What a Kubernetes quantity of `resource` amounts to; 0 if it is not one."""
+    match = not isinstance(value, bool) and QUANTITY[resource].match(str(value))
+    return float(match[1]) * UNITS[match[2]] if match else 0
+
+
+def resources_errors(key: str, value: t.Any) -> t.Iterator[str]:
+    """What is wrong with Kubernetes resources: cpu and memory requested, memory limited."""
+    parts = value if isinstance(value, dict) else {}
+    if set(parts) != {"requests", "limits"} or not all(isinstance(p, dict) for p in parts.values()):
+        yield f"{key} must be a mapping of requests and limits (cpu, memory), not {value!r}"
+        return
+    for part, needed in (("requests", {"cpu", "memory"}), ("limits", {"memory"})):
+        for resource in sorted(needed - set(parts[part])):
+            yield f"{key} must set {part}.{resource}"
+        for resource, amount in parts[part].items():
+            if resource not in QUANTITY:
+                yield f"{key}: {part}.{resource} is not one of {', '.join(QUANTITY)}"
+            elif not quantity(resource, amount):
+                unit = "cores or millicores (500m)" if resource == "cpu" else "bytes (512Mi, 4Gi)"
+                yield f"{key}: {part}.{resource} must be a number of {unit} above 0, not {amount!r}"
+    for resource, limit in parts["limits"].items():
+        request = parts["requests"].get(resource)
+        if resource in QUANTITY and 0 < quantity(resource, limit) < quantity(resource, request):
+            yield f"{key}: requests.{resource} {request} is above limits.{resource} {limit}"
 
 
 def config_errors(config: Config) -> t.Iterator[str]:
@@ -139,6 +179,12 @@ def config_errors(config: Config) -> t.Iterator[str]:
         yield (
             "CLICKHOUSE_SECURE_CONNECTION is for an external server (RUN_CLICKHOUSE: false); "
             "the ClickHouse container serves plain HTTP inside Tutor's network"
+        )
+    yield from resources_errors("CLICKHOUSE_K8S_RESOURCES", config["CLICKHOUSE_K8S_RESOURCES"])
+    if not quantity("memory", config["CLICKHOUSE_K8S_VOLUME_SIZE"]):
+        yield (
+            "CLICKHOUSE_K8S_VOLUME_SIZE must be a Kubernetes size in bytes such as 10Gi, "
+            f"not {config['CLICKHOUSE_K8S_VOLUME_SIZE']!r}"
         )
     cluster = str(config["CLICKHOUSE_CLUSTER_NAME"] or "")
     if cluster and not IDENTIFIER.match(cluster):

@@ -58,7 +58,18 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
         "MongoDB database of the mongo backends, on the platform's MongoDB server (MONGODB_*).",
     ),
     ("RALPH_WORKERS", 1, "Number of server processes in each Ralph container."),
-    ("RALPH_REPLICAS", 1, "Number of Ralph pods on Kubernetes."),
+    (
+        "RALPH_REPLICAS",
+        1,
+        "Number of Ralph pods on Kubernetes; `tutor k8s start` sets it again after a "
+        "`tutor k8s scale ralph N`.",
+    ),
+    (
+        "RALPH_K8S_RESOURCES",
+        {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+        "Kubernetes resource requests and limits of each Ralph container: cpu and memory "
+        "requested, memory limited; raise them with RALPH_WORKERS.",
+    ),
     ("RALPH_ADMIN_USERNAME", "ralph", "Ralph user with every scope, for operators."),
     (
         "RALPH_LMS_USERNAME",
@@ -101,6 +112,40 @@ BACKENDS = ("mongo", "async_mongo", "clickhouse", "es", "async_es")
 MONGO_BACKENDS = ("mongo", "async_mongo")
 SETTING_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 BCRYPT_HASH = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
+# Kubernetes quantities: cpu in cores or millicores (500m); memory and storage in bytes with an
+# optional suffix (512Mi, 4Gi). "512m" of memory would be thousandths of a byte: refused.
+CORES = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
+BYTES = re.compile(r"^(\d+(?:\.\d+)?)([KMGTPE]i|[kMGTPE]|)$")
+QUANTITY = {"cpu": CORES, "memory": BYTES, "ephemeral-storage": BYTES}
+UNITS = {"": 1, "m": 1e-3, **{u: 1000.0 ** (i + 1) for i, u in enumerate("kMGTPE")}}
+UNITS.update({f"{u}i": 1024.0 ** (i + 1) for i, u in enumerate("KMGTPE")})
+
+
+def quantity(resource: str, value: t.Any) -> float:
+    """What a Kubernetes quantity of `resource` amounts to; 0 if it is not one."""
+    match = not isinstance(value, bool) and QUANTITY[resource].match(str(value))
+    return float(match[1]) * UNITS[match[2]] if match else 0
+
+
+def resources_errors(key: str, value: t.Any) -> t.Iterator[str]:
+    """What is wrong with Kubernetes resources: cpu and memory requested, memory limited."""
+    parts = value if isinstance(value, dict) else {}
+    if set(parts) != {"requests", "limits"} or not all(isinstance(p, dict) for p in parts.values()):
+        yield f"{key} must be a mapping of requests and limits (cpu, memory), not {value!r}"
+        return
+    for part, needed in (("requests", {"cpu", "memory"}), ("limits", {"memory"})):
+        for resource in sorted(needed - set(parts[part])):
+            yield f"{key} must set {part}.{resource}"
+        for resource, amount in parts[part].items():
+            if resource not in QUANTITY:
+                yield f"{key}: {part}.{resource} is not one of {', '.join(QUANTITY)}"
+            elif not quantity(resource, amount):
+                unit = "cores or millicores (500m)" if resource == "cpu" else "bytes (512Mi, 4Gi)"
+                yield f"{key}: {part}.{resource} must be a number of {unit} above 0, not {amount!r}"
+    for resource, limit in parts["limits"].items():
+        request = parts["requests"].get(resource)
+        if resource in QUANTITY and 0 < quantity(resource, limit) < quantity(resource, request):
+            yield f"{key}: requests.{resource} {request} is above limits.{resource} {limit}"
 
 
 def config_errors(config: Config) -> t.Iterator[str]:
@@ -130,6 +175,7 @@ def config_errors(config: Config) -> t.Iterator[str]:
                 f"RALPH_{role}_HASHED_PASSWORD must be a bcrypt hash; unset it to generate it "
                 f"from RALPH_{role}_PASSWORD"
             )
+    yield from resources_errors("RALPH_K8S_RESOURCES", config["RALPH_K8S_RESOURCES"])
     extra = config["RALPH_EXTRA_SETTINGS"]
     if not isinstance(extra, dict):
         yield f"RALPH_EXTRA_SETTINGS must be a mapping of settings, not {extra!r}"

@@ -91,6 +91,30 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
     ("SUPERSET_REDIS_CELERY_DB", 4, "Redis database of Superset's Celery queue and results."),
     ("SUPERSET_SENTRY_DSN", "", "Sentry DSN to report errors to; empty for none."),
     (
+        "SUPERSET_REPLICAS",
+        1,
+        "Number of Superset web server pods on Kubernetes; `tutor k8s start` sets it again after "
+        "a `tutor k8s scale superset N`.",
+    ),
+    (
+        "SUPERSET_WORKER_REPLICAS",
+        1,
+        "Number of Superset Celery worker pods on Kubernetes (the scheduler, superset-worker-beat, "
+        "always runs once).",
+    ),
+    (
+        "SUPERSET_K8S_RESOURCES",
+        {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+        "Kubernetes resource requests and limits of each Superset web server container (2 "
+        "gunicorn workers): cpu and memory requested, memory limited.",
+    ),
+    (
+        "SUPERSET_WORKER_K8S_RESOURCES",
+        {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+        "Kubernetes resource requests and limits of each Superset Celery worker container (2 "
+        "worker processes).",
+    ),
+    (
         "SUPERSET_EXTRA_REQUIREMENTS",
         [],
         "More pip packages in the Superset image (`tutor images build superset` after a change).",
@@ -124,6 +148,40 @@ hooks.Filters.CONFIG_UNIQUE.add_items([(name, value) for name, value, _ in CONFI
 IDENTIFIER = re.compile(r"^[A-Za-z0-9_]+$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+# Kubernetes quantities: cpu in cores or millicores (500m); memory and storage in bytes with an
+# optional suffix (512Mi, 4Gi). "512m" of memory would be thousandths of a byte: refused.
+CORES = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
+BYTES = re.compile(r"^(\d+(?:\.\d+)?)([KMGTPE]i|[kMGTPE]|)$")
+QUANTITY = {"cpu": CORES, "memory": BYTES, "ephemeral-storage": BYTES}
+UNITS = {"": 1, "m": 1e-3, **{u: 1000.0 ** (i + 1) for i, u in enumerate("kMGTPE")}}
+UNITS.update({f"{u}i": 1024.0 ** (i + 1) for i, u in enumerate("KMGTPE")})
+
+
+def quantity(resource: str, value: t.Any) -> float:
+    """What a Kubernetes quantity of `resource` amounts to; 0 if it is not one."""
+    match = not isinstance(value, bool) and QUANTITY[resource].match(str(value))
+    return float(match[1]) * UNITS[match[2]] if match else 0
+
+
+def resources_errors(key: str, value: t.Any) -> t.Iterator[str]:
+    """What is wrong with Kubernetes resources: cpu and memory requested, memory limited."""
+    parts = value if isinstance(value, dict) else {}
+    if set(parts) != {"requests", "limits"} or not all(isinstance(p, dict) for p in parts.values()):
+        yield f"{key} must be a mapping of requests and limits (cpu, memory), not {value!r}"
+        return
+    for part, needed in (("requests", {"cpu", "memory"}), ("limits", {"memory"})):
+        for resource in sorted(needed - set(parts[part])):
+            yield f"{key} must set {part}.{resource}"
+        for resource, amount in parts[part].items():
+            if resource not in QUANTITY:
+                yield f"{key}: {part}.{resource} is not one of {', '.join(QUANTITY)}"
+            elif not quantity(resource, amount):
+                unit = "cores or millicores (500m)" if resource == "cpu" else "bytes (512Mi, 4Gi)"
+                yield f"{key}: {part}.{resource} must be a number of {unit} above 0, not {amount!r}"
+    for resource, limit in parts["limits"].items():
+        request = parts["requests"].get(resource)
+        if resource in QUANTITY and 0 < quantity(resource, limit) < quantity(resource, request):
+            yield f"{key}: requests.{resource} {request} is above limits.{resource} {limit}"
 
 
 def config_errors(config: Config) -> t.Iterator[str]:
@@ -157,6 +215,11 @@ def config_errors(config: Config) -> t.Iterator[str]:
     ):
         if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 0:
             yield f"{key} must be a whole number, not {config[key]!r}"
+    for key in ("SUPERSET_REPLICAS", "SUPERSET_WORKER_REPLICAS"):
+        if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 1:
+            yield f"{key} must be a whole number of at least 1, not {config[key]!r}"
+    for key in ("SUPERSET_K8S_RESOURCES", "SUPERSET_WORKER_K8S_RESOURCES"):
+        yield from resources_errors(key, config[key])
     languages = config["SUPERSET_SUPPORTED_LANGUAGES"]
     if not isinstance(languages, dict) or config["SUPERSET_DEFAULT_LOCALE"] not in languages:
         yield (
