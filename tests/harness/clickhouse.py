@@ -85,13 +85,14 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.harness.clickhouse_access import AccessControl
+from tests.harness.clickhouse_cluster import Cluster, write_config
 from tests.harness.clickhouse_errors import (
     AUTHENTICATION_FAILED,
     BAD_ARGUMENTS,
@@ -349,12 +350,14 @@ class Outcome:
 class Engine:
     """The chdb engine of this process. Every call into it holds one (reentrant) lock."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, config_file: Path | None = None) -> None:
         # Imported here: importing chdb boots an engine, which only the server process wants.
         from chdb import _chdb
 
         self._chdb = _chdb
         self.path = path
+        # Every connection names the same configuration (a cluster's, see clickhouse_cluster.py).
+        self._target = f"{path}?config-file={config_file}" if config_file else str(path)
         self.lock = threading.RLock()
         self._keeper = self.connect()  # keeps the engine up, and serves parser requests
         self.version = self._text(self._keeper, "SELECT version()")
@@ -362,7 +365,7 @@ class Engine:
 
     def connect(self) -> Any:
         with self.lock:
-            connection = self._chdb.connect(str(self.path))
+            connection = self._chdb.connect(self._target)
             # chdb enables implicit SELECT ("1 + 1" as a query); a server does not.
             connection.query("SET implicit_select = 0", "TabSeparated")
             return connection
@@ -568,9 +571,12 @@ class QueryResponse:
 class QueryService:
     """Runs query requests on the engine: sessions, settings, readonly, access statements."""
 
-    def __init__(self, engine: Engine, access: AccessControl) -> None:
+    def __init__(
+        self, engine: Engine, access: AccessControl, cluster: Cluster | None = None
+    ) -> None:
         self.engine = engine
         self.access = access
+        self.cluster = cluster
         self.sessions = Sessions(engine)
 
     def close(self) -> None:
@@ -600,9 +606,19 @@ class QueryService:
         if (formatted := self.access.recognise(statement, kind.query_class)) is not None:
             if readonly and not formatted.startswith("SET ROLE"):
                 raise readonly_mode(request.user, request.via_get)
+            if self.cluster is not None:
+                self.cluster.check(formatted)
             self.access.execute(formatted, request.user)
             headers[ACCESS_CONTROL_HEADER[0]] = ACCESS_CONTROL_HEADER[1]
             return QueryResponse(b"", headers | _summary_header({}))
+        if self.cluster is not None and insert is None:
+            keyword = first_keyword(statement.encode())
+            local = self.cluster.local_statement(statement, keyword, request.user)
+            if local is None:
+                if readonly:
+                    raise readonly_mode(request.user, request.via_get)
+                return QueryResponse(b"", headers | _summary_header({}))
+            request = replace(request, sql=local.encode())
         try:
             if session is None:
                 outcome, timezone = self._on_own_connection(request, insert)
@@ -956,17 +972,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--password", default="", help="the admin user's password")
     parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
     parser.add_argument("--tls-key", type=Path, help="the private key of --tls-cert (PEM)")
+    parser.add_argument(
+        "--cluster",
+        default="",
+        help="a one-node cluster of this name: ON CLUSTER DDL is recorded and run locally",
+    )
     args = parser.parse_args(argv)
 
     data = args.data.resolve()
     data.mkdir(parents=True, exist_ok=True)
+    config = write_config(data, args.cluster) if args.cluster else None
     try:
-        engine = Engine(data)
+        engine = Engine(data, config)
     except (RuntimeError, ClickHouseError) as error:
         print(f"Cannot start the ClickHouse engine on {data}: {error}", file=sys.stderr)
         return 1
     access = AccessControl(data, args.user, args.password, engine.format_query)
-    service = QueryService(engine, access)
+    cluster = Cluster(data, args.cluster, engine.format_query, _tokens) if args.cluster else None
+    service = QueryService(engine, access, cluster)
     try:
         server = EmbeddedClickHouseServer((args.host, args.port), service, sys.stderr)
     except OSError as error:

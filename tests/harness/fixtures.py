@@ -60,9 +60,11 @@ class ClickHouseServer:
         port: int = 0,
         tls: tuple[Path, Path] | None = None,
         log_path: Path | None = None,
+        cluster: str = "",
     ) -> None:
         self.data_dir = Path(data_dir)
         self.tls = tls  # (certificate, key): serve HTTPS instead of HTTP
+        self.cluster = cluster  # a one-node cluster of this name (clickhouse_cluster.py)
         self._log_path = log_path  # the server's stderr; in the data directory unless given
         self.user = user
         self.password = password
@@ -90,6 +92,8 @@ class ClickHouseServer:
         command += ["--user", self.user, "--password", self.password]
         if self.tls:
             command += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
+        if self.cluster:
+            command += ["--cluster", self.cluster]
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 command,
@@ -130,6 +134,7 @@ class ClickHouseServer:
             "CLICKHOUSE_HTTP_PORT": self.port,
             "CLICKHOUSE_ADMIN_USER": self.user,
             "CLICKHOUSE_ADMIN_PASSWORD": self.password,
+            **({"CLICKHOUSE_CLUSTER_NAME": self.cluster} if self.cluster else {}),
         }
 
     def client(self, username: str | None = None, password: str | None = None) -> Any:
@@ -146,6 +151,13 @@ class ClickHouseServer:
     def access_log(self) -> list[dict[str, Any]]:
         """The access statements the server recorded, oldest first."""
         path = self.data_dir / "access_control.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+    def cluster_log(self) -> list[dict[str, Any]]:
+        """The DDL statements the server recorded in cluster mode, oldest first."""
+        path = self.data_dir / "cluster_ddl.jsonl"
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line]
@@ -215,9 +227,11 @@ def running_clickhouse(
     port: int = 0,
     tls: tuple[Path, Path] | None = None,
     log_path: Path | None = None,
+    cluster: str = "",
 ) -> Iterator[ClickHouseServer]:
     """A server running on data_dir for the duration of the block."""
-    with ClickHouseServer(Path(data_dir), user, password, host, port, tls, log_path) as server:
+    server = ClickHouseServer(Path(data_dir), user, password, host, port, tls, log_path, cluster)
+    with server:
         yield server
 
 

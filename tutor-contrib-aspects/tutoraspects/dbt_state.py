@@ -7,7 +7,8 @@ the models that changed since (`dbt run --select state:modified+ --state DIR`), 
 
 Connection and table from the environment (the aspects job's): ASPECTS_CLICKHOUSE_HOST, _PORT,
 _SECURE, _USER, _PASSWORD, and ASPECTS_XAPI_DATABASE, where the table aspects_dbt_state lives
-(beside the schema version table, out of the report user's reach).
+(beside the schema version table, out of the report user's reach). With CLICKHOUSE_CLUSTER_NAME
+set, the table is created ON CLUSTER and replicated, so that a run on any replica finds it.
 """
 
 from __future__ import annotations
@@ -51,14 +52,21 @@ def load(directory: Path) -> int:
     return 0
 
 
+def create_table_sql() -> str:
+    cluster = os.environ.get("CLICKHOUSE_CLUSTER_NAME", "").strip()
+    on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
+    engine = "ReplicatedMergeTree" if cluster else "MergeTree"
+    # Only the latest state is ever read; older ones expire.
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table()}{on_cluster} "
+        "(saved_at DateTime64(3, 'UTC') DEFAULT now64(3), manifest String) "
+        f"ENGINE = {engine} ORDER BY saved_at TTL toDateTime(saved_at) + INTERVAL 90 DAY"
+    )
+
+
 def save(manifest: Path) -> int:
     ch = client()
-    # Only the latest state is ever read; older ones expire.
-    ch.command(
-        f"CREATE TABLE IF NOT EXISTS {table()} "
-        "(saved_at DateTime64(3, 'UTC') DEFAULT now64(3), manifest String) "
-        "ENGINE = MergeTree ORDER BY saved_at TTL toDateTime(saved_at) + INTERVAL 90 DAY"
-    )
+    ch.command(create_table_sql())
     ch.insert(table(), [[manifest.read_text(encoding="utf-8")]], column_names=["manifest"])
     print("Saved the dbt state of this run.")
     return 0

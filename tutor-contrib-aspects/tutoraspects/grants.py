@@ -65,7 +65,16 @@ USERS = (
         "migrations and dbt own the schema",
         "ASPECTS_CLICKHOUSE_MIGRATIONS_USER",
         "ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD",
-        tuple((SCHEMA_PRIVILEGES, f"{database}.*") for database in ASPECTS_DATABASES),
+        (
+            *((SCHEMA_PRIVILEGES, f"{database}.*") for database in ASPECTS_DATABASES),
+            # On a cluster, dbt waits for every replica to hold the rows of an incremental run
+            # before it replaces the old ones (dbt/macros/cluster.sql).
+            (
+                "SYSTEM SYNC REPLICA",
+                "{{ DBT_PROFILE_TARGET_DATABASE }}.*",
+                "CLICKHOUSE_CLUSTER_NAME",
+            ),
+        ),
         cluster_ddl=True,
     ),
     ClickHouseUser(
