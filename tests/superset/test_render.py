@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
 import re
@@ -77,9 +78,17 @@ def test_secrets_stay_out_of_the_configuration_and_the_job_script(alone: TutorRo
     secrets = ("SUPERSET_SECRET_KEY", "SUPERSET_DB_PASSWORD", "SUPERSET_OAUTH2_CLIENT_SECRET")
     for key in secrets:
         assert config[key] not in superset_config
-    [(_, script), _] = alone.init_scripts("superset")
+    [(_, script), (_, lms_script)] = alone.init_scripts("superset")
     for key in (*secrets, "SUPERSET_ADMIN_PASSWORD", "MYSQL_ROOT_PASSWORD"):
-        assert config[key] not in script
+        assert config[key] not in script + lms_script
+    # The LMS task reads the OAuth2 client secret from the LMS settings.
+    python = lms_script.split("<<'PYTHON'\n")[1].split("\nPYTHON\n")[0]
+    compile(python, "lms.sh", "exec")
+    assert "settings.SUPERSET_OAUTH2_CLIENT_SECRET" in python
+    for variant in ("production", "development"):
+        rendered = alone.env_file("apps", "openedx", "settings", "lms", f"{variant}.py")
+        [value] = re.findall(r"^SUPERSET_OAUTH2_CLIENT_SECRET = (.+)$", rendered, re.MULTILINE)
+        assert ast.literal_eval(value) == config["SUPERSET_OAUTH2_CLIENT_SECRET"]
     assert "AUTH_TYPE = AUTH_OAUTH" in superset_config
     assert '"code_challenge_method": "S256"' in superset_config
 

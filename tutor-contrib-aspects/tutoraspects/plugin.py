@@ -813,6 +813,18 @@ def _copy_job_files(root_env: str, _config: Config) -> None:
             shutil.copy2(source, context / name)
 
 
+# Rendered files holding passwords that only docker compose and kubectl read on this machine:
+# readable by their owner only. The job image's build context holds none: the jobs read theirs
+# from the environment.
+SECRET_FILES = ("plugins/aspects/k8s/job-secret.yml",)
+
+
+@hooks.Actions.ENV_SAVED.add()
+def _make_secret_files_private(root_env: str, _config: Config) -> None:
+    for name in SECRET_FILES:
+        (Path(root_env) / name).chmod(0o600)
+
+
 ########################################
 # RALPH
 ########################################

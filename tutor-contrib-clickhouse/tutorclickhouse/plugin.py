@@ -8,6 +8,7 @@ import re
 import shlex
 import typing as t
 from importlib import resources
+from pathlib import Path
 
 import jinja2
 from tutor import exceptions, hooks
@@ -261,6 +262,18 @@ hooks.Filters.ENV_TEMPLATE_FILTERS.add_items(
 hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(
     ("iter_clickhouse_init_sql", iter_clickhouse_init_sql)
 )
+
+# Rendered files holding the admin password that only docker compose and kubectl read on this
+# machine: readable by their owner only. users.xml, mounted into the server's container, keeps
+# Tutor's mode: it holds only a digest.
+SECRET_FILES = ("plugins/clickhouse/k8s/admin-secret.yml",)
+
+
+@hooks.Actions.ENV_SAVED.add()
+def _make_secret_files_private(root_env: str, _config: Config) -> None:
+    for name in SECRET_FILES:
+        (Path(root_env) / name).chmod(0o600)
+
 
 ########################################
 # PATCH LOADING

@@ -8,6 +8,7 @@ import re
 import typing as t
 import urllib.parse
 from importlib import resources
+from pathlib import Path
 
 import jinja2
 from tutor import exceptions, hooks
@@ -322,6 +323,18 @@ hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
         ("ralph_auth_file", AUTH_FILE),
     ]
 )
+
+# Rendered files holding passwords that only docker compose and kubectl read on this machine:
+# readable by their owner only. auth.json, mounted into Ralph's container, keeps Tutor's mode:
+# it holds only bcrypt hashes.
+SECRET_FILES = ("plugins/ralph/apps/ralph.env", "plugins/ralph/kustomization.yml")
+
+
+@hooks.Actions.ENV_SAVED.add()
+def _make_secret_files_private(root_env: str, _config: Config) -> None:
+    for name in SECRET_FILES:
+        (Path(root_env) / name).chmod(0o600)
+
 
 ########################################
 # PATCH LOADING

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import shlex
+import shutil
 import typing as t
 from importlib import resources
 from pathlib import Path
@@ -370,9 +371,27 @@ def _asset_template_roots(roots: list[str]) -> list[str]:
     return roots + [str(Path(directory).parent) for directory in superset_hooks.ASSETS.iterate()]
 
 
+# Tutor renders every template whose path starts with a target, from any plugin's templates: a
+# target per entry of the bundle (folders ending with "/"), not the bundle's name alone, keeps
+# the templates of a plugin named like its bundle (aspects' job secrets) out of the image.
 @hooks.Filters.ENV_TEMPLATE_TARGETS.add()
 def _asset_template_targets(targets: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return targets + [(name, ASSETS_TARGET) for name in asset_bundle_names()]
+    return targets + [
+        (f"{Path(directory).name}/{entry.name}" + ("/" if entry.is_dir() else ""), ASSETS_TARGET)
+        for directory in superset_hooks.ASSETS.iterate()
+        for entry in sorted(Path(directory).iterdir())
+    ]
+
+
+@hooks.Actions.ENV_SAVED.add()
+def _remove_stale_asset_files(root_env: str, _config: Config) -> None:
+    """Files that earlier renderings left in a bundle's folder and that the bundle lacks."""
+    for directory in superset_hooks.ASSETS.iterate():
+        source, rendered = Path(directory), Path(root_env, ASSETS_TARGET, Path(directory).name)
+        wanted = {path.relative_to(source) for path in source.rglob("*")}
+        for path in sorted(rendered.rglob("*"), reverse=True):  # deepest first
+            if path.relative_to(rendered) not in wanted:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 ########################################
@@ -413,6 +432,18 @@ hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
         ("superset_lms_role", LMS_ROLE),
     ]
 )
+
+# Rendered files holding secrets that only docker compose and kubectl read on this machine:
+# readable by their owner only. The files mounted into Superset's containers (pythonpath) hold
+# none.
+SECRET_FILES = ("plugins/superset/apps/superset.env", "plugins/superset/kustomization.yml")
+
+
+@hooks.Actions.ENV_SAVED.add()
+def _make_secret_files_private(root_env: str, _config: Config) -> None:
+    for name in SECRET_FILES:
+        (Path(root_env) / name).chmod(0o600)
+
 
 ########################################
 # PATCH LOADING

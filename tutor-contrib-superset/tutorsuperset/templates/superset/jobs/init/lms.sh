@@ -1,11 +1,29 @@
 # Register Superset as an OAuth2 application of the LMS, for single sign-on (like Tutor's own
-# CMS application). --update makes it safe to repeat.
+# CMS application). The client secret comes from the LMS settings, so that it stays out of this
+# script, which Tutor prints. --update makes it safe to repeat.
 ./manage.py lms manage_user superset superset@openedx --unusable-password
-./manage.py lms create_dot_application \
-  --grant-type authorization-code \
-  --redirect-uris "{% if ENABLE_HTTPS %}https{% else %}http{% endif %}://{{ SUPERSET_HOST }}/oauth-authorized/openedxsso" \
-  --client-id {{ SUPERSET_OAUTH2_CLIENT_ID }} \
-  --client-secret {{ SUPERSET_OAUTH2_CLIENT_SECRET }} \
-  --scopes user_id \
-  --skip-authorization \
-  --update superset-sso superset
+echo "Creating or updating the OAuth2 application superset-sso of Superset"
+./manage.py lms shell --command "$(cat <<'PYTHON'
+import logging
+
+from django.conf import settings
+from django.core.management import call_command
+
+# The command logs the client secret of the application it creates or updates.
+logging.getLogger(
+    "openedx.core.djangoapps.oauth_dispatch.management.commands.create_dot_application"
+).setLevel(logging.WARNING)
+call_command(
+    "create_dot_application",
+    "--grant-type", "authorization-code",
+    "--redirect-uris", {{ ((("https" if ENABLE_HTTPS else "http") ~ "://" ~ SUPERSET_HOST ~ "/oauth-authorized/openedxsso"))|tojson }},
+    "--client-id", {{ SUPERSET_OAUTH2_CLIENT_ID|tojson }},
+    "--client-secret", settings.SUPERSET_OAUTH2_CLIENT_SECRET,
+    "--scopes", "user_id",
+    "--skip-authorization",
+    "--update",
+    "superset-sso",
+    "superset",
+)
+PYTHON
+)"
