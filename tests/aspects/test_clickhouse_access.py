@@ -71,6 +71,7 @@ def test_every_statement_is_accepted_by_the_parser_and_no_password_is_shown(depl
         "ASPECTS_CLICKHOUSE_REPORT_PASSWORD",
         "ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD",
         "ASPECTS_CLICKHOUSE_CMS_PASSWORD",
+        "ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD",
         "CLICKHOUSE_ADMIN_PASSWORD",
     ):
         assert config[key] not in deployment.output
@@ -95,12 +96,19 @@ def test_grants_matrix(deployment) -> None:
         ("ALTER DELETE", "event_sink.user_profile"),
         ("ALTER DELETE", "event_sink.external_id"),
     }
+    # `do delete-learner-data` reads and deletes rows in the three databases, nothing more.
+    assert grants["ch_retirement"] == {
+        (privilege, f"{database}.*")
+        for privilege in ("SELECT", "ALTER DELETE")
+        for database in ("xapi", "event_sink", "reporting")
+    }
     migrations = grants["ch_migrations"]
     assert {target for _, target in migrations} == {"xapi.*", "event_sink.*", "reporting.*"}
     assert {"CREATE TABLE", "DROP TABLE", "ALTER", "INSERT", "SELECT"} <= {p for p, _ in migrations}
     # Nobody but the schema owner may change anything, and nobody has rights beyond Aspects.
-    for user in ("ch_lrs", "ch_report", "ch_cms"):
+    for user in ("ch_lrs", "ch_report", "ch_cms", "ch_retirement"):
         assert not {p for p, _ in grants[user]} & (WRITE_PRIVILEGES - {"INSERT"})
+    assert not {p for p, _ in grants["ch_retirement"]} & WRITE_PRIVILEGES
     assert not {p for p, _ in grants["ch_report"]} & WRITE_PRIVILEGES
     assert all(target != "*.*" for user_grants in grants.values() for _, target in user_grants)
 
@@ -124,6 +132,7 @@ def test_each_user_logs_in_with_its_own_password(deployment) -> None:
         ("ch_report", "ASPECTS_CLICKHOUSE_REPORT_PASSWORD"),
         ("ch_migrations", "ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD"),
         ("ch_cms", "ASPECTS_CLICKHOUSE_CMS_PASSWORD"),
+        ("ch_retirement", "ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD"),
     ):
         client = deployment.server.client(name_key, config[password_key])
         assert client.command("SELECT 1") == 1

@@ -45,7 +45,13 @@ def test_init_script_is_posix_sh(root: TutorRoot, tmp_path: Path) -> None:
 def test_image_build_context_holds_the_job_files_verbatim(root: TutorRoot) -> None:
     comparison = filecmp.dircmp(PACKAGE / "migrations", build_context(root) / "migrations")
     assert comparison.left_only == comparison.right_only == comparison.diff_files == []
-    for name in ("xapi_generator.py", "load_xapi_test_data.py", "run_dbt.sh", "dbt_state.py"):
+    for name in (
+        "xapi_generator.py",
+        "load_xapi_test_data.py",
+        "delete_learner_data.py",
+        "run_dbt.sh",
+        "dbt_state.py",
+    ):
         assert filecmp.cmp(PACKAGE / name, build_context(root) / name, shallow=False)
     dbt = build_context(root) / "dbt"
     assert (dbt / "dbt_project.yml").read_bytes() == (
@@ -117,6 +123,12 @@ def test_job_definitions_pass_the_migrations_user_without_showing_its_password(
         secret["stringData"]["ASPECTS_CLICKHOUSE_PASSWORD"]
         == config["ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD"]
     )
+    # The user of `do delete-learner-data`, whose password also stays out of the job's script.
+    assert job["environment"]["ASPECTS_CLICKHOUSE_RETIREMENT_USER"] == "ch_retirement"
+    retirement_password = config["ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD"]
+    assert job["environment"]["ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD"] == retirement_password
+    assert secret["stringData"]["ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD"] == retirement_password
+    assert "ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD" not in {e["name"] for e in container["env"]}
     for _, script in root.init_scripts("aspects"):
         assert config["ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD"] not in script
 

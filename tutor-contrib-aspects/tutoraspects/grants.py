@@ -88,6 +88,14 @@ USERS = (
             *(("ALTER DELETE", f"{EVENT_SINK_DATABASE}.{table}") for table in PII_TABLES),
         ),
     ),
+    ClickHouseUser(
+        "`do delete-learner-data` removes retired learners",
+        "ASPECTS_CLICKHOUSE_RETIREMENT_USER",
+        "ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD",
+        # Finds a learner's rows in every table of the Aspects databases (including those dbt
+        # creates later) and deletes them; it can neither write nor change a schema.
+        tuple(("SELECT, ALTER DELETE", f"{database}.*") for database in ASPECTS_DATABASES),
+    ),
 )
 
 # Read-only, and bounded so that one dashboard cannot take the server down.

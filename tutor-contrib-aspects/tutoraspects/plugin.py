@@ -9,6 +9,7 @@ import re
 import shlex
 import shutil
 import typing as t
+import uuid
 from importlib import resources
 from pathlib import Path
 
@@ -104,6 +105,12 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
         "ASPECTS_CLICKHOUSE_CMS_USER",
         "ch_cms",
         "ClickHouse user of the CMS: writes course structure to the event sink database.",
+    ),
+    (
+        "ASPECTS_CLICKHOUSE_RETIREMENT_USER",
+        "ch_retirement",
+        "ClickHouse user of `tutor local do delete-learner-data`: reads and deletes rows in the "
+        "Aspects databases, nothing else.",
     ),
     (
         "SUPERSET_DASHBOARD_LOCALES",
@@ -345,6 +352,7 @@ JOB_ENVIRONMENT = {
     "ASPECTS_CLICKHOUSE_PORT": "{{ CLICKHOUSE_PORT }}",
     "ASPECTS_CLICKHOUSE_SECURE": "{{ CLICKHOUSE_SECURE_CONNECTION }}",
     "ASPECTS_CLICKHOUSE_USER": "{{ ASPECTS_CLICKHOUSE_MIGRATIONS_USER }}",
+    "ASPECTS_CLICKHOUSE_RETIREMENT_USER": "{{ ASPECTS_CLICKHOUSE_RETIREMENT_USER }}",
     "ASPECTS_XAPI_DATABASE": "{{ ASPECTS_XAPI_DATABASE }}",
     "ASPECTS_RAW_XAPI_TABLE": "{{ ASPECTS_RAW_XAPI_TABLE }}",
     "ASPECTS_EVENT_SINK_DATABASE": "{{ ASPECTS_EVENT_SINK_DATABASE }}",
@@ -364,6 +372,7 @@ JOB_ENVIRONMENT = {
 # environment, given by docker compose or by the aspects-job Kubernetes Secret.
 JOB_SECRETS = {
     "ASPECTS_CLICKHOUSE_PASSWORD": "{{ ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD }}",
+    "ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD": "{{ ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD }}",
     "RALPH_LMS_PASSWORD": "{{ RALPH_LMS_PASSWORD }}",
 }
 
@@ -433,6 +442,53 @@ def init_clickhouse() -> t.Iterator[tuple[str, str]]:
             # Not the LMS task of this plugin: it configures the LMS, not ClickHouse.
             if service in ("clickhouse", "aspects"):
                 yield service, script
+
+
+def _actor_ids(
+    _context: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Actor ids as statements carry them: UUIDs, lower case, with hyphens."""
+    checked = []
+    for value in values:
+        try:
+            checked.append(str(uuid.UUID(value.strip())))
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not an actor id (a UUID)") from None
+    return tuple(checked)
+
+
+@click.command(name="delete-learner-data")
+@click.option(
+    "--user-id",
+    "user_ids",
+    type=click.IntRange(min=1),
+    multiple=True,
+    help="LMS user id of a learner (repeat for more); their actor ids are looked up in the "
+    "event sink's external_id table.",
+)
+@click.option(
+    "--actor-id",
+    "actor_ids",
+    multiple=True,
+    callback=_actor_ids,
+    help="Anonymous id that a learner's xAPI statements carry as actor, their external id of "
+    "type xapi: a UUID, e.g. 2f1c9a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b (repeat for more).",
+)
+def delete_learner_data(
+    user_ids: tuple[int, ...], actor_ids: tuple[str, ...]
+) -> t.Iterator[tuple[str, str]]:
+    """
+    Delete every row of retired learners from ClickHouse: their xAPI statements, their rows in
+    every reporting table and in the event sink tables. Returns once the rows are gone; safe to
+    run again.
+    """
+    if not user_ids and not actor_ids:
+        raise click.UsageError("give at least one --user-id or --actor-id")
+    options = " ".join(
+        [f"--user-id {user_id}" for user_id in user_ids]
+        + [f"--actor-id {shlex.quote(actor_id)}" for actor_id in actor_ids]
+    )
+    yield ("aspects", f'python3 "{JOB_DIR}/delete_learner_data.py" {options}')
 
 
 # Where Tutor's LMS writes its tracking logs, as a Libcloud LOCAL source: the folder `key`, its
@@ -648,6 +704,7 @@ hooks.Filters.CLI_DO_COMMANDS.add_items(
     [
         alembic,
         dbt,
+        delete_learner_data,
         dump_data_to_clickhouse,
         init_clickhouse,
         load_xapi_test_data,
@@ -774,6 +831,7 @@ JOB_FILES = (
     "dbt_state.py",
     "xapi_generator.py",
     "load_xapi_test_data.py",
+    "delete_learner_data.py",
 )
 # What running dbt (or Python) leaves in the job folders.
 NOT_JOB_FILES = frozenset({"__pycache__", "target", "logs", "dbt_packages", ".user.yml"})
