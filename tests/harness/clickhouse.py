@@ -98,6 +98,7 @@ from tests.harness.clickhouse_errors import (
     BAD_ARGUMENTS,
     CANNOT_DECOMPRESS,
     HTTP_LENGTH_REQUIRED,
+    INCORRECT_DATA,
     INVALID_SESSION_TIMEOUT,
     NOT_IMPLEMENTED,
     READONLY,
@@ -471,6 +472,11 @@ class Engine:
             yield
         except RuntimeError as error:  # chdb raises the engine's exceptions as RuntimeError
             raise from_engine_message(str(error), self.error_name) from None
+        except UnicodeDecodeError as error:
+            # An engine message that quotes bytes of the query which are not UTF-8: chdb fails
+            # to decode it. Its bytes are in the error.
+            message = error.object.decode(errors="replace")
+            raise from_engine_message(message, self.error_name) from None
 
 
 # --- Sessions ---------------------------------------------------------------------------------
@@ -755,7 +761,10 @@ def credentials(headers: Any, params: dict[str, str]) -> tuple[str, str]:
             )
         scheme, _, encoded = authorization.partition(" ")
         if scheme.lower() != "basic":
-            raise invalid_authentication(f"'{scheme}' HTTP Authorization scheme is not supported")
+            # A server names the scheme; named here only when known, as a client that sends a
+            # password alone would see it in the answer.
+            shown = f"'{scheme}'" if scheme.lower() in KNOWN_AUTH_SCHEMES else "This"
+            raise invalid_authentication(f"{shown} HTTP Authorization scheme is not supported")
         try:
             user, _, password = base64.b64decode(encoded).decode().partition(":")
         except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
@@ -763,6 +772,13 @@ def credentials(headers: Any, params: dict[str, str]) -> tuple[str, str]:
         return _non_empty_user(user, "Authorization HTTP header"), password
     user = params.get("user", "default")
     return _non_empty_user(user, "authentication via parameters"), params.get("password", "")
+
+
+# The HTTP authentication schemes of the IANA registry, and two that APIs use.
+KNOWN_AUTH_SCHEMES = frozenset(
+    ("basic", "bearer", "concealed", "digest", "dpop", "gnap", "hoba", "mutual", "negotiate")
+    + ("ntlm", "oauth", "privatetoken", "scram-sha-1", "scram-sha-256", "vapid", "token", "jwt")
+)
 
 
 def _non_empty_user(user: str, method: str) -> str:
@@ -835,6 +851,12 @@ class RequestHandler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # health checks such as `wget --spider`
         self._handle()
 
+    def __getattr__(self, name: str) -> Any:
+        # Other methods (PUT, OPTIONS, …) find no handler, as on a server: a 404, not a 501 page.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
     def _handle(self) -> None:
         started = time.monotonic()
         url = urlsplit(self.path)
@@ -845,8 +867,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         headers = {"Content-Type": "text/plain; charset=UTF-8", **headers}
         headers["X-ClickHouse-Server-Display-Name"] = self.server.display_name
         for name, value in headers.items():
-            self.send_header(name, value)
+            self.send_header(name, _header_value(value))
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:  # said, so that a client does not send the next request on it
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -859,14 +883,16 @@ class RequestHandler(BaseHTTPRequestHandler):
             body = self._read_body()
             if path in ("/ping", "/replicas_status"):
                 return 200, b"Ok.\n", {}
-            if path != "/":
+            if path != "/" or self.command not in ("GET", "HEAD", "POST"):
                 return 404, f"There is no handle {path}\n\n{USAGE}".encode(), {}
             if self.command in ("GET", "HEAD") and "query" not in params:
                 return 200, b"Ok.\n", {}
             return self._query(params, body)
         except BodyError as error:
             self.close_connection = True
-            return 400, f"Cannot read the request body: {error}\n".encode(), {}
+            return self._error(
+                ClickHouseError(INCORRECT_DATA, f"Cannot read the request body: {error}")
+            )
         except ClickHouseError as error:
             return self._error(error)
         except Exception as error:  # a bug here must still answer like a server
@@ -898,9 +924,11 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return self._read_chunked_body()
             length = self.headers.get("Content-Length")
             if length is not None:
-                return self.rfile.read(int(length))
-        except (ValueError, OSError) as error:
-            raise BodyError(error) from None
+                if not re.fullmatch(r"\s*[0-9]+\s*", length):
+                    raise BodyError(f"Content-Length is '{length}', not a number of bytes")
+                return self._read_exactly(int(length), "Content-Length")
+        except OSError as error:
+            raise BodyError(f"the connection failed: {error}") from None
         if self.command == "POST":
             self.close_connection = True
             raise ClickHouseError(
@@ -910,10 +938,32 @@ class RequestHandler(BaseHTTPRequestHandler):
             )
         return b""
 
+    def _read_exactly(self, size: int, what: str) -> bytes:
+        """`size` bytes, read in pieces: a huge length never allocates more than is sent."""
+        pieces, remaining = [], size
+        while remaining and (piece := self.rfile.read(min(remaining, 1 << 20))):
+            pieces.append(piece)
+            remaining -= len(piece)
+        if remaining:
+            # A body cut short is never run as if it were whole (an INSERT would lose rows).
+            raise BodyError(
+                f"the body ended after {size - remaining} of the {size} bytes of {what}"
+            )
+        return b"".join(pieces)
+
     def _read_chunked_body(self) -> bytes:
         chunks = []
-        while size := int(self.rfile.readline(1024).split(b";")[0].strip(), 16):
-            chunks.append(self.rfile.read(size))
+        while True:
+            line = self.rfile.readline(1024)
+            if not line.endswith(b"\n"):
+                raise BodyError("the chunked body ended before its last chunk")
+            size = line.split(b";")[0].strip()
+            if not re.fullmatch(rb"[0-9A-Fa-f]{1,16}", size):
+                text = size[:20].decode("ascii", errors="replace")
+                raise BodyError(f"'{text}' is not the hexadecimal size of a chunk")
+            if not int(size, 16):
+                break
+            chunks.append(self._read_exactly(int(size, 16), "a chunk"))
             self.rfile.readline(1024)  # the CRLF after each chunk
         while self.rfile.readline(1024).strip():  # trailers, up to the empty line
             pass
@@ -932,6 +982,15 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request is written by _handle
+
+
+def _header_value(value: str) -> str:
+    """
+    A value for a response header: in UTF-8, as a server sends it (http.server writes Latin-1
+    only), and on one line: a query id or format from the URL may hold CR or LF.
+    """
+    value = re.sub(r"[\x00-\x1f\x7f]", " ", value)
+    return value.encode("utf-8").decode("latin-1")
 
 
 USAGE = (

@@ -253,6 +253,23 @@ def _from_micros(micros: int) -> datetime:
 # ---------------------------------------------------------------------------------------------
 
 
+# Scheme, host name (or [IPv6 address]), port, then a path in printable ASCII without quotes or
+# backslashes.
+_LMS_URL = re.compile(
+    r"https?://(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])"
+    r"(?::[0-9]{1,5})?(?:/[!#-\[\]-~]*)?"
+)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check(config: Config, name: str, ok: bool, requirement: str) -> None:
+    if not ok:
+        raise ValueError(f"{name} {requirement}, not {getattr(config, name)!r}")
+
+
 @dataclass(frozen=True)
 class Config:
     """What to generate. Every field has a default; ``seed`` picks one of many variants."""
@@ -273,28 +290,40 @@ class Config:
     statements: int | None = None
 
     def __post_init__(self) -> None:
-        for name in (
-            "orgs",
-            "courses_per_org",
-            "learners",
-            "weeks",
-            "sections_per_course",
-            "subsections_per_section",
-            "units_per_subsection",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.sessions_per_week < 1:
-            raise ValueError("sessions_per_week must be at least 1")
-        if not 0 < self.pass_cutoff <= 1:
-            raise ValueError("pass_cutoff must be in (0, 1]")
-        if self.statements is not None and self.statements < 0:
-            raise ValueError("statements must not be negative")
-        if self.start.tzinfo is None:
-            raise ValueError("start must be timezone-aware")
+        counts = ("orgs", "courses_per_org", "learners", "weeks", "sections_per_course")
+        counts += ("subsections_per_section", "units_per_subsection")
+        for name in ("seed", *counts):
+            _check(self, name, _is_int(getattr(self, name)), "must be an integer")
+        for name in counts:
+            _check(self, name, getattr(self, name) >= 1, "must be at least 1")
+        for name in ("sessions_per_week", "pass_cutoff"):
+            value = getattr(self, name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            _check(self, name, number and math.isfinite(value), "must be a finite number")
+        # More would be one session every few minutes, each a whole walk through units.
+        _check(self, "sessions_per_week", 1 <= self.sessions_per_week <= 50, "must be in [1, 50]")
+        _check(self, "pass_cutoff", 0 < self.pass_cutoff <= 1, "must be in (0, 1]")
+        if self.statements is not None:
+            _check(self, "statements", _is_int(self.statements), "must be an integer or None")
+            _check(self, "statements", self.statements >= 0, "must not be negative")
+        _check(self, "start", isinstance(self.start, datetime), "must be a datetime")
+        _check(self, "start", self.start.tzinfo is not None, "must be timezone-aware")
+        try:
+            self.start + timedelta(weeks=self.weeks)
+        except OverflowError:
+            raise ValueError(
+                f"start ({self.start}) and weeks ({self.weeks}) end after the year 9999"
+            ) from None
+        _check(
+            self, "transformer_version", isinstance(self.transformer_version, str), "must be text"
+        )
         # The JSON path writes ids made from the URL as they are, without escaping.
-        if not re.fullmatch(r"https?://[!#-\[\]-~]+", self.lms_url):
-            raise ValueError("lms_url must be an http(s) URL in printable ASCII, without quotes")
+        _check(
+            self,
+            "lms_url",
+            isinstance(self.lms_url, str) and _LMS_URL.fullmatch(self.lms_url) is not None,
+            "must be an http(s) URL with a host name, in printable ASCII, without quotes",
+        )
         # Frozen, so normalised values are set through object.__setattr__.
         object.__setattr__(self, "start", self.start.astimezone(timezone.utc))
         object.__setattr__(self, "lms_url", self.lms_url.rstrip("/"))

@@ -33,8 +33,16 @@ log = logging.getLogger(__name__)
 PROVIDER = "openedxsso"
 # Course keys as the LMS makes them (course-v1:Org+Course+Run, or Org/Course/Run): anything
 # else is not quoted into SQL.
-COURSE_KEY = re.compile(r"^[A-Za-z0-9_.:+~/-]+$")
-COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+COURSE_KEY = re.compile(r"[A-Za-z0-9_.:+~/-]+")
+COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+# Words that SQL reads as a literal, an operator or a clause rather than a column ("null IN (…)"
+# is the NULL literal, never true; "select IN (…)" does not parse): not taken as column names.
+SQL_WORDS = frozenset(
+    "all and any array as asc between case cast current_date current_time current_timestamp "
+    "current_user date default desc distinct else end except exists false from global group "
+    "having ilike in inf infinity intersect interval is join like limit nan not null on or order "
+    "select session_user then timestamp true union user when where with".split()
+)
 TOKEN_MARGIN_SECONDS = 30  # renew a token this long before it expires
 
 
@@ -146,12 +154,19 @@ def sql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _is_course_key(key: object) -> bool:
+    # fullmatch: with match, "$" would let a key that ends with a newline through.
+    return isinstance(key, str) and COURSE_KEY.fullmatch(key) is not None
+
+
 def can_view_courses(column: str) -> str:
     """An SQL condition: `column` is one of the courses the current user may see."""
-    if not COLUMN.match(column):
+    if not (isinstance(column, str) and COLUMN.fullmatch(column)) or any(
+        part.lower() in SQL_WORDS for part in column.split(".")
+    ):
         raise ValueError(f"can_view_courses: {column!r} is not a column name")
     username = get_username()
-    courses = [key for key in courses_of(username) if COURSE_KEY.match(key)] if username else []
+    courses = [key for key in courses_of(username) if _is_course_key(key)] if username else []
     if not courses:
         return "1 = 0"
     return f"{column} IN ({', '.join(sql_string(key) for key in courses)})"
