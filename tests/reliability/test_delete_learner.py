@@ -231,6 +231,28 @@ def test_bad_ids_are_refused_naming_the_option_and_nothing_is_deleted(
     assert snapshot(stack.admin()) == before
 
 
+def test_a_retirement_user_that_cannot_log_in_is_named_without_its_password(
+    stack: Stack, learners: list[Learner]
+) -> None:
+    # As after an upgrade of the plugin before the clickhouse init job has created the user.
+    password = stack.root.config()["ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD"]
+    stack.root.save(settings={"ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD": "not-its-password"})
+    try:
+        before = snapshot(stack.admin())
+        result = tutor_do(
+            stack, "delete-learner-data", "--actor-id", learners[0].actor_id, check=False
+        )
+        assert result.returncode != 0
+        assert "AUTHENTICATION_FAILED" in result.stderr
+        assert (
+            "does the user ch_retirement exist? `tutor local do init-clickhouse`" in result.stderr
+        )
+        assert "not-its-password" not in result.stdout + result.stderr
+        assert snapshot(stack.admin()) == before
+    finally:
+        stack.root.save(settings={"ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD": password})
+
+
 def test_a_retired_learner_is_removed_from_every_table_and_stays_removed(
     stack: Stack, learners: list[Learner]
 ) -> None:

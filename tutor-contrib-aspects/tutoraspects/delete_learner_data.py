@@ -216,8 +216,6 @@ class Deletion:
                 f"ALTER TABLE {table.qualified} DELETE WHERE {table.condition}",
                 settings=DELETE_SETTINGS,
             )
-            if left := self.count(table):
-                sys.exit(f"{table}: {left} rows of the learners are still there after the delete")
         return before
 
     def run(self, tables: list[Table]) -> dict[str, int]:
@@ -230,11 +228,13 @@ class Deletion:
                     print(f"    {table}: {count:,} rows removed", flush=True)
                 elif count:
                     print(f"    {table}: {count:,} more rows removed (written meanwhile)")
-            if not any(self.count(table) for table in tables):
+            left = {str(table): count for table in tables if (count := self.count(table))}
+            if not left:
                 return removed
         sys.exit(
-            "Rows of the learners keep coming back (is something still sending their "
-            "statements?): run the command again once it has stopped"
+            "Rows of the learners are still there after "
+            f"{ROUNDS} rounds of deletes ({', '.join(f'{t}: {n}' for t, n in left.items())}): is "
+            "something still sending their statements? Run the command again once it has stopped."
         )
 
 
@@ -271,16 +271,25 @@ def main(argv: list[str] | None = None) -> int:
     if not args.users and not args.actors:
         parser.error("give at least one --user-id or --actor-id")
 
+    from clickhouse_connect.driver.exceptions import DatabaseError  # noqa: PLC0415
+
     environ = dict(os.environ)
-    deletion = Deletion(connect(environ), environ)
-    actors, users = deletion.resolve(args.actors, args.users)
-    tables, without = deletion.tables(actors, users)
-    print(
-        f"Deleting the rows of actor id(s) {', '.join(actors) or '(none)'} and LMS user id(s) "
-        f"{', '.join(map(str, users)) or '(none)'} from {len(tables)} tables:",
-        flush=True,
-    )
-    removed = deletion.run(tables)
+    try:
+        deletion = Deletion(connect(environ), environ)
+        actors, users = deletion.resolve(args.actors, args.users)
+        tables, without = deletion.tables(actors, users)
+        print(
+            f"Deleting the rows of actor id(s) {', '.join(actors) or '(none)'} and LMS user "
+            f"id(s) {', '.join(map(str, users)) or '(none)'} from {len(tables)} tables:",
+            flush=True,
+        )
+        removed = deletion.run(tables)
+    except DatabaseError as error:
+        hint = ""
+        if "AUTHENTICATION_FAILED" in str(error):
+            user = environ["ASPECTS_CLICKHOUSE_RETIREMENT_USER"]
+            hint = f" (does the user {user} exist? `tutor local do init-clickhouse` creates it)"
+        sys.exit(f"ClickHouse refused: {error}{hint}")
     if without:
         print(f"No learner columns (nothing to delete) in: {', '.join(without)}")
     print(f"Removed {sum(removed.values()):,} rows in all; none of the learners' rows is left.")
