@@ -265,6 +265,10 @@ EVENT_SINK_MODELS = (
 )
 
 
+# Ralph's settings give clickhouse-connect a host and a port only: it speaks HTTPS on these.
+RALPH_HTTPS_PORTS = ("443", "8443")
+
+
 def config_errors(config: Config) -> t.Iterator[str]:
     """Say what is wrong with the aspects settings, one message per offending key."""
     for plugin in NEEDED_PLUGINS:
@@ -291,6 +295,13 @@ def config_errors(config: Config) -> t.Iterator[str]:
     for key in ("EVENT_ROUTING_BACKEND_BATCHING_ENABLED", "ASPECTS_ENABLE_PII"):
         if not isinstance(config[key], bool):
             yield f"{key} must be true or false, not {config[key]!r}"
+    https_port = config["CLICKHOUSE_HTTPS_PORT"]
+    if config["CLICKHOUSE_SECURE_CONNECTION"] is True and str(https_port) not in RALPH_HTTPS_PORTS:
+        yield (
+            "CLICKHOUSE_HTTPS_PORT must be 8443 or 443 with CLICKHOUSE_SECURE_CONNECTION: Ralph's "
+            "ClickHouse client (clickhouse-connect) uses HTTPS on those ports only, and would "
+            f"speak plain HTTP to port {https_port!r}"
+        )
     models = config["EVENT_SINK_MODELS_ENABLED"]
     if not isinstance(models, list) or not all(model in EVENT_SINK_MODELS for model in models):
         yield (
