@@ -256,7 +256,7 @@ def _from_micros(micros: int) -> datetime:
 # Scheme, host name (or [IPv6 address]), port, then a path in printable ASCII without quotes or
 # backslashes.
 _LMS_URL = re.compile(
-    r"https?://(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])"
+    r"https?://(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f:.]+\])"
     r"(?::[0-9]{1,5})?(?:/[!#-\[\]-~]*)?"
 )
 
