@@ -12,7 +12,7 @@ VENV_LMS := .venv-lms
 VENV_REFERENCE := .venv-reference
 VENV_OPENEDX := .venv-openedx
 PLUGINS := clickhouse ralph superset aspects
-APT_PACKAGES := docker-compose wget curl git mariadb-server redis-server chromium
+APT_PACKAGES := docker-compose wget curl git mariadb-server redis-server chromium caddy
 # Root runs apt directly (CI); anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

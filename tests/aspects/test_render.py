@@ -40,6 +40,8 @@ def test_ralph_writes_to_clickhouse_as_its_own_user(root: TutorRoot) -> None:
         "EVENT_TABLE_NAME": "xapi_events_all",
         "USERNAME": "ch_lrs",
         "PASSWORD": config["ASPECTS_CLICKHOUSE_LRS_PASSWORD"],
+        # A request is one INSERT (tests/reliability/test_oversized.py).
+        "WRITE_CHUNK_SIZE": "1000000",
     }
     assert not any("MONGO" in name for name in ralph)
     settings_file = root.env_file("plugins", "ralph", "apps", "ralph.env")
@@ -83,6 +85,91 @@ def test_needs_its_service_plugins(make_root) -> None:
             "ASPECTS_CLICKHOUSE_LRS_PASSWORD",
             "",
             "ASPECTS_CLICKHOUSE_LRS_PASSWORD must not be empty",
+        ),
+        ("ASPECTS_RAW_XAPI_TABLE", "xapi.events", "ASPECTS_RAW_XAPI_TABLE must be letters"),
+        ("ASPECTS_EVENT_SINK_DATABASE", "event sink", "ASPECTS_EVENT_SINK_DATABASE must be"),
+        (
+            "DBT_PROFILE_TARGET_DATABASE",
+            "xapi",
+            "ASPECTS_XAPI_DATABASE, ASPECTS_EVENT_SINK_DATABASE, DBT_PROFILE_TARGET_DATABASE "
+            "must be three different databases, not ['xapi', 'event_sink', 'xapi']",
+        ),
+        (
+            "ASPECTS_CLICKHOUSE_LRS_USER",
+            "ch_report",
+            "ASPECTS_CLICKHOUSE_LRS_USER and ASPECTS_CLICKHOUSE_REPORT_USER must be different "
+            "ClickHouse users, not both 'ch_report'",
+        ),
+        (
+            "ASPECTS_CLICKHOUSE_CMS_USER",
+            "ch_admin",
+            "CLICKHOUSE_ADMIN_USER and ASPECTS_CLICKHOUSE_CMS_USER must be different",
+        ),
+        ("ASPECTS_CLICKHOUSE_MIGRATIONS_USER", "ch-migrations", "ASPECTS_CLICKHOUSE_MIGRATIONS"),
+        (
+            "ASPECTS_REPORT_MAX_MEMORY_USAGE",
+            "4GB",
+            "ASPECTS_REPORT_MAX_MEMORY_USAGE must be a whole number of at least 1, not '4GB'",
+        ),
+        ("ASPECTS_REPORT_MAX_RESULT_ROWS", -1, "ASPECTS_REPORT_MAX_RESULT_ROWS must be a whole"),
+        ("EVENT_ROUTING_BACKEND_BATCH_SIZE", 0, "EVENT_ROUTING_BACKEND_BATCH_SIZE must be a"),
+        ("EVENT_ROUTING_BACKEND_BATCH_INTERVAL", "5s", "EVENT_ROUTING_BACKEND_BATCH_INTERVAL must"),
+        (
+            "ASPECTS_EVENT_SINK_CLICKHOUSE_TIMEOUT_SECS",
+            True,
+            "ASPECTS_EVENT_SINK_CLICKHOUSE_TIMEOUT_SECS must be a whole number of at least 1, "
+            "not True",
+        ),
+        (
+            "EVENT_ROUTING_BACKEND_BATCHING_ENABLED",
+            "yes",
+            "EVENT_ROUTING_BACKEND_BATCHING_ENABLED must be true or false, not 'yes'",
+        ),
+        ("ASPECTS_ENABLE_PII", "no", "ASPECTS_ENABLE_PII must be true or false, not 'no'"),
+        (
+            "ASPECTS_EVENT_ROUTING_BACKENDS_REQUIREMENT",
+            "edx-event-routing-backends=='10.1.0'",
+            "ASPECTS_EVENT_ROUTING_BACKENDS_REQUIREMENT must be a pip requirement without quotes",
+        ),
+        ("ASPECTS_PLATFORM_PLUGIN_REQUIREMENT", "", "ASPECTS_PLATFORM_PLUGIN_REQUIREMENT must be"),
+        (
+            "SUPERSET_DASHBOARD_LOCALES",
+            ["en", "de"],
+            "SUPERSET_DASHBOARD_LOCALES must be a list of some of",
+        ),
+        (
+            "EVENT_SINK_MODELS_ENABLED",
+            ["courses"],
+            "EVENT_SINK_MODELS_ENABLED must be a list of auth_user",
+        ),
+        (
+            "ASPECTS_DBT_RUN_INTERVAL_MINUTES",
+            90,
+            "ASPECTS_DBT_RUN_INTERVAL_MINUTES must be a whole number from 0 to 59, not 90",
+        ),
+        ("EXTRA_DBT_PACKAGES", "dbt-utils", "EXTRA_DBT_PACKAGES must be a list of pip"),
+        (
+            "DOCKER_IMAGE_ASPECTS",
+            "openedx/aspects jobs",
+            "DOCKER_IMAGE_ASPECTS must be an image name such as registry/name:tag, "
+            "not 'openedx/aspects jobs'",
+        ),
+        (
+            "DBT_REPOSITORY",
+            "github.com/org/project",
+            "DBT_REPOSITORY must be empty or a git URL such as https://host/org/project.git, "
+            "not 'github.com/org/project'",
+        ),
+        ("DBT_BRANCH", "my branch", "DBT_BRANCH must be a git branch or tag, not 'my branch'"),
+        (
+            "DBT_REPOSITORY_PATH",
+            "../elsewhere",
+            "DBT_REPOSITORY_PATH must be a folder inside DBT_REPOSITORY (relative, no ..)",
+        ),
+        (
+            "ASPECTS_CLICKHOUSE_REPORT_PASSWORD",
+            "",
+            "ASPECTS_CLICKHOUSE_REPORT_PASSWORD must not be empty",
         ),
     ],
 )

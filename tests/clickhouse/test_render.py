@@ -184,6 +184,40 @@ def test_all_plugins_together_render_and_validate(make_root, tmp_path: Path) -> 
             True,
             "CLICKHOUSE_SECURE_CONNECTION is for an external server",
         ),
+        ("CLICKHOUSE_HTTP_PORT", 0, "CLICKHOUSE_HTTP_PORT must be a port number between 1 and"),
+        ("CLICKHOUSE_ADMIN_USER", "", "CLICKHOUSE_ADMIN_USER must be letters, digits and"),
+        ("CLICKHOUSE_CLUSTER_NAME", "my cluster", "CLICKHOUSE_CLUSTER_NAME must be empty or"),
+        ("CLICKHOUSE_SECURE_CONNECTION", "on", "CLICKHOUSE_SECURE_CONNECTION must be true or"),
+        (
+            "CLICKHOUSE_HOST",
+            "http://clickhouse:8123",
+            "CLICKHOUSE_HOST must be a host name, without scheme, port or path, "
+            "not 'http://clickhouse:8123'",
+        ),
+        ("CLICKHOUSE_HOST", "click house", "CLICKHOUSE_HOST must be a host name"),
+        (
+            "DOCKER_IMAGE_CLICKHOUSE",
+            "clickhouse server:26.8",
+            "DOCKER_IMAGE_CLICKHOUSE must be an image name such as registry/name:tag, "
+            "not 'clickhouse server:26.8'",
+        ),
+        (
+            "CLICKHOUSE_DOCKER_MEMORY_LIMIT",
+            "4 gigabytes",
+            'CLICKHOUSE_DOCKER_MEMORY_LIMIT must be empty or a size such as "4g", '
+            "not '4 gigabytes'",
+        ),
+        (
+            "CLICKHOUSE_EXTRA_XML_CONFIG",
+            "<max_connections>100</max_connection>",
+            "CLICKHOUSE_EXTRA_XML_CONFIG must be XML elements; the server would not start: "
+            "mismatched tag",
+        ),
+        (
+            "CLICKHOUSE_EXTRA_USERS_XML_CONFIG",
+            "<profiles>",
+            "CLICKHOUSE_EXTRA_USERS_XML_CONFIG must be XML elements",
+        ),
     ],
 )
 def test_bad_config_stops_with_a_message_naming_the_key(

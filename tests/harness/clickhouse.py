@@ -841,6 +841,27 @@ class BodyError(Exception):
 class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as clients pool connections
     server: EmbeddedClickHouseServer
+    # A server reads URLs of up to http_max_uri_size (1 MiB); query parameters travel in them,
+    # e.g. the ids Ralph looks up before it stores a batch (up to 10,000 in one parameter).
+    max_uri_size = 1_048_576
+
+    def handle_one_request(self) -> None:
+        # BaseHTTPRequestHandler's, whose request line may be 64 KiB only.
+        try:
+            self.raw_requestline = self.rfile.readline(self.max_uri_size + 1)
+            if len(self.raw_requestline) > self.max_uri_size:
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(414)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if self.parse_request():
+                getattr(self, "do_" + self.command)()
+                self.wfile.flush()
+        except TimeoutError as error:
+            self.log_error("Request timed out: %r", error)
+            self.close_connection = True
 
     def do_GET(self) -> None:
         self._handle()

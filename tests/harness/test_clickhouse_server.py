@@ -152,6 +152,17 @@ def test_get_with_query_parameter_and_query_parameters(clickhouse_server: ClickH
     assert (reply.status, reply.text) == (200, "o\\'k\t42\n")
 
 
+def test_urls_up_to_a_servers_limit_are_read(clickhouse_server: ClickHouseServer) -> None:
+    # As Ralph sends the ids of a batch: 10,000 UUIDs in one array parameter, ~470 KB.
+    ids = [str(uuid.UUID(int=i)) for i in range(10_000)]
+    query = "SELECT length({ids:Array(String)})"
+    array = "[" + ",".join(f"'{i}'" for i in ids) + "]"
+    reply = request(clickhouse_server, query, params={"param_ids": array})
+    assert (reply.status, reply.text) == (200, "10000\n")
+    too_long = request(clickhouse_server, query, params={"param_ids": "x" * 1_048_576})
+    assert too_long.status == 414
+
+
 def test_output_format_comes_from_the_statement_then_default_format(
     clickhouse_server: ClickHouseServer,
 ) -> None:

@@ -182,7 +182,10 @@ def test_another_plugin_switches_the_backend_and_adds_a_user(extended: TutorRoot
 def test_public_url_adds_a_caddy_site(make_root) -> None:
     root = make_root(["ralph"], {"RALPH_ENABLE_PUBLIC_URL": True})
     caddyfile = root.env_file("apps", "caddy", "Caddyfile")
-    assert 'lrs.local.openedx.io{$default_site_port} {\n    import proxy "ralph:8100"' in caddyfile
+    site = caddyfile[caddyfile.index("lrs.local.openedx.io{$default_site_port} {") :]
+    assert '    import proxy "ralph:8100"\n}' in site
+    # Bodies over RALPH_MAX_BODY_SIZE get 413 (tests/reliability/test_oversized.py runs it).
+    assert "    request_body {\n        max_size 25000000\n    }" in site
     assert (
         "lrs.local.openedx.io"
         in root.compose_config()["services"]["caddy"]["networks"]["default"]["aliases"]
@@ -228,6 +231,53 @@ def test_ralph_run_elsewhere_renders_no_service(make_root, tmp_path: Path) -> No
             "RALPH_EXTRA_SETTINGS: 'lower' is not an environment",
         ),
         ("RUN_RALPH", "no", "RUN_RALPH must be true or false"),
+        ("RALPH_PORT", 65536, "RALPH_PORT must be a port number between 1 and 65535, not '65536'"),
+        ("RALPH_WORKERS", "two", "RALPH_WORKERS must be a whole number of at least 1, not 'two'"),
+        ("RALPH_RUN_HTTPS", "yes", "RALPH_RUN_HTTPS must be true or false, not 'yes'"),
+        ("RALPH_ENABLE_PUBLIC_URL", "true", "RALPH_ENABLE_PUBLIC_URL must be true or false"),
+        (
+            "RALPH_SENTRY_IGNORE_HEALTH_CHECKS",
+            "no",
+            "RALPH_SENTRY_IGNORE_HEALTH_CHECKS must be true or false, not 'no'",
+        ),
+        (
+            "RALPH_HOST",
+            "http://ralph",
+            "RALPH_HOST must be a host name, without scheme, port or path, not 'http://ralph'",
+        ),
+        ("RALPH_PUBLIC_HOST", "lrs.example.com/xapi", "RALPH_PUBLIC_HOST must be a host name"),
+        ("DOCKER_IMAGE_RALPH", "", "DOCKER_IMAGE_RALPH must be an image name such as"),
+        (
+            "RALPH_SENTRY_DSN",
+            "not-a-dsn",
+            "RALPH_SENTRY_DSN must be empty or a DSN such as https://key@host/1, not 'not-a-dsn'",
+        ),
+        (
+            "RALPH_SENTRY_LRS_TRACES_SAMPLE_RATE",
+            1.5,
+            "RALPH_SENTRY_LRS_TRACES_SAMPLE_RATE must be a number from 0 to 1, not 1.5",
+        ),
+        (
+            "RALPH_SENTRY_LRS_TRACES_SAMPLE_RATE",
+            "high",
+            "RALPH_SENTRY_LRS_TRACES_SAMPLE_RATE must be a number from 0 to 1, not 'high'",
+        ),
+        ("RALPH_MONGODB_DATABASE", "my.db", "RALPH_MONGODB_DATABASE must be a MongoDB database"),
+        ("RALPH_MONGODB_DATABASE", "", "RALPH_MONGODB_DATABASE must be a MongoDB database"),
+        (
+            "RALPH_MAX_BODY_SIZE",
+            "25MB",
+            "RALPH_MAX_BODY_SIZE must be a number of bytes, such as 25000000, not '25MB'",
+        ),
+        ("RALPH_MAX_BODY_SIZE", 0, "RALPH_MAX_BODY_SIZE must be a number of bytes"),
+        ("RALPH_ADMIN_USERNAME", "", "RALPH_ADMIN_USERNAME must be a non-empty name without"),
+        ("RALPH_LMS_PASSWORD", "", "RALPH_LMS_PASSWORD must not be empty"),
+        ("RALPH_ADMIN_HASHED_PASSWORD", "x", "RALPH_ADMIN_HASHED_PASSWORD must be a bcrypt hash"),
+        (
+            "RALPH_EXTRA_SETTINGS",
+            "RALPH_X=1",
+            "RALPH_EXTRA_SETTINGS must be a mapping of settings, not 'RALPH_X=1'",
+        ),
     ],
 )
 def test_bad_config_stops_with_a_message_naming_the_key(

@@ -109,6 +109,70 @@ def test_caddy_serves_superset_on_its_host(alone: TutorRoot) -> None:
         ("SUPERSET_SECRET_KEY", "", "SUPERSET_SECRET_KEY must not be empty"),
         ("SUPERSET_DEFAULT_LOCALE", "xx", "SUPERSET_SUPPORTED_LANGUAGES must be a mapping that"),
         ("SUPERSET_ROW_LIMIT", "many", "SUPERSET_ROW_LIMIT must be a whole number"),
+        ("SUPERSET_DB_PORT", 0, "SUPERSET_DB_PORT must be a port number between 1 and 65535"),
+        ("RUN_SUPERSET", "yes", "RUN_SUPERSET must be true or false, not 'yes'"),
+        (
+            "SUPERSET_HOST",
+            "https://superset.example.com",
+            "SUPERSET_HOST must be a host name, without scheme, port or path, "
+            "not 'https://superset.example.com'",
+        ),
+        ("SUPERSET_DB_HOST", "mysql:3306", "SUPERSET_DB_HOST must be a host name"),
+        (
+            "SUPERSET_INTERNAL_URL",
+            "superset:8088",
+            "SUPERSET_INTERNAL_URL must be a URL such as http://host:port, not 'superset:8088'",
+        ),
+        ("SUPERSET_LMS_INTERNAL_URL", 'http://lms:8000"', "SUPERSET_LMS_INTERNAL_URL must be a"),
+        (
+            "SUPERSET_OAUTH2_AUTHORIZE_PATH",
+            "oauth2/authorize/",
+            "SUPERSET_OAUTH2_AUTHORIZE_PATH must be a path that starts with /, "
+            "not 'oauth2/authorize/'",
+        ),
+        (
+            "SUPERSET_OAUTH2_ACCESS_TOKEN_PATH",
+            "https://lms/oauth2/access_token/",
+            "SUPERSET_OAUTH2_ACCESS_TOKEN_PATH must be a path that starts with /",
+        ),
+        ("SUPERSET_ADMIN_EMAIL", "admin", "SUPERSET_ADMIN_EMAIL must be an email address"),
+        (
+            "SUPERSET_COURSE_STAFF_ROLE",
+            "Admin",
+            "SUPERSET_COURSE_STAFF_ROLE must not be Superset's own role 'Admin'",
+        ),
+        ("SUPERSET_GUEST_ROLE", 'Guest "embedded"', "SUPERSET_GUEST_ROLE must be a role name"),
+        ("SUPERSET_GUEST_ROLE", "", "SUPERSET_GUEST_ROLE must be a role name of 1 to 64"),
+        (
+            "SUPERSET_GUEST_ROLE",
+            "Course Staff",
+            "SUPERSET_COURSE_STAFF_ROLE and SUPERSET_GUEST_ROLE must be different roles",
+        ),
+        ("SUPERSET_REDIS_CACHE_DB", 16, "SUPERSET_REDIS_CACHE_DB must be a Redis database from"),
+        ("SUPERSET_REDIS_CELERY_DB", -1, "SUPERSET_REDIS_CELERY_DB must be a whole number"),
+        (
+            "SUPERSET_USER_COURSES_CACHE_TIMEOUT",
+            "5m",
+            "SUPERSET_USER_COURSES_CACHE_TIMEOUT must be a whole number, not '5m'",
+        ),
+        (
+            "SUPERSET_SUPPORTED_LANGUAGES",
+            {"en": "English"},
+            "SUPERSET_SUPPORTED_LANGUAGES: 'en' must map to a flag and a name, not 'English'",
+        ),
+        ("DOCKER_IMAGE_SUPERSET", "superset image", "DOCKER_IMAGE_SUPERSET must be an image"),
+        ("SUPERSET_SENTRY_DSN", "sentry", "SUPERSET_SENTRY_DSN must be empty or a DSN such as"),
+        (
+            "SUPERSET_EXTRA_REQUIREMENTS",
+            "pandas",
+            "SUPERSET_EXTRA_REQUIREMENTS must be a list of pip requirements without quotes, "
+            "not 'pandas'",
+        ),
+        ("SUPERSET_EXTRA_REQUIREMENTS", ["it's"], "SUPERSET_EXTRA_REQUIREMENTS must be a list"),
+        ("SUPERSET_OAUTH2_CLIENT_SECRET", "", "SUPERSET_OAUTH2_CLIENT_SECRET must not be empty"),
+        ("SUPERSET_ADMIN_PASSWORD", "", "SUPERSET_ADMIN_PASSWORD must not be empty"),
+        ("SUPERSET_DB_USERNAME", "super set", "SUPERSET_DB_USERNAME must be letters, digits"),
+        ("SUPERSET_LMS_USERNAME", "lms-user", "SUPERSET_LMS_USERNAME must be letters, digits"),
     ],
 )
 def test_bad_config_stops_with_a_message_naming_the_key(

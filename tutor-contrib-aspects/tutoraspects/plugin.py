@@ -323,12 +323,74 @@ def config_errors(config: Config) -> t.Iterator[str]:
     for user in grants.USERS:
         if not str(config[user.password_key] or ""):
             yield f"{user.password_key} must not be empty"
+    yield from value_errors(config)
+
+
+DATABASE_KEYS = (
+    "ASPECTS_XAPI_DATABASE",
+    "ASPECTS_EVENT_SINK_DATABASE",
+    "DBT_PROFILE_TARGET_DATABASE",
+)
+# What docker compose and git accept for the values checked below.
+IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
+GIT_URL = re.compile(r"^((https?|ssh|git|file)://\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+)$")
+GIT_REF = re.compile(r"^[A-Za-z0-9._/-]+$")
+RELATIVE_PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._/-]*$")
+
+
+def value_errors(config: Config) -> t.Iterator[str]:
+    """Values that would stop a deployment: shared names, the image, the dbt project's place."""
+    databases = [str(config[key]) for key in DATABASE_KEYS]
+    if len(set(databases)) < len(databases):
+        # Each user's grants are per database: a shared one would open the raw statements to
+        # the report user.
+        yield f"{', '.join(DATABASE_KEYS)} must be three different databases, not {databases!r}"
+    user_keys = ("CLICKHOUSE_ADMIN_USER", *(user.name_key for user in grants.USERS))
+    users = {key: str(config[key]) for key in user_keys}
+    for name in sorted({name for name in users.values() if list(users.values()).count(name) > 1}):
+        keys = [key for key, value in users.items() if value == name]
+        yield f"{' and '.join(keys)} must be different ClickHouse users, not both {name!r}"
+    if not IMAGE.match(str(config["DOCKER_IMAGE_ASPECTS"])):
+        yield (
+            "DOCKER_IMAGE_ASPECTS must be an image name such as registry/name:tag, "
+            f"not {config['DOCKER_IMAGE_ASPECTS']!r}"
+        )
+    repository = config["DBT_REPOSITORY"]
+    if repository not in ("", None) and not GIT_URL.match(str(repository)):
+        yield (
+            "DBT_REPOSITORY must be empty or a git URL such as https://host/org/project.git, "
+            f"not {repository!r}"
+        )
+    if not GIT_REF.match(str(config["DBT_BRANCH"])):
+        yield f"DBT_BRANCH must be a git branch or tag, not {config['DBT_BRANCH']!r}"
+    if not RELATIVE_PATH.match(str(config["DBT_REPOSITORY_PATH"] or "")):
+        yield (
+            "DBT_REPOSITORY_PATH must be a folder inside DBT_REPOSITORY (relative, no ..), "
+            f"not {config['DBT_REPOSITORY_PATH']!r}"
+        )
+
+
+# config.yml as this command found it: `tutor config save` writes the new values before
+# plugins check them, and a refused value must not stay there.
+_found_config: list[tuple[Path, bytes]] = []
+
+
+@hooks.Actions.PROJECT_ROOT_READY.add(priority=hooks.priorities.LOW)
+def _remember_config(root: str) -> None:
+    path = Path(root) / "config.yml"
+    if path.is_file():
+        _found_config[:] = [(path, path.read_bytes())]
 
 
 @hooks.Actions.CONFIG_LOADED.add()
 def _check_config(config: Config) -> None:
     if errors := list(config_errors(config)):
-        raise exceptions.TutorError("Invalid Aspects configuration:\n- " + "\n- ".join(errors))
+        for path, text in _found_config:
+            path.write_bytes(text)
+        raise exceptions.TutorError(
+            "Invalid Aspects configuration (config.yml is left as it was):\n- "
+            + "\n- ".join(errors)
+        )
 
 
 ########################################
@@ -909,6 +971,10 @@ RALPH_SETTINGS.add_items(
         (RALPH_CLICKHOUSE + "EVENT_TABLE_NAME", "{{ ASPECTS_RAW_XAPI_TABLE }}"),
         (RALPH_CLICKHOUSE + "USERNAME", "{{ ASPECTS_CLICKHOUSE_LRS_USER }}"),
         (RALPH_CLICKHOUSE + "PASSWORD", "{{ ASPECTS_CLICKHOUSE_LRS_PASSWORD }}"),
+        # One INSERT per request. Ralph's default writes 500 statements at a time: a statement
+        # it cannot write in a later chunk left the earlier chunks stored behind a 500. Below
+        # ClickHouse's max_insert_block_size, so the server too takes it as one block.
+        (RALPH_CLICKHOUSE + "WRITE_CHUNK_SIZE", "1000000"),
     ]
 )
 

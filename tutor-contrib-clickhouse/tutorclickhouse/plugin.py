@@ -9,6 +9,7 @@ import shlex
 import typing as t
 from importlib import resources
 from pathlib import Path
+from xml.etree import ElementTree
 
 import jinja2
 from tutor import exceptions, hooks
@@ -193,12 +194,64 @@ def config_errors(config: Config) -> t.Iterator[str]:
             "CLICKHOUSE_CLUSTER_NAME must be empty or letters, digits and underscores, "
             f"not {cluster!r}"
         )
+    if str(config["CLICKHOUSE_HOST"]).strip() and not HOST.match(str(config["CLICKHOUSE_HOST"])):
+        yield (
+            "CLICKHOUSE_HOST must be a host name, without scheme, port or path, "
+            f"not {config['CLICKHOUSE_HOST']!r}"
+        )
+    if not IMAGE.match(str(config["DOCKER_IMAGE_CLICKHOUSE"])):
+        yield (
+            "DOCKER_IMAGE_CLICKHOUSE must be an image name such as registry/name:tag, "
+            f"not {config['DOCKER_IMAGE_CLICKHOUSE']!r}"
+        )
+    memory = config["CLICKHOUSE_DOCKER_MEMORY_LIMIT"]
+    if memory not in ("", None) and not MEMORY_LIMIT.match(str(memory)):
+        yield (
+            f'CLICKHOUSE_DOCKER_MEMORY_LIMIT must be empty or a size such as "4g", not {memory!r}'
+        )
+    for key in ("CLICKHOUSE_EXTRA_XML_CONFIG", "CLICKHOUSE_EXTRA_USERS_XML_CONFIG"):
+        if error := xml_error(config[key]):
+            yield f"{key} must be XML elements; the server would not start: {error}"
+
+
+# What `docker compose` and ClickHouse accept for the values checked above.
+HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
+MEMORY_LIMIT = re.compile(r"^[0-9]+(\.[0-9]+)?[bkmgBKMG]?[bB]?$")
+
+
+def xml_error(value: t.Any) -> str:
+    """Why `value` cannot go inside an XML element of the server's configuration; "" if it can."""
+    if not isinstance(value, str):
+        return f"{value!r} is not text"
+    try:
+        ElementTree.fromstring(f"<clickhouse>{value}</clickhouse>")
+    except ElementTree.ParseError as error:
+        return f"{error} in {value!r}"
+    return ""
+
+
+# config.yml as this command found it: `tutor config save` writes the new values before
+# plugins check them, and a refused value must not stay there.
+_found_config: list[tuple[Path, bytes]] = []
+
+
+@hooks.Actions.PROJECT_ROOT_READY.add(priority=hooks.priorities.LOW)
+def _remember_config(root: str) -> None:
+    path = Path(root) / "config.yml"
+    if path.is_file():
+        _found_config[:] = [(path, path.read_bytes())]
 
 
 @hooks.Actions.CONFIG_LOADED.add()
 def _check_config(config: Config) -> None:
     if errors := list(config_errors(config)):
-        raise exceptions.TutorError("Invalid ClickHouse configuration:\n- " + "\n- ".join(errors))
+        for path, text in _found_config:
+            path.write_bytes(text)
+        raise exceptions.TutorError(
+            "Invalid ClickHouse configuration (config.yml is left as it was):\n- "
+            + "\n- ".join(errors)
+        )
 
 
 ########################################

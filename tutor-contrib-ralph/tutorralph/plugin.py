@@ -48,6 +48,14 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
     ),
     ("RALPH_PUBLIC_HOST", "lrs.{{ LMS_HOST }}", "Public host name of Ralph (see above)."),
     (
+        "RALPH_MAX_BODY_SIZE",
+        # event-routing-backends' largest request: transform_tracking_logs' batch of 10,000
+        # statements, at twice the ~1.2 KB of an LMS statement.
+        25_000_000,
+        "Largest request body, in bytes, that Caddy lets through to Ralph at RALPH_PUBLIC_HOST;"
+        " a larger one gets 413 and never reaches Ralph.",
+    ),
+    (
         "RALPH_BACKEND",
         "mongo",
         "Where Ralph stores statements: mongo (the platform's MongoDB, nothing more to run), "
@@ -184,12 +192,63 @@ def config_errors(config: Config) -> t.Iterator[str]:
         for name in extra:
             if not SETTING_NAME.match(str(name)):
                 yield f"RALPH_EXTRA_SETTINGS: {name!r} is not an environment variable name"
+    for key in ("RALPH_HOST", "RALPH_PUBLIC_HOST"):
+        if not HOST.match(str(config[key])):
+            yield f"{key} must be a host name, without scheme, port or path, not {config[key]!r}"
+    if not IMAGE.match(str(config["DOCKER_IMAGE_RALPH"])):
+        yield (
+            "DOCKER_IMAGE_RALPH must be an image name such as registry/name:tag, "
+            f"not {config['DOCKER_IMAGE_RALPH']!r}"
+        )
+    if not isinstance(config["RALPH_SENTRY_IGNORE_HEALTH_CHECKS"], bool):
+        yield (
+            "RALPH_SENTRY_IGNORE_HEALTH_CHECKS must be true or false, "
+            f"not {config['RALPH_SENTRY_IGNORE_HEALTH_CHECKS']!r}"
+        )
+    rate = config["RALPH_SENTRY_LRS_TRACES_SAMPLE_RATE"]
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        yield f"RALPH_SENTRY_LRS_TRACES_SAMPLE_RATE must be a number from 0 to 1, not {rate!r}"
+    dsn = config["RALPH_SENTRY_DSN"]
+    if dsn not in ("", None) and not SENTRY_DSN.match(str(dsn)):
+        # Ralph hands it to sentry_sdk at start-up, which stops on a malformed DSN.
+        yield f"RALPH_SENTRY_DSN must be empty or a DSN such as https://key@host/1, not {dsn!r}"
+    database = str(config["RALPH_MONGODB_DATABASE"])
+    if not MONGODB_DATABASE.match(database):
+        yield (
+            "RALPH_MONGODB_DATABASE must be a MongoDB database name (letters, digits, _ and -, "
+            f"at most 63), not {database!r}"
+        )
+    size = config["RALPH_MAX_BODY_SIZE"]
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        yield f"RALPH_MAX_BODY_SIZE must be a number of bytes, such as 25000000, not {size!r}"
+
+
+# What docker compose, Caddy, sentry_sdk and MongoDB accept for the values checked above.
+HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
+SENTRY_DSN = re.compile(r"^https?://[^@/\s]+@[^/\s]+/[^\s]*[0-9]+$")
+MONGODB_DATABASE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+
+# config.yml as this command found it: `tutor config save` writes the new values before
+# plugins check them, and a refused value must not stay there.
+_found_config: list[tuple[Path, bytes]] = []
+
+
+@hooks.Actions.PROJECT_ROOT_READY.add(priority=hooks.priorities.LOW)
+def _remember_config(root: str) -> None:
+    path = Path(root) / "config.yml"
+    if path.is_file():
+        _found_config[:] = [(path, path.read_bytes())]
 
 
 @hooks.Actions.CONFIG_LOADED.add()
 def _check_config(config: Config) -> None:
     if errors := list(config_errors(config)):
-        raise exceptions.TutorError("Invalid Ralph configuration:\n- " + "\n- ".join(errors))
+        for path, text in _found_config:
+            path.write_bytes(text)
+        raise exceptions.TutorError(
+            "Invalid Ralph configuration (config.yml is left as it was):\n- " + "\n- ".join(errors)
+        )
 
 
 # Path inside the Ralph container; the compose and Kubernetes mounts put the file there.

@@ -241,12 +241,101 @@ def config_errors(config: Config) -> t.Iterator[str]:
     names = asset_bundle_names()
     for name in sorted({name for name in names if names.count(name) > 1}):
         yield f"two asset bundles contributed by plugins are both named {name!r}"
+    yield from value_errors(config)
+
+
+# What docker compose, pip, MySQL, Redis and superset_config.py (where values sit inside
+# Python strings) accept for the values checked below.
+HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
+URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s\"'\\]*)?$")
+URL_PATH = re.compile(r"^/[^\s\"'\\]*$")
+EMAIL = re.compile(r"^[^@\s\"'\\]+@[^@\s\"'\\]+$")
+ROLE = re.compile(r"^[^\"\\\n]{1,64}$")
+SENTRY_DSN = re.compile(r"^https?://[^@/\s\"]+@[^/\s\"]+/[^\s\"]*[0-9]+$")
+# Each requirement goes inside '' on the Dockerfile's pip command line.
+REQUIREMENT = re.compile(r"^[^'\\\n]*[^'\\\s][^'\\\n]*$")
+# Superset's own roles, which the init job does not own.
+BUILTIN_ROLES = ("Admin", "Alpha", "Gamma", "Public", "sql_lab")
+
+
+def value_errors(config: Config) -> t.Iterator[str]:
+    """Values that would stop a deployment: host names, URLs, roles, images, requirements."""
+    if not isinstance(config["RUN_SUPERSET"], bool):
+        yield f"RUN_SUPERSET must be true or false, not {config['RUN_SUPERSET']!r}"
+    for key in ("SUPERSET_HOST", "SUPERSET_DB_HOST"):
+        if not HOST.match(str(config[key])):
+            yield f"{key} must be a host name, without scheme, port or path, not {config[key]!r}"
+    for key in ("SUPERSET_INTERNAL_URL", "SUPERSET_LMS_INTERNAL_URL"):
+        if not URL.match(str(config[key])):
+            yield f"{key} must be a URL such as http://host:port, not {config[key]!r}"
+    for key in ("SUPERSET_OAUTH2_AUTHORIZE_PATH", "SUPERSET_OAUTH2_ACCESS_TOKEN_PATH"):
+        if not URL_PATH.match(str(config[key])):
+            yield f"{key} must be a path that starts with /, not {config[key]!r}"
+    if not EMAIL.match(str(config["SUPERSET_ADMIN_EMAIL"])):
+        email = config["SUPERSET_ADMIN_EMAIL"]
+        yield f"SUPERSET_ADMIN_EMAIL must be an email address, not {email!r}"
+    roles = {key: config[key] for key in ("SUPERSET_COURSE_STAFF_ROLE", "SUPERSET_GUEST_ROLE")}
+    for key, role in roles.items():
+        if not isinstance(role, str) or not ROLE.match(role) or not role.strip():
+            yield f"{key} must be a role name of 1 to 64 characters, without quotes, not {role!r}"
+        elif role in BUILTIN_ROLES:
+            yield f"{key} must not be Superset's own role {role!r}: the init job would change it"
+    if len(set(map(str, roles.values()))) < len(roles):
+        yield "SUPERSET_COURSE_STAFF_ROLE and SUPERSET_GUEST_ROLE must be different roles"
+    for key in ("SUPERSET_REDIS_CACHE_DB", "SUPERSET_REDIS_CELERY_DB"):
+        value = config[key]
+        if isinstance(value, int) and not isinstance(value, bool) and value > 15:
+            yield f"{key} must be a Redis database from 0 to 15, not {value!r}"
+    languages = config["SUPERSET_SUPPORTED_LANGUAGES"]
+    for code, language in languages.items() if isinstance(languages, dict) else ():
+        if not isinstance(language, dict) or not {"flag", "name"} <= set(language):
+            yield (
+                f"SUPERSET_SUPPORTED_LANGUAGES: {code!r} must map to a flag and a name, "
+                f"not {language!r}"
+            )
+    if not IMAGE.match(str(config["DOCKER_IMAGE_SUPERSET"])):
+        yield (
+            "DOCKER_IMAGE_SUPERSET must be an image name such as registry/name:tag, "
+            f"not {config['DOCKER_IMAGE_SUPERSET']!r}"
+        )
+    dsn = config["SUPERSET_SENTRY_DSN"]
+    if dsn not in ("", None) and not SENTRY_DSN.match(str(dsn)):
+        yield f"SUPERSET_SENTRY_DSN must be empty or a DSN such as https://key@host/1, not {dsn!r}"
+    requirements = config["SUPERSET_EXTRA_REQUIREMENTS"]
+    if not isinstance(requirements, list) or not all(
+        isinstance(r, str) and REQUIREMENT.match(r) for r in requirements
+    ):
+        yield (
+            "SUPERSET_EXTRA_REQUIREMENTS must be a list of pip requirements without quotes, "
+            f"not {requirements!r}"
+        )
+    for key in ("SUPERSET_OAUTH2_CLIENT_ID", "SUPERSET_OAUTH2_CLIENT_SECRET"):
+        if not str(config[key] or ""):
+            yield f"{key} must not be empty"
+
+
+# config.yml as this command found it: `tutor config save` writes the new values before
+# plugins check them, and a refused value must not stay there.
+_found_config: list[tuple[Path, bytes]] = []
+
+
+@hooks.Actions.PROJECT_ROOT_READY.add(priority=hooks.priorities.LOW)
+def _remember_config(root: str) -> None:
+    path = Path(root) / "config.yml"
+    if path.is_file():
+        _found_config[:] = [(path, path.read_bytes())]
 
 
 @hooks.Actions.CONFIG_LOADED.add()
 def _check_config(config: Config) -> None:
     if errors := list(config_errors(config)):
-        raise exceptions.TutorError("Invalid Superset configuration:\n- " + "\n- ".join(errors))
+        for path, text in _found_config:
+            path.write_bytes(text)
+        raise exceptions.TutorError(
+            "Invalid Superset configuration (config.yml is left as it was):\n- "
+            + "\n- ".join(errors)
+        )
 
 
 ########################################
