@@ -3,9 +3,10 @@ An embedded ClickHouse server: the ClickHouse HTTP interface, served by the real
 engine running in this process through chdb, on a persistent data directory.
 
     python -m tests.harness.clickhouse --port 8123 --data DIR --user U --password P [--host H]
-        [--tls-cert CERT.pem --tls-key KEY.pem]
+        [--tls-cert CERT.pem --tls-key KEY.pem] [--cluster NAME]
 
-With a certificate it serves HTTPS instead of HTTP (standing in for an external server).
+With a certificate it serves HTTPS instead of HTTP (standing in for an external server). With a
+cluster name it is a one-node cluster of that name (clickhouse_cluster.py).
 
 Port 0 picks a free port. Once it is ready the server prints one line,
 ``ClickHouse HTTP interface listening on http://HOST:PORT``, and it stops cleanly on SIGTERM or
