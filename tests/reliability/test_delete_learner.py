@@ -3,7 +3,8 @@ A retired learner's data removed from ClickHouse by `tutor local do delete-learn
 it, no row of any table or view of the Aspects databases mentions the learner (their actor id,
 LMS user id, username or email, in any column or anywhere in the row's text), every other row is
 as it was, running it again removes nothing, and neither the next incremental `dbt run` nor a
-rebuild of the models brings the learner back.
+rebuild of the models brings the learner back. Rows that a dbt run writes back while the command
+runs are removed by another round of deletes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.reliability.conftest import ASPECTS_DATABASES, Stack, generated
+from tutoraspects.delete_learner_data import Deletion, Table
 
 STATEMENTS = 2000
 SEED = 404
@@ -347,3 +349,73 @@ def per_actor(rows: list[str], actors: set[str]) -> dict[str, int]:
         if actor in counts:
             counts[actor] += 1
     return counts
+
+
+class WrittenBack(Deletion):
+    """
+    A deletion during which a dbt run that had read the learner's statements before they were
+    deleted writes their row back into a model, `times` times, right after each delete there.
+    """
+
+    def __init__(self, client: Any, writer: Any, times: int, actor: str) -> None:
+        super().__init__(
+            client,
+            {
+                "ASPECTS_XAPI_DATABASE": "xapi",
+                "ASPECTS_RAW_XAPI_TABLE": "xapi_events_all",
+                "ASPECTS_EVENT_SINK_DATABASE": "event_sink",
+                "ASPECTS_REPORTING_DATABASE": "reporting",
+            },
+        )
+        self.writer, self.times, self.actor = writer, times, actor
+
+    def delete(self, table: Table) -> int:
+        count = super().delete(table)
+        if table.name == "learner_course_status" and self.times:
+            self.times -= 1
+            write_status_row(self.writer, self.actor)
+        return count
+
+
+def retirement_client(stack: Stack) -> Any:
+    password = stack.root.config()["ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD"]
+    return stack.server.client("ch_retirement", password)
+
+
+def write_status_row(client: Any, actor: str) -> None:
+    client.command(
+        "INSERT INTO reporting.learner_course_status (org, course_key, actor_id) "
+        f"VALUES ('Org', 'course-v1:Org+Late+Run', '{actor}')"
+    )
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_rows_written_back_during_the_command_are_removed_by_another_round(
+    stack: Stack, times: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    retirement = retirement_client(stack)
+    actor = str(uuid.uuid4())
+    write_status_row(stack.admin(), actor)
+    deletion = WrittenBack(retirement, stack.admin(), times, actor)
+    tables, _ = deletion.tables([actor], [])
+    assert deletion.run(tables)["reporting.learner_course_status"] == 1 + times
+    assert "reporting.learner_course_status: 1 more rows removed (written meanwhile)" in (
+        capsys.readouterr().out
+    )
+    assert found_in_clickhouse(stack.admin(), [Learner(actor, FIRST_USER_ID - 2)]) == {}
+
+
+def test_rows_that_keep_coming_back_stop_the_command_naming_the_table(stack: Stack) -> None:
+    client = stack.admin()
+    actor = str(uuid.uuid4())
+    write_status_row(client, actor)
+    deletion = WrittenBack(retirement_client(stack), client, 99, actor)
+    tables, _ = deletion.tables([actor], [])
+    with pytest.raises(
+        SystemExit, match=r"after 3 rounds of deletes \(reporting.learner_course_status: 1\)"
+    ):
+        deletion.run(tables)
+    client.command(
+        f"ALTER TABLE reporting.learner_course_status DELETE WHERE actor_id = '{actor}'",
+        settings={"mutations_sync": 2},
+    )
