@@ -235,3 +235,42 @@ def test_local_form_of_cluster_statements() -> None:
     }
     for statement, local in cases.items():
         assert cluster.without_cluster(statement) == local
+
+
+def test_embedded_server_as_a_one_node_cluster(tmp_path: Path) -> None:
+    """The harness's cluster mode behaves as a cluster of one server would, and records DDL."""
+    with running_clickhouse(tmp_path / "clickhouse", cluster=CLUSTER) as server:
+        admin = server.client()
+        admin.command(f"CREATE DATABASE IF NOT EXISTS r ON CLUSTER '{CLUSTER}'")
+        admin.command(
+            f"CREATE TABLE r.t ON CLUSTER {CLUSTER} (x Int8, v UInt64) "
+            "ENGINE = ReplicatedReplacingMergeTree(v) ORDER BY x"
+        )
+        admin.insert("r.t", [[1, 1], [1, 2]], ["x", "v"])
+        admin.command(f"SYSTEM SYNC REPLICA ON CLUSTER {CLUSTER} r.t")
+        assert admin.command("SELECT v FROM r.t FINAL") == 2
+        # What the engine knows of the cluster, as dbt-clickhouse reads it.
+        tables = f"clusterAllReplicas('{CLUSTER}', system.tables)"
+        shards = f"SELECT count(DISTINCT _shard_num) FROM {tables} WHERE database = 'r'"
+        assert admin.command(shards) == 1
+        # As on a server: another cluster does not exist, and a replicated table needs
+        # ON CLUSTER (its default replica path takes the UUID that ON CLUSTER gives).
+        for statement, code in (
+            ("CREATE TABLE r.u ON CLUSTER other (x Int8) ENGINE = MergeTree ORDER BY x", 701),
+            ("CREATE USER u ON CLUSTER other IDENTIFIED BY 'secret-1'", 701),
+            ("CREATE TABLE r.u (x Int8) ENGINE = ReplicatedMergeTree ORDER BY x", 36),
+        ):
+            with pytest.raises(Exception, match=f"code: {code}"):
+                admin.command(statement)
+        assert admin.command("EXISTS TABLE r.u") == 0
+        recorded = [(entry["cluster"], entry["statement"]) for entry in server.cluster_log()]
+    assert recorded == [
+        (CLUSTER, f"CREATE DATABASE IF NOT EXISTS r ON CLUSTER {CLUSTER}"),
+        (
+            CLUSTER,
+            f"CREATE TABLE r.t ON CLUSTER {CLUSTER}\n(\n    `x` Int8,\n    `v` UInt64\n)\n"
+            "ENGINE = ReplicatedReplacingMergeTree(v)\nORDER BY x",
+        ),
+        (CLUSTER, f"SYSTEM SYNC REPLICA ON CLUSTER {CLUSTER} r.t"),
+        ("", "CREATE TABLE r.u\n(\n    `x` Int8\n)\nENGINE = ReplicatedMergeTree\nORDER BY x"),
+    ]
