@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import subprocess
+import sys
 import typing as t
 from pathlib import Path
 
@@ -199,12 +201,39 @@ COMMANDS = [
     ("init", "--limit", "aspects"),
     ("init", "--limit", "ralph"),
     ("init", "--limit", "superset"),
+    ("alembic", "current"),
     ("dbt", "debug"),
     ("load-xapi-test-data", "--statements", "20", "--seed", "424242", "--batch-size", "10"),
+    ("delete-learner-data", "--actor-id", "2f1c9a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b"),
     ("import-assets",),
     ("transform-tracking-logs", "--dry-run"),
     ("dump-data-to-clickhouse", "--service", "cms"),
 ]
+# `do init-clickhouse` runs the clickhouse and aspects init tasks, run above.
+SAME_AS_ABOVE = {"init-clickhouse"}
+
+
+def do_commands(root: TutorRoot) -> set[str]:
+    """The names of the `do` commands the four plugins add."""
+    code = (
+        "import sys\n"
+        "from tutor import config, hooks\n"
+        "hooks.Actions.CORE_READY.do()\n"
+        "hooks.Actions.PROJECT_ROOT_READY.do(sys.argv[1])\n"
+        "config.load(sys.argv[1])  # loads the enabled plugins\n"
+        "for plugin in sys.argv[2:]:\n"
+        "    context = hooks.Contexts.app(plugin).name\n"
+        "    for command in hooks.Filters.CLI_DO_COMMANDS.iterate_from_context(context):\n"
+        "        print(command.name)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(root.path), *ALL_PLUGINS],
+        env=root.environ(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(result.stdout.split())
 
 
 @pytest.fixture(scope="module")
@@ -244,6 +273,8 @@ def test_no_secret_in_the_output_of_jobs_and_do_commands_nor_in_ralphs_log(
             assert printed and "sha256(CLICKHOUSE_ADMIN_PASSWORD)" not in printed
         else:
             assert printed == [], command
+    # Every `do` command of the plugins was run.
+    assert do_commands(full_root) == {c[0] for c in COMMANDS if c[0] != "init"} | SAME_AS_ABOVE
     jobs = [json.loads(line) for line in log.read_text().splitlines()]
     ran = sorted({job["service"] for job in jobs if job["returncode"] == 0})
     skipped = sorted({job["service"] for job in jobs if job["returncode"] == "skipped"})
