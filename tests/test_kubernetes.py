@@ -391,3 +391,21 @@ def test_bad_values_stop_config_save_naming_the_key(
 ) -> None:
     error = built["all"].root.save_invalid(key, value)
     assert message in error
+
+
+def test_operations_guide_states_the_rendered_sizes(built: dict[str, Built]) -> None:
+    guide = (Path(__file__).parent.parent / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = guide.split("### Kubernetes", 1)[1].split("\n### ", 1)[0]
+    sizes = {}
+    for _kind, workload, pod in workloads(built["all"].manifests):
+        resources = pod["containers"][0]["resources"]
+        sizes[workload] = "{}, {} / {}".format(
+            resources["requests"]["cpu"],
+            resources["requests"]["memory"],
+            resources["limits"]["memory"],
+        )
+    stated = {}
+    for row in re.findall(r"(?m)^\| (.+?) \| .+? \| (.+?) \|", section):
+        for workload in re.findall(r"`([a-z-]+)`", row[0]):
+            stated[workload] = re.search(r"\d\S*, \d\S* / \d\S*", row[1])[0]
+    assert stated == sizes

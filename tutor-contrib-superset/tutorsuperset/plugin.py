@@ -111,7 +111,7 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
     ),
     (
         "SUPERSET_WORKER_K8S_RESOURCES",
-        {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+        {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
         "Kubernetes resource requests and limits of each Superset Celery worker container (2 "
         "worker processes).",
     ),
