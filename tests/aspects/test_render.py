@@ -66,9 +66,12 @@ def test_single_server_needs_no_cluster_grant(root: TutorRoot) -> None:
 
 def test_needs_its_service_plugins(make_root) -> None:
     root = make_root(["clickhouse", "ralph", "aspects"])
+    before = (root.path / "config.yml").read_bytes()
     result = root.run("plugins", "disable", "ralph", check=False)
     assert result.returncode != 0
     assert "aspects needs the ralph plugin: run `tutor plugins enable ralph`" in result.stderr
+    # Refused: ralph stays enabled in config.yml, which is left as it was.
+    assert (root.path / "config.yml").read_bytes() == before
 
 
 @pytest.mark.parametrize(
