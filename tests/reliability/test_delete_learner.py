@@ -9,20 +9,25 @@ runs are removed by another round of deletes.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import uuid
+from collections import Counter
 from typing import Any
 
 import pytest
 
-from tests.reliability.conftest import ASPECTS_DATABASES, Stack, generated
+from tests.reliability.conftest import ASPECTS_DATABASES, LMS_URL, Stack, generated
 from tutoraspects.delete_learner_data import Deletion, Table
 
 STATEMENTS = 2000
 SEED = 404
 # The event sink rows of each generated learner: LMS user ids from here on.
 FIRST_USER_ID = 4000
+# A statement of someone else that names a learner.
+INSTRUCTOR = "5d1e0c8a-4b7f-4f0e-9a31-2c6d8e9f0a1b"
+MENTION_ID = "0e7f3b52-9c4d-4a1e-8f6b-3d2c1b0a9e8f"
 REMOVED = re.compile(r"^\s+(\S+): ([\d,]+) rows removed$", re.MULTILINE)
 
 
@@ -199,13 +204,27 @@ def tutor_do(stack: Stack, *args: str, check: bool = True) -> Any:
 
 @pytest.fixture(scope="module")
 def learners(stack: Stack) -> list[Learner]:
-    """Every generated learner, loaded with the event sink rows of each, models built."""
+    """
+    Every generated learner, most statements first, loaded with the event sink rows of each and
+    a statement of an instructor that names the fourth; models built.
+    """
     statements = generated(STATEMENTS, SEED)
-    actors = sorted({statement["actor"]["account"]["name"] for statement in statements})
+    counts = Counter(statement["actor"]["account"]["name"] for statement in statements)
+    actors = sorted(counts, key=lambda actor: (-counts[actor], actor))
     options = ("--statements", str(STATEMENTS), "--seed", str(SEED), "--direct")
     assert f"Loaded {STATEMENTS:,} test statements." in stack.tutor("load-xapi-test-data", *options)
     everyone = [Learner(actor, FIRST_USER_ID + index) for index, actor in enumerate(actors)]
     add_event_sink_rows(stack.admin(), everyone)
+    mention = copy.deepcopy(statements[0])
+    mention["id"] = MENTION_ID
+    mention["actor"]["account"]["name"] = INSTRUCTOR
+    mention["object"]["id"] = f"{LMS_URL}/learner/{everyone[3].actor_id}"
+    stack.admin().insert(
+        "xapi.xapi_events_all",
+        [[MENTION_ID, mention["timestamp"], json.dumps(mention)]],
+        column_names=["event_id", "emission_time", "event"],
+        settings={"date_time_input_format": "best_effort"},
+    )
     assert "Completed successfully" in stack.tutor("dbt", "run")
     return everyone
 
@@ -260,15 +279,15 @@ def test_a_retired_learner_is_removed_from_every_table_and_stays_removed(
 ) -> None:
     client = stack.admin()
     # Two learners with many statements: one given by LMS user id (the actor id is looked up),
-    # one by actor id only (in capitals); and a user id that ClickHouse does not know.
+    # one by actor id only (in capitals), whom an instructor's statement names; and a user id
+    # that ClickHouse does not know.
     counts = dict(
         client.query(
             "SELECT JSONExtractString(event, 'actor', 'account', 'name') AS actor, count() "
             "FROM xapi.xapi_events_all GROUP BY actor"
         ).result_rows
     )
-    ranked = sorted(learners, key=lambda learner: -counts[learner.actor_id])
-    by_user_id, by_actor_id = ranked[1], ranked[3]
+    by_user_id, by_actor_id = learners[1], learners[3]
     retired = [by_user_id, by_actor_id]
     others = {learner.actor_id for learner in learners if learner not in retired}
     unknown_user_id = FIRST_USER_ID - 1
@@ -295,12 +314,14 @@ def test_a_retired_learner_is_removed_from_every_table_and_stays_removed(
         "event_sink.course_enrollment",
     } <= set(found_in_clickhouse(client, retired))
     expected = {table: sum(mentions(row, retired) for row in before[table]) for table in stored}
-    assert expected["xapi.xapi_events_all"] == sum(counts[r.actor_id] for r in retired)
+    assert expected["xapi.xapi_events_all"] == sum(counts[r.actor_id] for r in retired) + 1
+    assert expected["reporting.xapi_events_parsed"] == expected["xapi.xapi_events_all"]
     assert expected["event_sink.external_id"] == 4  # two dumps each
 
     output = stack.tutor(*args)
     assert f"LMS user {by_user_id.user_id}: actor id(s) {by_user_id.actor_id}" in output
     assert f"LMS user {unknown_user_id}: no actor id in event_sink.external_id" in output
+    assert "Statements of other actors that mention these learners: 1" in output
     config = stack.root.config()
     for secret in (
         "ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD",

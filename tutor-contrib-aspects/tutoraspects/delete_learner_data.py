@@ -9,7 +9,9 @@ nothing and succeeds.
 Which rows are a learner's, in any table of the three databases (found in system.tables, so
 tables added later are covered too): `actor_id` or `external_user_id` holds one of the actor
 ids, `user_id` one of the user ids, or, in the raw table, the statement's text mentions one of
-the actor ids. Tables with none of these columns (counts per course, say) hold no learner.
+the actor ids; and in the other tables with an `event_id`, the rows of those statements (another
+actor's statement that mentions a learner goes wherever it went). Tables with none of these
+columns (counts per course, say) hold no learner.
 
 Runs in the aspects job image as the retirement user, which may only read and delete in the
 Aspects databases. Settings come from the environment: ASPECTS_CLICKHOUSE_HOST, _PORT,
@@ -31,6 +33,10 @@ USER_COLUMNS = ("user_id",)
 STATEMENT_COLUMN = "event"  # the raw table's statement, as JSON text
 # multiSearchAny takes at most 255 needles.
 NEEDLES = 200
+# Other actors' statements that mention the learners, deleted by id from the tables made from the
+# raw table: a bound that keeps the statements below ClickHouse's max_query_size.
+MAX_MENTIONS = 5000
+IDS_PER_LIST = 1000
 # Rounds of deletes: a dbt run that was reading while the first round ran may write a learner's
 # rows back into a model; the next round removes them.
 ROUNDS = 3
@@ -87,9 +93,16 @@ def sql_strings(values: t.Iterable[str]) -> str:
 
 
 def learner_condition(
-    columns: dict[str, str], actors: list[str], users: list[int], statements: bool
+    columns: dict[str, str],
+    actors: list[str],
+    users: list[int],
+    statements: bool,
+    event_ids: t.Sequence[str] = (),
 ) -> str:
-    """The WHERE clause of the learners' rows in a table with these columns (name -> type)."""
+    """
+    The WHERE clause of the learners' rows in a table with these columns (name -> type): the raw
+    table if `statements`; `event_ids`, statements of others that mention the learners.
+    """
     parts = []
     if actors:
         for name in ACTOR_COLUMNS:
@@ -107,6 +120,10 @@ def learner_condition(
             if name in columns:
                 numbers = ", ".join(str(number) for number in users)
                 parts.append(f"{quote_identifier(name)} IN ({numbers})")
+    if event_ids and not statements and "event_id" in columns:
+        for start in range(0, len(event_ids), IDS_PER_LIST):
+            ids = sql_strings(event_ids[start : start + IDS_PER_LIST])
+            parts.append(f"toString(event_id) IN ({ids})")
     return " OR ".join(parts)
 
 
@@ -183,12 +200,16 @@ class Deletion:
             f"WHERE database IN ({sql_strings(self.databases)})"
         ):
             columns.setdefault((database, table), {})[name] = type_
+        raw_columns = columns.get((self.xapi, self.raw_table), {})
+        mentions = self.mentions(actors) if STATEMENT_COLUMN in raw_columns else []
         tables, without = [], []
         for database, name, engine in found:
             if "MergeTree" not in engine:
                 continue  # views, materialized views (their tables are listed on their own)...
             raw = (database, name) == (self.xapi, self.raw_table)
-            condition = learner_condition(columns.get((database, name), {}), actors, users, raw)
+            condition = learner_condition(
+                columns.get((database, name), {}), actors, users, raw, mentions
+            )
             if condition:
                 tables.append(Table(database, name, condition))
             else:
@@ -204,6 +225,30 @@ class Deletion:
             )
         )
         return tables, without
+
+    def mentions(self, actors: list[str]) -> list[str]:
+        """Ids of the raw statements of other actors that mention one of these actor ids."""
+        if not actors:
+            return []
+        raw = f"{quote_identifier(self.xapi)}.{quote_identifier(self.raw_table)}"
+        mention = learner_condition({STATEMENT_COLUMN: "String"}, actors, [], True)
+        actor = f"lower(JSONExtractString({STATEMENT_COLUMN}, 'actor', 'account', 'name'))"
+        ids = [
+            event_id
+            for (event_id,) in self.rows(
+                f"SELECT DISTINCT toString(event_id) FROM {raw} "
+                f"WHERE ({mention}) AND {actor} NOT IN ({sql_strings(actors)}) "
+                f"ORDER BY 1 LIMIT {MAX_MENTIONS + 1}"
+            )
+        ]
+        if len(ids) > MAX_MENTIONS:
+            sys.exit(
+                f"More than {MAX_MENTIONS:,} statements of other actors mention these learners: "
+                "give fewer learners at a time"
+            )
+        if ids:
+            print(f"Statements of other actors that mention these learners: {len(ids):,}")
+        return ids
 
     def count(self, table: Table) -> int:
         return self.rows(f"SELECT count() FROM {table.qualified} WHERE {table.condition}")[0][0]
