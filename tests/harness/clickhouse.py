@@ -117,6 +117,9 @@ from tests.harness.clickhouse_errors import (
 READY_MESSAGE = "ClickHouse HTTP interface listening on {scheme}://{host}:{port}"
 ACCESS_CONTROL_HEADER = ("X-ClickHouse-Harness", "access-control-recorded-not-enforced")
 DEFAULT_SESSION_TIMEOUT = 60
+# A request body that stops arriving is given up after this long, like a server's
+# http_receive_timeout; idle keep-alive connections between requests are not limited.
+DEFAULT_RECEIVE_TIMEOUT = 30.0
 MAX_SESSION_TIMEOUT = 3600
 
 # URL parameters that are neither settings nor query parameters: HTTPHandler's reserved names,
@@ -941,6 +944,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         return error.http_status, text, {"X-ClickHouse-Exception-Code": str(error.code)}
 
     def _read_body(self) -> bytes:
+        self.connection.settimeout(self.server.receive_timeout)
         try:
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
                 return self._read_chunked_body()
@@ -949,8 +953,13 @@ class RequestHandler(BaseHTTPRequestHandler):
                 if not re.fullmatch(r"\s*[0-9]+\s*", length):
                     raise BodyError(f"Content-Length is '{length}', not a number of bytes")
                 return self._read_exactly(int(length), "Content-Length")
+        except TimeoutError:
+            timeout = self.server.receive_timeout
+            raise BodyError(f"nothing was received for {timeout:g} s") from None
         except OSError as error:
             raise BodyError(f"the connection failed: {error}") from None
+        finally:
+            self.connection.settimeout(None)
         if self.command == "POST":
             self.close_connection = True
             raise ClickHouseError(
@@ -1026,9 +1035,16 @@ class EmbeddedClickHouseServer(ThreadingHTTPServer):
 
     daemon_threads = True  # idle keep-alive connections never block a shutdown
 
-    def __init__(self, address: tuple[str, int], service: QueryService, log_file: Any) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        service: QueryService,
+        log_file: Any,
+        receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT,
+    ) -> None:
         super().__init__(address, RequestHandler)
         self.service = service
+        self.receive_timeout = receive_timeout
         self.version = service.engine.version
         self.display_name = socket.gethostname()
         self._log_file = log_file
@@ -1058,6 +1074,12 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="a one-node cluster of this name: ON CLUSTER DDL is recorded and run locally",
     )
+    parser.add_argument(
+        "--receive-timeout",
+        type=float,
+        default=DEFAULT_RECEIVE_TIMEOUT,
+        help=f"seconds a request body may stall (default {DEFAULT_RECEIVE_TIMEOUT})",
+    )
     args = parser.parse_args(argv)
 
     data = args.data.resolve()
@@ -1072,7 +1094,9 @@ def main(argv: list[str] | None = None) -> int:
     cluster = Cluster(data, args.cluster, engine.format_query, _tokens) if args.cluster else None
     service = QueryService(engine, access, cluster)
     try:
-        server = EmbeddedClickHouseServer((args.host, args.port), service, sys.stderr)
+        server = EmbeddedClickHouseServer(
+            (args.host, args.port), service, sys.stderr, args.receive_timeout
+        )
     except OSError as error:
         print(f"Cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         service.close()

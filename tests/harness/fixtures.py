@@ -61,8 +61,10 @@ class ClickHouseServer:
         tls: tuple[Path, Path] | None = None,
         log_path: Path | None = None,
         cluster: str = "",
+        receive_timeout: float | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.receive_timeout = receive_timeout  # seconds a request body may stall
         self.tls = tls  # (certificate, key): serve HTTPS instead of HTTP
         self.cluster = cluster  # a one-node cluster of this name (clickhouse_cluster.py)
         self._log_path = log_path  # the server's stderr; in the data directory unless given
@@ -94,6 +96,8 @@ class ClickHouseServer:
             command += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
         if self.cluster:
             command += ["--cluster", self.cluster]
+        if self.receive_timeout is not None:
+            command += ["--receive-timeout", str(self.receive_timeout)]
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 command,
@@ -228,9 +232,12 @@ def running_clickhouse(
     tls: tuple[Path, Path] | None = None,
     log_path: Path | None = None,
     cluster: str = "",
+    receive_timeout: float | None = None,
 ) -> Iterator[ClickHouseServer]:
     """A server running on data_dir for the duration of the block."""
-    server = ClickHouseServer(Path(data_dir), user, password, host, port, tls, log_path, cluster)
+    server = ClickHouseServer(
+        Path(data_dir), user, password, host, port, tls, log_path, cluster, receive_timeout
+    )
     with server:
         yield server
 
