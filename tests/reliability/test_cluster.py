@@ -274,3 +274,21 @@ def test_embedded_server_as_a_one_node_cluster(tmp_path: Path) -> None:
         (CLUSTER, f"SYSTEM SYNC REPLICA ON CLUSTER {CLUSTER} r.t"),
         ("", "CREATE TABLE r.u\n(\n    `x` Int8\n)\nENGINE = ReplicatedMergeTree\nORDER BY x"),
     ]
+
+
+def test_the_aspects_jobs_get_the_cluster_name(deployment: Deployment) -> None:
+    """Migrations and dbt, run once or on schedule, under compose and Kubernetes."""
+    root = deployment.root
+    services = root.compose_config(jobs=True)["services"]
+    for name in ("aspects-job", "aspects-dbt"):
+        assert services[name]["environment"]["CLICKHOUSE_CLUSTER_NAME"] == CLUSTER, name
+    manifests = root.manifests()
+    pods = {
+        "aspects-job": manifests[("Job", "aspects-job")]["spec"]["template"]["spec"],
+        "aspects-dbt": manifests[("CronJob", "aspects-dbt")]["spec"]["jobTemplate"]["spec"][
+            "template"
+        ]["spec"],
+    }
+    for name, pod in pods.items():
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env["CLICKHOUSE_CLUSTER_NAME"] == CLUSTER, name
