@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
             hint = f" (does the user {user} exist? `tutor local do init-clickhouse` creates it)"
         sys.exit(f"ClickHouse refused: {error}{hint}")
     if without:
-        print(f"No learner columns (nothing to delete) in: {', '.join(without)}")
+        print(f"No column that can hold these learners in: {', '.join(without)}")
     print(f"Removed {sum(removed.values()):,} rows in all; none of the learners' rows is left.")
     return 0
 
