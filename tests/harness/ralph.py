@@ -46,8 +46,15 @@ class RalphProcess:
     kill and start again. Its output goes to log_path, by default ralph.log in the root.
     """
 
-    def __init__(self, root: TutorRoot, port: int, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        root: TutorRoot,
+        port: int,
+        log_path: Path | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> None:
         self.root, self.port = root, port
+        self.environment = environment or {}  # more variables, e.g. SSL_CERT_FILE
         self.log_path = log_path or root.path / "ralph.log"
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
@@ -61,7 +68,12 @@ class RalphProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(uvicorn), "ralph.api:app", "--host", "127.0.0.1", "--port", str(self.port)],
-                env={"PATH": os.environ["PATH"], "HOME": str(self.root.path), **settings},
+                env={
+                    "PATH": os.environ["PATH"],
+                    "HOME": str(self.root.path),
+                    **settings,
+                    **self.environment,
+                },
                 cwd=self.root.path,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -19,10 +19,13 @@ from urllib.parse import urlsplit
 
 import clickhouse_connect
 import pytest
+import requests
 
 from tests.harness.fixtures import ClickHouseServer, running_clickhouse
+from tests.harness.processes import free_port
+from tests.harness.ralph import RalphProcess
 from tests.harness.tutor import TutorRoot
-from tests.reliability.conftest import job_dir
+from tests.reliability.conftest import generated, job_dir
 
 HOST = "abc123.eu-west-1.aws.clickhouse.cloud"
 HTTPS_PORT = 8443
@@ -114,9 +117,8 @@ def test_every_client_uses_the_external_host_over_https(external: TutorRoot) -> 
     assert config["CLICKHOUSE_ADMIN_PASSWORD"] not in script
 
 
-def test_an_https_port_ralph_cannot_reach_is_refused(make_root) -> None:
-    root = make_root(ALL_PLUGINS, EXTERNAL)
-    error = root.save_invalid("CLICKHOUSE_HTTPS_PORT", 9440)
+def test_an_https_port_ralph_cannot_reach_is_refused(external: TutorRoot) -> None:
+    error = external.save_invalid("CLICKHOUSE_HTTPS_PORT", 9440)
     assert "CLICKHOUSE_HTTPS_PORT must be 8443 or 443 with CLICKHOUSE_SECURE_CONNECTION" in error
     assert "9440" in error
 
@@ -160,20 +162,53 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Click
         yield server, certificate
 
 
-def test_init_clickhouse_on_an_external_server_over_verified_tls(
-    tls_server: tuple[ClickHouseServer, Path], tmp_path: Path
-) -> None:
+class External:
+    """A Tutor root whose ClickHouse is the embedded server over HTTPS, and its CA."""
+
+    def __init__(self, server: ClickHouseServer, certificate: Path, root: TutorRoot) -> None:
+        self.server, self.certificate, self.root = server, certificate, root
+        # The clickhouse job's wget trusts the CA, as its image trusts the public ones.
+        self.wgetrc = root.path / "wgetrc"
+        self.wgetrc.write_text(f"ca_certificate = {certificate}\n")
+
+    def client(self):
+        return clickhouse_connect.get_client(
+            host=self.server.host,
+            port=HTTPS_PORT,
+            username=self.server.user,
+            password=self.server.password,
+            secure=True,
+            ca_cert=str(self.certificate),
+        )
+
+
+@pytest.fixture(scope="module")
+def external_server(
+    tls_server: tuple[ClickHouseServer, Path], tmp_path_factory: pytest.TempPathFactory
+) -> External:
     server, certificate = tls_server
-    root = TutorRoot(tmp_path / "root").save(
+    root = TutorRoot(tmp_path_factory.mktemp("root")).save(
         ["clickhouse", "ralph", "aspects"],
         {
             **EXTERNAL,
             "CLICKHOUSE_HOST": server.host,
             "CLICKHOUSE_ADMIN_PASSWORD": server.password,
+            "RALPH_HOST": "127.0.0.1",
+            "RALPH_PORT": free_port(),
         },
     )
-    trusting = tmp_path / "wgetrc"
-    trusting.write_text(f"ca_certificate = {certificate}\n")
+    return External(server, certificate, root)
+
+
+def test_init_clickhouse_on_an_external_server_over_verified_tls(
+    external_server: External, tmp_path: Path
+) -> None:
+    server, certificate, root = (
+        external_server.server,
+        external_server.certificate,
+        external_server.root,
+    )
+    trusting = external_server.wgetrc
     untrusting = tmp_path / "wgetrc-empty"
     untrusting.write_text("")
 
@@ -222,14 +257,45 @@ def test_init_clickhouse_on_an_external_server_over_verified_tls(
     )
     assert "[1/20] Waiting" not in refused.stdout  # at once: waiting would not help
 
-    client = clickhouse_connect.get_client(
-        host=server.host,
-        port=HTTPS_PORT,
-        username=server.user,
-        password=server.password,
-        secure=True,
-        ca_cert=str(certificate),
-    )
+    client = external_server.client()
     tables = {row[0] for row in client.query("SHOW TABLES FROM reporting").result_rows}
     assert {"xapi_events_parsed", "course_enrollments_daily", "video_engagement"} <= tables
     assert client.command("SELECT groupArray(version_num) FROM xapi.aspects_schema_version")
+
+
+@pytest.mark.slow
+def test_ralph_stores_statements_on_an_external_server_over_verified_tls(
+    external_server: External,
+) -> None:
+    root, certificate = external_server.root, external_server.certificate
+    if not external_server.client().command("EXISTS TABLE xapi.xapi_events_all"):
+        root.run(
+            "local",
+            "do",
+            "init-clickhouse",
+            ASPECTS_JOB_DIR=job_dir(root),
+            WGETRC=str(external_server.wgetrc),
+            SSL_CERT_FILE=str(certificate),
+        )
+    client = external_server.client()
+    # Ralph, from its rendered settings, stores statements over verified TLS; it refuses a server
+    # whose certificate it cannot verify.
+    port = int(root.value("RALPH_PORT"))
+    lms = (root.value("RALPH_LMS_USERNAME"), root.config()["RALPH_LMS_PASSWORD"])
+    statements = generated(20, seed=11)
+    for trusted, batch in ((False, statements[:10]), (True, statements[10:])):
+        ralph = RalphProcess(
+            root, port, environment={"SSL_CERT_FILE": str(certificate)} if trusted else {}
+        )
+        ralph.start()
+        try:
+            answer = requests.post(f"{ralph.url}/xAPI/statements", json=batch, auth=lms, timeout=60)
+        finally:
+            ralph.stop()
+        assert answer.ok == trusted, answer.text
+    stored = client.command(
+        "SELECT count() FROM xapi.xapi_events_all WHERE event_id IN {ids:Array(UUID)}",
+        parameters={"ids": [s["id"] for s in statements]},
+    )
+    assert stored == 10
+    assert "certificate verify failed" in ralph.log_path.read_text().lower()
