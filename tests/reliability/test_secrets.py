@@ -202,7 +202,7 @@ COMMANDS = [
     ("init", "--limit", "ralph"),
     ("init", "--limit", "superset"),
     ("alembic", "current"),
-    ("dbt", "debug"),
+    ("dbt", "--version"),  # its runs: `dbt changed` in the aspects init task above
     ("load-xapi-test-data", "--statements", "20", "--seed", "424242", "--batch-size", "10"),
     ("delete-learner-data", "--actor-id", "2f1c9a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b"),
     ("import-assets",),
