@@ -224,7 +224,12 @@ def test_dbt_runs_every_few_minutes(root: TutorRoot, make_root) -> None:
     assert cronjob["spec"]["schedule"] == "*/5 * * * *"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "aspects-job"}}]
+    # Of the aspects-job Secret, only the schema owner's password.
+    [password] = [e for e in pod["containers"][0]["env"] if "valueFrom" in e]
+    assert password["valueFrom"]["secretKeyRef"] == {
+        "name": "aspects-job",
+        "key": "ASPECTS_CLICKHOUSE_PASSWORD",
+    }
 
     manual = make_root(ALL_PLUGINS, {"ASPECTS_DBT_RUN_INTERVAL_MINUTES": 0})
     assert "aspects-dbt" not in manual.compose_config()["services"]

@@ -284,3 +284,31 @@ def test_no_secret_in_the_output_of_jobs_and_do_commands_nor_in_ralphs_log(
     ralph_log = stack.ralph.log_path.read_text(encoding="utf-8")
     assert "/whoami" in ralph_log and "/xAPI/statements" in ralph_log
     assert found_in(ralph_log, {**secrets, **digests}) == []
+
+
+def test_the_scheduled_dbt_runs_get_the_schema_owners_password_only(
+    stack: Stack, full_root: TutorRoot
+) -> None:
+    config = full_root.config()
+    secrets = secret_values(config)
+    environment = full_root.compose_config()["services"]["aspects-dbt"]["environment"]
+    given = {key: found_in(str(value), secrets) for key, value in environment.items()}
+    assert {key: keys for key, keys in given.items() if keys} == {
+        "ASPECTS_CLICKHOUSE_PASSWORD": ["ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD"]
+    }
+    cronjob = full_root.manifests()[("CronJob", "aspects-dbt")]
+    [container] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert "envFrom" not in container and found_in(json.dumps(container), secrets) == []
+    assert [e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e] == [
+        {"name": "aspects-job", "key": "ASPECTS_CLICKHOUSE_PASSWORD"}
+    ]
+    # What the service runs, with that environment and nothing else of the configuration.
+    run = subprocess.run(
+        ["sh", f"{stack.job_dir}/run_dbt.sh", "run"],
+        env={"PATH": full_root.environ()["PATH"], "HOME": str(full_root.path), **environment},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0 and "Completed successfully" in run.stdout, run.stdout[-3000:]
+    assert found_in(run.stdout + run.stderr, secrets) == []

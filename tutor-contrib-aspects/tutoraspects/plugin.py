@@ -448,14 +448,17 @@ JOB_SECRETS = {
     "ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD": "{{ ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD }}",
     "RALPH_LMS_PASSWORD": "{{ RALPH_LMS_PASSWORD }}",
 }
+# The scheduled dbt runs (aspects-dbt) log in as the schema owner: no other password reaches them.
+DBT_SECRETS = ("ASPECTS_CLICKHOUSE_PASSWORD",)
 
 
 @jinja2.pass_context
 def aspects_job_environment(
-    context: jinja2.runtime.Context, secrets: bool = False
+    context: jinja2.runtime.Context, secrets: bool | t.Sequence[str] = False
 ) -> dict[str, str]:
-    """The aspects jobs' settings, with their passwords if `secrets`, rendered."""
-    variables = {**JOB_ENVIRONMENT, **(JOB_SECRETS if secrets else {})}
+    """The aspects jobs' settings, with their passwords (or those named) if `secrets`, rendered."""
+    names = JOB_SECRETS if secrets is True else secrets or ()
+    variables = {**JOB_ENVIRONMENT, **{name: JOB_SECRETS[name] for name in names}}
     values = context.get_all()
     return {
         name: compiled(context.environment, value).render(values)
@@ -890,6 +893,7 @@ hooks.Filters.ENV_TEMPLATE_TARGETS.add_items(
 hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
     [
         ("aspects_job_environment", aspects_job_environment),
+        ("aspects_dbt_secrets", DBT_SECRETS),
         ("aspects_alembic", ALEMBIC),
         ("aspects_dbt", DBT),
     ]
