@@ -114,7 +114,7 @@ def test_caddy_serves_superset_on_its_host(alone: TutorRoot) -> None:
         (
             "SUPERSET_HOST",
             "https://superset.example.com",
-            "SUPERSET_HOST must be a host name, without scheme, port or path, "
+            "SUPERSET_HOST must be a host name, without scheme or path, "
             "not 'https://superset.example.com'",
         ),
         ("SUPERSET_DB_HOST", "mysql:3306", "SUPERSET_DB_HOST must be a host name"),

@@ -192,9 +192,12 @@ def config_errors(config: Config) -> t.Iterator[str]:
         for name in extra:
             if not SETTING_NAME.match(str(name)):
                 yield f"RALPH_EXTRA_SETTINGS: {name!r} is not an environment variable name"
-    for key in ("RALPH_HOST", "RALPH_PUBLIC_HOST"):
-        if not HOST.match(str(config[key])):
-            yield f"{key} must be a host name, without scheme, port or path, not {config[key]!r}"
+    if not HOST.match(str(config["RALPH_HOST"])):
+        host = config["RALPH_HOST"]
+        yield f"RALPH_HOST must be a host name, without scheme, port or path, not {host!r}"
+    if not PUBLIC_HOST.match(str(config["RALPH_PUBLIC_HOST"])):
+        host = config["RALPH_PUBLIC_HOST"]
+        yield f"RALPH_PUBLIC_HOST must be a host name, without scheme or path, not {host!r}"
     if not IMAGE.match(str(config["DOCKER_IMAGE_RALPH"])):
         yield (
             "DOCKER_IMAGE_RALPH must be an image name such as registry/name:tag, "
@@ -225,6 +228,8 @@ def config_errors(config: Config) -> t.Iterator[str]:
 
 # What docker compose, Caddy, sentry_sdk and MongoDB accept for the values checked above.
 HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+# A public host follows LMS_HOST, which may carry a port.
+PUBLIC_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
 IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 SENTRY_DSN = re.compile(r"^https?://[^@/\s]+@[^/\s]+/[^\s]*[0-9]+$")
 MONGODB_DATABASE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")

@@ -247,6 +247,8 @@ def config_errors(config: Config) -> t.Iterator[str]:
 # What docker compose, pip, MySQL, Redis and superset_config.py (where values sit inside
 # Python strings) accept for the values checked below.
 HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+# A public host follows LMS_HOST, which may carry a port.
+PUBLIC_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
 IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s\"'\\]*)?$")
 URL_PATH = re.compile(r"^/[^\s\"'\\]*$")
@@ -263,9 +265,12 @@ def value_errors(config: Config) -> t.Iterator[str]:
     """Values that would stop a deployment: host names, URLs, roles, images, requirements."""
     if not isinstance(config["RUN_SUPERSET"], bool):
         yield f"RUN_SUPERSET must be true or false, not {config['RUN_SUPERSET']!r}"
-    for key in ("SUPERSET_HOST", "SUPERSET_DB_HOST"):
-        if not HOST.match(str(config[key])):
-            yield f"{key} must be a host name, without scheme, port or path, not {config[key]!r}"
+    if not PUBLIC_HOST.match(str(config["SUPERSET_HOST"])):
+        host = config["SUPERSET_HOST"]
+        yield f"SUPERSET_HOST must be a host name, without scheme or path, not {host!r}"
+    if not HOST.match(str(config["SUPERSET_DB_HOST"])):
+        host = config["SUPERSET_DB_HOST"]
+        yield f"SUPERSET_DB_HOST must be a host name, without scheme, port or path, not {host!r}"
     for key in ("SUPERSET_INTERNAL_URL", "SUPERSET_LMS_INTERNAL_URL"):
         if not URL.match(str(config[key])):
             yield f"{key} must be a URL such as http://host:port, not {config[key]!r}"
