@@ -25,6 +25,7 @@ import requests
 from flask import current_app, g, make_response
 from flask_appbuilder import expose
 from flask_appbuilder.security.views import AuthOAuthView
+from superset.exceptions import QueryObjectValidationError
 from superset.extensions import cache_manager
 from superset.security import SupersetSecurityManager
 from superset.utils.core import get_username
@@ -44,6 +45,10 @@ SQL_WORDS = frozenset(
     "select session_user then timestamp true union user when where with".split()
 )
 TOKEN_MARGIN_SECONDS = 30  # renew a token this long before it expires
+
+
+class NotAColumnName(QueryObjectValidationError, ValueError):
+    """can_view_courses was given something else than a column: a 400 that names it."""
 
 
 class RefusedByLms(Exception):
@@ -164,7 +169,7 @@ def can_view_courses(column: str) -> str:
     if not (isinstance(column, str) and COLUMN.fullmatch(column)) or any(
         part.lower() in SQL_WORDS for part in column.split(".")
     ):
-        raise ValueError(f"can_view_courses: {column!r} is not a column name")
+        raise NotAColumnName(f"can_view_courses: {column!r} is not a column name")
     username = get_username()
     courses = [key for key in courses_of(username) if _is_course_key(key)] if username else []
     if not courses:

@@ -169,6 +169,73 @@ JINJA_CONTEXT_ADDONS = {"can_view_courses": can_view_courses}
 JINJA_CONTEXT_ADDONS[{{ name|tojson }}] = {{ name }}
 {%- endfor %}
 
+
+# Custom SQL typed in a chart (a column, a metric, WHERE, HAVING, ORDER BY) must stay one
+# expression of the query Superset builds around it. Superset 6.1 looks for sub-queries only:
+# "x FROM t UNION ALL SELECT x" added a SELECT that no row-level security clause filters, and a
+# filter on the custom column "x OR 1=1" escaped the clause ANDed after it. Anything else than
+# one expression is refused, naming it; an expression goes in parentheses. Superset's models
+# load with the app: the check is put in place then (a plugin that sets FLASK_APP_MUTATOR
+# calls this one first).
+import sqlglot  # noqa: E402
+from superset.exceptions import QueryObjectValidationError  # noqa: E402
+from superset.sql.parse import SQLGLOT_DIALECTS  # noqa: E402
+
+
+def _parsed(statement, engine):
+    try:
+        return sqlglot.parse_one(statement, dialect=SQLGLOT_DIALECTS.get(engine))
+    except sqlglot.errors.ParseError:
+        return None
+
+
+def _has_only(select, *clauses):
+    """`select` is a SELECT with these clauses and no others."""
+    present = [key for key, value in (select.args.items() if select else ()) if value]
+    return isinstance(select, sqlglot.exp.Select) and all(key in clauses for key in present)
+
+
+def _refused(expression):
+    return QueryObjectValidationError(
+        f"Custom SQL must be one expression, without FROM, UNION or other clauses: {expression!r}"
+    )
+
+
+def one_expression_custom_sql(app):
+    """Superset's processing of custom SQL, then the check that it is one expression."""
+    from superset.models.helpers import ExploreMixin
+
+    select_expression = ExploreMixin._process_select_expression
+    orderby_expression = ExploreMixin._process_orderby_expression
+
+    def process_select_expression(self, **kwargs):
+        expression = select_expression(self, **kwargs)
+        if expression:
+            select = _parsed(f"SELECT {expression}", kwargs["engine"])
+            if not _has_only(select, "expressions") or len(select.expressions) != 1:
+                raise _refused(kwargs["expression"])
+            # A column as such keeps its name (Superset finds dataset columns by it).
+            if not isinstance(select.expressions[0], sqlglot.exp.Column):
+                expression = f"({expression})"
+        return expression
+
+    def process_orderby_expression(self, **kwargs):
+        expression = orderby_expression(self, **kwargs)
+        if expression:
+            select = _parsed(f"SELECT 1 ORDER BY {expression}", kwargs["engine"])
+            order = select.args.get("order") if select else None
+            if not (_has_only(select, "expressions", "order") and len(order.expressions) == 1):
+                raise _refused(kwargs["expression"])
+        return expression
+
+    if not getattr(select_expression, "one_expression", False):
+        process_select_expression.one_expression = True
+        ExploreMixin._process_select_expression = process_select_expression
+        ExploreMixin._process_orderby_expression = process_orderby_expression
+
+
+FLASK_APP_MUTATOR = one_expression_custom_sql
+
 {{ patch("superset-config") }}
 {%- for name, code in superset_extra_config() %}
 
