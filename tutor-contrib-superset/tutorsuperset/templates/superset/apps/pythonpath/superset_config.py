@@ -176,7 +176,7 @@ JINJA_CONTEXT_ADDONS[{{ name|tojson }}] = {{ name }}
 # filter on the custom column "x OR 1=1" escaped the clause ANDed after it. Anything else than
 # one expression is refused, naming it; an expression goes in parentheses. Superset's models
 # load with the app: the check is put in place then (a plugin that sets FLASK_APP_MUTATOR
-# calls this one first).
+# calls superset_app_mutator first).
 import sqlglot  # noqa: E402
 from superset.exceptions import QueryObjectValidationError  # noqa: E402
 from superset.sql.parse import SQLGLOT_DIALECTS  # noqa: E402
@@ -234,7 +234,35 @@ def one_expression_custom_sql(app):
         ExploreMixin._process_orderby_expression = process_orderby_expression
 
 
-FLASK_APP_MUTATOR = one_expression_custom_sql
+def same_collation_as_the_database(app):
+    """
+    Connections to the metadata database use its collation: with the driver's (what SET NAMES
+    gives), SQL that mixes a column with a cast to text failed ("Illegal mix of collations"),
+    such as the filter of databases for anyone but admins.
+    """
+    from sqlalchemy import event
+    from superset.extensions import db
+
+    engine = db.engine
+    if engine.dialect.name != "mysql" or getattr(engine, "same_collation", False):
+        return
+
+    @event.listens_for(engine, "connect")
+    def set_collation(connection, record):
+        cursor = connection.cursor()
+        cursor.execute("SET collation_connection = @@collation_database")
+        cursor.close()
+
+    engine.same_collation = True
+    engine.dispose()  # connections opened before this point
+
+
+def superset_app_mutator(app):
+    one_expression_custom_sql(app)
+    same_collation_as_the_database(app)
+
+
+FLASK_APP_MUTATOR = superset_app_mutator
 
 {{ patch("superset-config") }}
 {%- for name, code in superset_extra_config() %}
