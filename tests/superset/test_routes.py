@@ -297,6 +297,7 @@ def path_of(rule: str, ids: dict[str, int], values: dict[str, str]) -> str:
     return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", argument, rule)
 
 
+@pytest.mark.usefixtures("saved_query_context")
 def test_no_get_route_shows_another_courses_rows(
     stack: Stack, ida: Person, ids: dict[str, int]
 ) -> None:
