@@ -19,6 +19,7 @@ from tutor import exceptions, hooks
 from tutor.types import Config
 
 from tutorclickhouse.hooks import INIT_SQL
+from tutorclickhouse.settings_checks import ConfigGuard, resources_errors
 from tutorralph.hooks import SETTINGS as RALPH_SETTINGS
 
 # superset, embedding: their contributions to Superset, through the superset plugin's hooks.
@@ -214,42 +215,6 @@ REQUIREMENT_KEYS = (
     "ASPECTS_EVENT_ROUTING_BACKENDS_REQUIREMENT",
     "ASPECTS_PLATFORM_PLUGIN_REQUIREMENT",
 )
-# Kubernetes quantities: cpu in cores or millicores (500m); memory and storage in bytes with an
-# optional suffix (512Mi, 4Gi). "512m" of memory would be thousandths of a byte: refused.
-CORES = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
-BYTES = re.compile(r"^(\d+(?:\.\d+)?)([KMGTPE]i|[kMGTPE]|)$")
-QUANTITY = {"cpu": CORES, "memory": BYTES, "ephemeral-storage": BYTES}
-UNITS = {"": 1, "m": 1e-3, **{u: 1000.0 ** (i + 1) for i, u in enumerate("kMGTPE")}}
-UNITS.update({f"{u}i": 1024.0 ** (i + 1) for i, u in enumerate("KMGTPE")})
-
-
-def quantity(resource: str, value: t.Any) -> float:
-    """What a Kubernetes quantity of `resource` amounts to; 0 if it is not one."""
-    match = not isinstance(value, bool) and QUANTITY[resource].match(str(value))
-    return float(match[1]) * UNITS[match[2]] if match else 0
-
-
-def resources_errors(key: str, value: t.Any) -> t.Iterator[str]:
-    """What is wrong with Kubernetes resources: cpu and memory requested, memory limited."""
-    parts = value if isinstance(value, dict) else {}
-    if set(parts) != {"requests", "limits"} or not all(isinstance(p, dict) for p in parts.values()):
-        yield f"{key} must be a mapping of requests and limits (cpu, memory), not {value!r}"
-        return
-    for part, needed in (("requests", {"cpu", "memory"}), ("limits", {"memory"})):
-        for resource in sorted(needed - set(parts[part])):
-            yield f"{key} must set {part}.{resource}"
-        for resource, amount in parts[part].items():
-            if resource not in QUANTITY:
-                yield f"{key}: {part}.{resource} is not one of {', '.join(QUANTITY)}"
-            elif not quantity(resource, amount):
-                unit = "cores or millicores (500m)" if resource == "cpu" else "bytes (512Mi, 4Gi)"
-                yield f"{key}: {part}.{resource} must be a number of {unit} above 0, not {amount!r}"
-    for resource, limit in parts["limits"].items():
-        request = parts["requests"].get(resource)
-        if resource in QUANTITY and 0 < quantity(resource, limit) < quantity(resource, request):
-            yield f"{key}: requests.{resource} {request} is above limits.{resource} {limit}"
-
-
 # What platform-plugin-aspects can send to ClickHouse (its EVENT_SINK_CLICKHOUSE_MODEL_CONFIG).
 EVENT_SINK_MODELS = (
     "auth_user",
@@ -370,27 +335,9 @@ def value_errors(config: Config) -> t.Iterator[str]:
         )
 
 
-# config.yml as this command found it: `tutor config save` writes the new values before
-# plugins check them, and a refused value must not stay there.
-_found_config: list[tuple[Path, bytes]] = []
-
-
-@hooks.Actions.PROJECT_ROOT_READY.add(priority=hooks.priorities.LOW)
-def _remember_config(root: str) -> None:
-    path = Path(root) / "config.yml"
-    if path.is_file():
-        _found_config[:] = [(path, path.read_bytes())]
-
-
-@hooks.Actions.CONFIG_LOADED.add()
-def _check_config(config: Config) -> None:
-    if errors := list(config_errors(config)):
-        for path, text in _found_config:
-            path.write_bytes(text)
-        raise exceptions.TutorError(
-            "Invalid Aspects configuration (config.yml is left as it was):\n- "
-            + "\n- ".join(errors)
-        )
+CONFIG_GUARD = ConfigGuard("Aspects", config_errors)
+hooks.Actions.PROJECT_ROOT_READY.add(priority=hooks.priorities.LOW)(CONFIG_GUARD.remember)
+hooks.Actions.CONFIG_LOADED.add()(CONFIG_GUARD.check)
 
 
 ########################################
