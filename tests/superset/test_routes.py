@@ -169,6 +169,11 @@ def test_sql_lab_and_saved_queries_are_closed_to_course_staff(
             "/api/v1/security/guest_token/",
             data={"user": {"username": "x"}, "resources": [], "rls": []},
         ).status,
+        "user registrations": ida.get("/api/v1/security/user_registrations/").status,
+        "add a user registration": ida.post(
+            "/api/v1/security/user_registrations/",
+            data={"username": "x", "email": "x@example.com", "first_name": "x", "last_name": "x"},
+        ).status,
     }
     assert statuses == {name: 403 for name in statuses}
 

@@ -33,12 +33,20 @@ LMS_ROLE = {{ superset_lms_role|tojson }}
 ASSETS_DIR = Path(os.environ.get("SUPERSET_ASSETS_DIR", "/app/assets"))
 
 
+# Superset 6.1 leaves its user-registrations API out of its admin-only views, so Gamma may list
+# and add registrations; a role made from a base role has no business managing users.
+USER_MANAGEMENT_VIEWS = {"UserRegistrationsRestAPI"}
+
+
 class SyncError(Exception):
     """A contribution cannot be applied; the message names it."""
 
 
 def sync_roles(security) -> None:
-    """Each role gets exactly its base role's permissions and those listed; items add up."""
+    """
+    Each role gets exactly its base role's permissions (user management aside) and those
+    listed; items add up.
+    """
     roles: dict[str, tuple[set[str], list[tuple[str, str]]]] = {}
     for name, base, permissions in ROLES:
         bases, listed = roles.setdefault(name, (set(), []))
@@ -50,7 +58,11 @@ def sync_roles(security) -> None:
             base_role = security.find_role(base)
             if base_role is None:
                 raise SyncError(f"Role {name!r}: its base role {base!r} does not exist")
-            wanted.extend(base_role.permissions)
+            wanted.extend(
+                permission_view
+                for permission_view in base_role.permissions
+                if permission_view.view_menu.name not in USER_MANAGEMENT_VIEWS
+            )
         for permission, view in listed:
             permission_view = security.find_permission_view_menu(permission, view)
             if permission_view is None:
