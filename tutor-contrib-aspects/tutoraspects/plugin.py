@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import filecmp
 import functools
 import json
@@ -9,7 +10,6 @@ import re
 import shlex
 import shutil
 import typing as t
-import uuid
 from importlib import resources
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from tutorralph.hooks import SETTINGS as RALPH_SETTINGS
 # superset, embedding: their contributions to Superset, through the superset plugin's hooks.
 from . import assets_check, embedding, grants, superset  # noqa: F401 - embedding: hooks only
 from .__about__ import __version__
+from .delete_learner_data import actor_id
 
 
 @functools.cache
@@ -470,14 +471,11 @@ def init_clickhouse() -> t.Iterator[tuple[str, str]]:
 def _actor_ids(
     _context: click.Context, _param: click.Parameter, values: tuple[str, ...]
 ) -> tuple[str, ...]:
-    """Actor ids as statements carry them: UUIDs, lower case, with hyphens."""
-    checked = []
-    for value in values:
-        try:
-            checked.append(str(uuid.UUID(value.strip())))
-        except ValueError:
-            raise click.BadParameter(f"{value!r} is not an actor id (a UUID)") from None
-    return tuple(checked)
+    """Actor ids as statements carry them, checked as the job checks them."""
+    try:
+        return tuple(actor_id(value) for value in values)
+    except argparse.ArgumentTypeError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 @click.command(name="delete-learner-data")
@@ -509,7 +507,7 @@ def delete_learner_data(
         raise click.UsageError("give at least one --user-id or --actor-id")
     options = " ".join(
         [f"--user-id {user_id}" for user_id in user_ids]
-        + [f"--actor-id {shlex.quote(actor_id)}" for actor_id in actor_ids]
+        + [f"--actor-id {shlex.quote(actor)}" for actor in actor_ids]
     )
     yield ("aspects", f'python3 "{JOB_DIR}/delete_learner_data.py" {options}')
 
