@@ -137,6 +137,17 @@ def rows(reply: APIResponse) -> list[tuple[str, ...]]:
     return sorted(tuple(row.values()) for row in reply.json()["result"][0]["data"])
 
 
+def legacy_chart(ids: dict[str, int]) -> dict[str, object]:
+    """A chart of the legacy endpoint, of a type it still serves (parallel coordinates)."""
+    return {
+        "datasource": f"{ids['dataset']}__table",
+        "viz_type": "para",
+        "series": "course_key",
+        "metrics": ["learners"],
+        "row_limit": 1000,
+    }
+
+
 def csv_rows(text: str) -> list[tuple[str, ...]]:
     return sorted(tuple(line.split(",")) for line in text.strip().splitlines()[1:])
 
@@ -251,14 +262,8 @@ def test_exports_hold_her_courses_rows_only(ida: Person, ids: dict[str, int]) ->
     assert csv_rows(saved.text()) == HER_ROWS
     saved = ida.get(f"/api/v1/chart/{ids['chart']}/data/?format=xlsx")
     assert saved.status == 200 and not leaks(saved.body())
-    # The legacy endpoint, with a chart type it still serves (parallel coordinates).
-    form_data = {
-        "datasource": f"{ids['dataset']}__table",
-        "viz_type": "para",
-        "series": "course_key",
-        "metrics": ["learners"],
-        "row_limit": 1000,
-    }
+    # The legacy endpoint.
+    form_data = legacy_chart(ids)
     legacy = ida.post("/superset/explore_json/?csv=true", form={"form_data": json.dumps(form_data)})
     assert legacy.status == 200, legacy.text()[:300]
     assert csv_rows(legacy.text()) == [(DEMO_COURSE, str(len(ENROLLMENTS[DEMO_COURSE])))]
@@ -453,14 +458,7 @@ def test_sql_ish_strings_in_legacy_charts_are_refused_or_give_her_rows_only(
 ) -> None:
     outcomes: Counter[str] = Counter()
     for text in SQLISH:
-        form_data = {
-            "datasource": f"{ids['dataset']}__table",
-            "viz_type": "para",
-            "series": "course_key",
-            "metrics": ["learners"],
-            "row_limit": 1000,
-            **LEGACY_PLACES[place](text),
-        }
+        form_data = {**legacy_chart(ids), **LEGACY_PLACES[place](text)}
         form = {"form_data": json.dumps(form_data)}
         reply = ida.post("/superset/explore_json/", form=form)
         assert not leaks(reply.body()), f"{place} {text!r}: {reply.text()[:500]}"
