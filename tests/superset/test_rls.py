@@ -55,19 +55,24 @@ def dataset_id(stack: Stack) -> int:
     return int(identifier)
 
 
-def enrollment_rows(stack: Stack, signed_in: SignedIn) -> Counter[str]:
-    """Learners per course, as the chart data API gives them to this person."""
-    query = {"columns": ["course_key", "learner"], "metrics": [], "row_limit": 1000}
+def chart_result(stack: Stack, signed_in: SignedIn, force: bool = True, limit: int = 1000) -> dict:
+    """The chart data API's answer to this person for the learners of each course."""
+    query = {"columns": ["course_key", "learner"], "metrics": [], "row_limit": limit}
     body = {
         "datasource": {"id": dataset_id(stack), "type": "table"},
         "queries": [query],
         "result_format": "json",
         "result_type": "full",
-        "force": True,  # never Superset's result cache: each call runs the query
+        "force": force,  # forced: never Superset's result cache, each call runs the query
     }
     reply = signed_in.api.post(f"{stack.superset_url}/api/v1/chart/data", data=body)
     assert reply.status == 200, reply.text()[-300:] + "\n" + stack.superset.log()[-4000:]
-    return Counter(row["course_key"] for row in reply.json()["result"][0]["data"])
+    return reply.json()["result"][0]
+
+
+def enrollment_rows(stack: Stack, signed_in: SignedIn) -> Counter[str]:
+    """Learners per course, as the chart data API gives them to this person."""
+    return Counter(row["course_key"] for row in chart_result(stack, signed_in)["data"])
 
 
 def learners(*courses: str) -> Counter[str]:
@@ -149,6 +154,23 @@ def test_each_instructor_sees_only_their_courses_rows(stack: Stack, ida: SignedI
     # Global staff (Admin) are not filtered.
     sam = stack.sign_in("sam_staff")
     assert enrollment_rows(stack, sam) == learners(DEMO_COURSE, OTHER_COURSE, THIRD_COURSE)
+
+
+def test_cached_results_are_kept_apart_per_course(stack: Stack, ida: SignedIn) -> None:
+    # Superset keys its result cache by the row-level security clauses: their text is the same
+    # template for every instructor, so the key must hold what it renders to for each.
+    oscar = stack.sign_in("oscar_staff")
+    limit = 997  # a query no other test asks: nothing of it is in the cache yet
+
+    def cached_rows(person: SignedIn) -> tuple[bool, Counter[str]]:
+        result = chart_result(stack, person, force=False, limit=limit)
+        return bool(result["is_cached"]), Counter(row["course_key"] for row in result["data"])
+
+    assert cached_rows(ida) == (False, learners(DEMO_COURSE))
+    assert cached_rows(oscar) == (False, learners(OTHER_COURSE))
+    # The cache is at work: each gets their own cached rows back.
+    assert cached_rows(ida) == (True, learners(DEMO_COURSE))
+    assert cached_rows(oscar) == (True, learners(OTHER_COURSE))
 
 
 def test_course_lists_are_cached_then_asked_again_with_a_renewed_token(stack: Stack) -> None:

@@ -194,6 +194,22 @@ class OpenEdxSsoSecurityManager(SupersetSecurityManager):
     register_superset_registeruser_view = False
     registeruseroauthview = staticmethod(lambda: None)
 
+    def get_rls_cache_key(self, datasource) -> list[str]:
+        """
+        Superset keys cached results by the text of the row-level security clauses, which is
+        the same template for every instructor (can_view_courses(...)): the second instructor
+        of another course got the first one's cached rows. The key holds the rendered clauses.
+        """
+        keys = self.get_guest_rls_filters_str(datasource)
+        filters = self.get_rls_sorted(datasource) if datasource.is_rls_supported else []
+        if filters:
+            processor = datasource.get_template_processor()
+            keys += [
+                f"{processor.process_template(rls.clause)}-{rls.group_key or ''}"
+                for rls in filters
+            ]
+        return keys
+
     def oauth_user_info(self, provider: str, response: dict | None = None) -> dict:
         if provider != PROVIDER or not response:
             return {}
