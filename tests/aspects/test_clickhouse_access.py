@@ -38,16 +38,21 @@ class Deployment:
 
     def grants(self) -> dict[str, set[tuple[str, str]]]:
         """user -> {(privilege, target)}, as the server recorded them, the last replace winning."""
-        granted: dict[str, set[tuple[str, str]]] = {}
-        for statement in self.recorded():
-            match = GRANT.match(statement)
-            if match:
-                user = match["user"]
-                if match["replace"]:
-                    granted[user] = set()
-                for privilege in match["privileges"].split(", "):
-                    granted.setdefault(user, set()).add((privilege, match["target"]))
-        return granted
+        return grants_of(self.recorded())
+
+
+def grants_of(statements: list[str]) -> dict[str, set[tuple[str, str]]]:
+    """user -> {(privilege, target)} that formatted GRANTs give, the last replace winning."""
+    granted: dict[str, set[tuple[str, str]]] = {}
+    for statement in statements:
+        match = GRANT.match(statement)
+        if match:
+            user = match["user"]
+            if match["replace"]:
+                granted[user] = set()
+            for privilege in match["privileges"].split(", "):
+                granted.setdefault(user, set()).add((privilege, match["target"]))
+    return granted
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +93,17 @@ def test_grants_matrix(deployment) -> None:
         ("INSERT", "xapi.xapi_events_all"),
         ("SELECT", "xapi.xapi_events_all"),
     }
-    assert grants["ch_report"] == {("SELECT", "reporting.*")}
+    # Superset's user reads named tables (those of the dashboards' datasets, checked in
+    # test_report_user_access.py) and the parts list of the storage chart; with PII off, no
+    # personal data.
+    report = grants["ch_report"]
+    assert {privilege for privilege, _ in report} == {"SELECT"}
+    assert {"reporting.course_enrollments_daily", "reporting.learner_course_status"} <= {
+        target for _, target in report
+    }
+    assert all(target.startswith("reporting.") or target == "system.parts" for _, target in report)
+    assert ("SELECT", "reporting.*") not in report
+    assert ("SELECT", "reporting.xapi_events_parsed") not in report
     # The CMS writes the event sink tables, and deletes retired learners from those of PII.
     assert grants["ch_cms"] == {
         ("INSERT", "event_sink.*"),
@@ -113,16 +128,22 @@ def test_grants_matrix(deployment) -> None:
     assert all(target != "*.*" for user_grants in grants.values() for _, target in user_grants)
 
 
-def test_report_profile_is_read_only_and_bounded(deployment) -> None:
+def test_report_profile_is_read_only_and_bounded_and_no_client_can_change_it(deployment) -> None:
     *_, profile = [
         statement
         for statement in deployment.recorded()
         if statement.startswith("CREATE SETTINGS PROFILE OR REPLACE aspects_report")
     ]
-    assert "readonly = 1" in profile
-    assert "max_execution_time = 60" in profile
-    assert "max_result_rows = 1000000" in profile
-    assert profile.endswith("TO ch_report")
+    settings = profile.removeprefix("CREATE SETTINGS PROFILE OR REPLACE aspects_report SETTINGS ")
+    assert settings == (
+        "readonly = 1 CONST, max_execution_time = 60 CONST, max_memory_usage = 4000000000 CONST, "
+        "max_result_rows = 1000000 CONST, result_overflow_mode = 'break' CONST TO ch_report"
+    )
+
+
+def test_report_user_loses_table_functions_and_external_sources(deployment) -> None:
+    revokes = {s for s in deployment.recorded() if s.startswith("REVOKE")}
+    assert revokes == {"REVOKE CREATE ARBITRARY TEMPORARY TABLE, SOURCES ON *.* FROM ch_report"}
 
 
 def test_each_user_logs_in_with_its_own_password(deployment) -> None:

@@ -1,6 +1,8 @@
 """
 The ClickHouse users of Aspects and what each may do: the one table the access-control SQL
-is rendered from (tests read it back from the rendered SQL to check the matrix).
+is rendered from (tests read it back from the rendered SQL to check the matrix). The report
+user's tables come from the Superset bundle's datasets, so that it reads what the dashboards
+read and nothing more.
 
 Each user gets its own password from the configuration (only a SHA-256 digest of it reaches
 the SQL). Values are Tutor templates.
@@ -8,7 +10,13 @@ the SQL). Values are Tutor templates.
 
 from __future__ import annotations
 
+import re
 import typing as t
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+import yaml
 
 XAPI_TABLE = "{{ ASPECTS_XAPI_DATABASE }}.{{ ASPECTS_RAW_XAPI_TABLE }}"
 ASPECTS_DATABASES = (
@@ -17,9 +25,125 @@ ASPECTS_DATABASES = (
     "{{ DBT_PROFILE_TARGET_DATABASE }}",
 )
 EVENT_SINK_DATABASE = "{{ ASPECTS_EVENT_SINK_DATABASE }}"
+REPORTING_DATABASE = "{{ DBT_PROFILE_TARGET_DATABASE }}"
 # The event sink tables that hold personal data (platform-plugin-aspects'
 # EVENT_SINK_CLICKHOUSE_PII_MODELS), created by migration 0003.
 PII_TABLES = ("user_profile", "external_id")
+PII_SETTING = "ASPECTS_ENABLE_PII"
+PACKAGE = Path(str(resources.files("tutoraspects")))
+DATASETS = PACKAGE / "superset_assets" / "aspects" / "datasets"
+DBT_MODELS = PACKAGE / "dbt" / "models"
+
+
+########################################
+# WHAT THE DASHBOARDS READ
+########################################
+
+# Superset connects as the report user, so it may read what the bundle's datasets read and
+# nothing else: not the parsed statements (one row per statement, every learner's actor id),
+# nor a model added later. The datasets are Tutor templates; reading them here keeps each
+# Tutor setting as the text "{{ NAME }}" for Tutor to render with the grants.
+_SETTING = re.compile(r"__tutor_(\w+?)__")
+
+
+class _TutorSetting(jinja2.Undefined):
+    """A Tutor setting in a dataset template: kept as a placeholder; nothing may branch on it."""
+
+    def __str__(self) -> str:
+        return f"__tutor_{self._undefined_name}__"
+
+    def __bool__(self) -> bool:
+        raise ValueError(
+            f"a dataset template tests {self._undefined_name}: only {PII_SETTING} is known to "
+            "tutoraspects/grants.py, which must grant what each value of it reads"
+        )
+
+
+_DATASET_TEMPLATES = jinja2.Environment(undefined=_TutorSetting, keep_trailing_newline=True)
+# Tables after FROM or JOIN, in SQL without comments. A table function (a name and "(") is
+# refused: the report user may not use any. The suite checks these against what ClickHouse's
+# parser reads (tests/aspects/test_report_user_access.py); Tutor's process has no ClickHouse.
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_TABLE = re.compile(r"\b(?:FROM|JOIN)\s+((?:\w+\.)?\w+)\b(?!\s*\()", re.IGNORECASE)
+_TABLE_FUNCTION = re.compile(r"\b(?:FROM|JOIN)\s+(\w+)\s*\(", re.IGNORECASE)
+_CTE = re.compile(r"\b(\w+)\s+AS\s*\(", re.IGNORECASE)
+
+
+def _tutor_template(text: str) -> str:
+    return _SETTING.sub(r"{{ \1 }}", text)
+
+
+def sql_tables(sql: str, default_database: str) -> set[str]:
+    """The tables `sql` reads, as database.table (unqualified ones in `default_database`)."""
+    sql = _COMMENTS.sub(" ", sql)
+    if function := _TABLE_FUNCTION.search(sql):
+        raise ValueError(f"a dataset reads the table function {function.group(1)}()")
+    subqueries = {name.lower() for name in _CTE.findall(sql)}
+    return {
+        name if "." in name else f"{default_database}.{name}"
+        for name in _TABLE.findall(sql)
+        if name.lower() not in subqueries
+    }
+
+
+def dataset_tables(datasets: Path = DATASETS, pii: bool = False) -> set[str]:
+    """The tables the bundle's datasets read, with PII on or off (Tutor templates)."""
+    tables: set[str] = set()
+    for path in sorted(datasets.rglob("*.yaml")):
+        template = _DATASET_TEMPLATES.from_string(path.read_text(encoding="utf-8"))
+        dataset = yaml.safe_load(template.render({PII_SETTING: pii}))
+        if dataset.get("sql"):
+            tables |= sql_tables(dataset["sql"], dataset["schema"])
+        else:
+            tables.add(f"{dataset['schema']}.{dataset['table_name']}")
+    return {_tutor_template(table) for table in tables}
+
+
+_JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
+_VIEW = re.compile(r"""\bmaterialized\s*=\s*["']view["']""")
+_REF = re.compile(r"""\bref\(\s*["'](\w+)["']\s*\)""")
+_SOURCE = re.compile(r"\bsource\(")
+
+
+def view_tables(table: str, models: Path = DBT_MODELS) -> set[str]:
+    """
+    What reading `table` reads besides it: a dbt view runs with the rights of whoever reads it
+    (ClickHouse's default SQL SECURITY INVOKER), so its reader needs the tables it reads too.
+    """
+    database, _, name = table.partition(".")
+    if database != REPORTING_DATABASE:
+        return set()
+    model = next(iter(models.rglob(f"{name}.sql")), None)
+    if model is None:
+        return set()
+    text = _JINJA_COMMENT.sub(" ", model.read_text(encoding="utf-8"))
+    if not _VIEW.search(text):
+        return set()
+    if _SOURCE.search(text):
+        raise ValueError(f"the dbt view {name} reads the raw statements")
+    read = {f"{REPORTING_DATABASE}.{ref}" for ref in _REF.findall(text)}
+    return read.union(*(view_tables(other, models) for other in read))
+
+
+def report_tables(
+    datasets: Path = DATASETS, models: Path = DBT_MODELS
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """
+    (table, settings) the report user may read: what the datasets read, with PII off, then
+    what they read only with PII on (granted while it is on); the views' tables included.
+    """
+
+    def with_views(tables: set[str]) -> set[str]:
+        return tables.union(*(view_tables(table, models) for table in tables))
+
+    always = with_views(dataset_tables(datasets, pii=False))
+    with_pii = with_views(dataset_tables(datasets, pii=True)) - always
+    return (
+        *((table, ()) for table in sorted(always)),
+        *((table, (PII_SETTING,)) for table in sorted(with_pii)),
+    )
+
+
 # Everything the schema owner needs to create, change and fill the Aspects schema (migrations
 # and dbt), and nothing on any other database.
 SCHEMA_PRIVILEGES = (
@@ -38,6 +162,7 @@ class ClickHouseUser(t.NamedTuple):
     grants: tuple[tuple[str, ...], ...]
     profile: str = ""  # settings profile, if any
     cluster_ddl: bool = False  # runs DDL ON CLUSTER when a cluster is configured
+    revoked: str = ""  # privileges revoked on *.* after the grants
 
 
 USERS = (
@@ -48,18 +173,16 @@ USERS = (
         (("INSERT, SELECT", XAPI_TABLE),),
     ),
     ClickHouseUser(
-        "Superset reads the reporting models",
+        "Superset reads what the dashboards' datasets read",
         "ASPECTS_CLICKHOUSE_REPORT_USER",
         "ASPECTS_CLICKHOUSE_REPORT_PASSWORD",
-        (
-            ("SELECT", "{{ DBT_PROFILE_TARGET_DATABASE }}.*"),
-            # Names and emails, for the individual learner view, only when PII is enabled.
-            *(
-                ("SELECT", f"{EVENT_SINK_DATABASE}.{table}", "ASPECTS_ENABLE_PII")
-                for table in PII_TABLES
-            ),
-        ),
+        # Table by table; with PII enabled, the names and emails of the individual learner view.
+        tuple(("SELECT", table, *settings) for table, settings in report_tables()),
         profile="aspects_report",
+        # Table functions (url, file, remote, s3, mysql, executable, …) need a source privilege
+        # and, most of them, CREATE TEMPORARY TABLE: said here, though the grants above already
+        # replace everything else the user had.
+        revoked="CREATE ARBITRARY TEMPORARY TABLE, SOURCES",
     ),
     ClickHouseUser(
         "migrations and dbt own the schema",
@@ -98,12 +221,16 @@ USERS = (
     ),
 )
 
-# Read-only, and bounded so that one dashboard cannot take the server down.
-REPORT_PROFILE_SETTINGS = (
-    "readonly = 1, max_execution_time = {{ ASPECTS_REPORT_MAX_EXECUTION_TIME }}, "
-    "max_memory_usage = {{ ASPECTS_REPORT_MAX_MEMORY_USAGE }}, "
-    "max_result_rows = {{ ASPECTS_REPORT_MAX_RESULT_ROWS }}, result_overflow_mode = 'break'"
+# Read-only, and bounded so that one dashboard cannot take the server down. CONST: a client
+# cannot change them (`SET`, `SETTINGS` in a query, URL parameters), readonly included.
+REPORT_PROFILE = (
+    ("readonly", "1"),
+    ("max_execution_time", "{{ ASPECTS_REPORT_MAX_EXECUTION_TIME }}"),
+    ("max_memory_usage", "{{ ASPECTS_REPORT_MAX_MEMORY_USAGE }}"),
+    ("max_result_rows", "{{ ASPECTS_REPORT_MAX_RESULT_ROWS }}"),
+    ("result_overflow_mode", "'break'"),
 )
+REPORT_PROFILE_SETTINGS = ", ".join(f"{name} = {value} CONST" for name, value in REPORT_PROFILE)
 
 ON_CLUSTER = (
     "{% if CLICKHOUSE_CLUSTER_NAME %} ON CLUSTER '{{ CLICKHOUSE_CLUSTER_NAME }}'{% endif %}"
@@ -125,10 +252,17 @@ def init_sql() -> t.Iterator[tuple[str, str]]:
             # The first grant replaces whatever the user had: the table above is the truth (so
             # a grant whose setting was turned off goes away on the next run).
             replace = " WITH REPLACE OPTION" if index == 0 else ""
+            if replace and setting:
+                raise ValueError(f"the first grant of {user.name_key} depends on {setting[0]}")
             statement = f"GRANT{ON_CLUSTER} {privileges} ON {target} TO {name}{replace}"
             if setting:
                 statement = "{% if " + setting[0] + " %}" + statement + "{% endif %}"
             yield f"grants of {name} on {target}", statement
+        if user.revoked:
+            yield (
+                f"revokes of {name}",
+                f"REVOKE{ON_CLUSTER} {user.revoked} ON *.* FROM {name}",
+            )
         if user.cluster_ddl:
             # A server refuses ON CLUSTER DDL without this grant (it cannot name a database).
             yield (
