@@ -139,6 +139,7 @@ class LmsServer:
         jwt_expire_seconds: int = 3600,
         host: str = "127.0.0.1",
         port: int = 0,
+        log_path: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.people = people
@@ -156,6 +157,7 @@ class LmsServer:
         self.jwt_expire_seconds = jwt_expire_seconds
         self.host = host
         self.port = port  # 0 until started: then the port it listens on, kept across restarts
+        self.log_path = Path(log_path) if log_path else self.data_dir / "lms.log"
         self._process: subprocess.Popen[str] | None = None
 
     @property
@@ -169,10 +171,6 @@ class LmsServer:
     @property
     def public_jwk(self) -> dict[str, str]:
         return public_jwk(self.private_key_pem)
-
-    @property
-    def log_path(self) -> Path:
-        return self.data_dir / "lms.log"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -206,6 +204,7 @@ class LmsServer:
         if not LMS_PYTHON.exists():
             raise LmsError(f"{LMS_PYTHON} does not exist: run `make install`")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         if not isinstance(self.people, Path):
             (self.data_dir / "users.json").write_text(json.dumps(self.people, indent=2))
         command = [str(LMS_PYTHON), "-m", "tests.harness.lms"]
@@ -331,7 +330,8 @@ def running_lms(
     A stand-in LMS on `data_dir` for the duration of the block. `people` is the users file
     (a path, or its content: see people.py); options are those of LmsServer (client id and
     secret, private key, issuer, audience, skip_authorization, force_asymmetric_jwt,
-    jwt_secret_key, jwt_algorithm, jwt_expire_seconds, host, port).
+    jwt_secret_key, jwt_algorithm, jwt_expire_seconds, host, port, log_path: by default
+    lms.log in `data_dir`).
     """
     with LmsServer(Path(data_dir), people, redirect_uris, **options) as server:
         yield server
