@@ -78,6 +78,48 @@ PEOPLE = {
         },
     ],
 }
+# LMS users whose tokens the LMS signs with another key, lets expire, addresses to another
+# audience, says another issuer gave, or leaves unsigned (test_sso.py). Global staff: Superset
+# admins, if Superset took their tokens.
+FLAWED_TOKENS = {
+    "fred_forged": "foreign-key",
+    "eve_expired": "expired",
+    "abe_audience": "audience",
+    "ike_issuer": "issuer",
+    "una_unsigned": "unsigned",
+}
+# An LMS instructor whose name test_sso.py gives to a Superset account with a password.
+LOCAL_ACCOUNT = "lou_local"
+# An LMS instructor whose Superset account test_sso.py makes as earlier releases made them.
+EARLIER_ACCOUNT = "lena_legacy"
+
+
+def lms_people(config: dict) -> dict:
+    """
+    PEOPLE, and the LMS users of test_sso.py: those with flawed tokens, and those named like a
+    Superset account with a password (its admin, its LMS user in capitals, LOCAL_ACCOUNT).
+    """
+    staff = {"password": PASSWORD, "is_staff": True, "is_superuser": True}
+    instructor = {"password": PASSWORD, "courses": {"instructor": [DEMO_COURSE]}}
+    extra = [
+        {**staff, "username": username, "email": f"{username}@example.com", "name": username}
+        for username in FLAWED_TOKENS
+    ]
+    extra.append(
+        {
+            **staff,
+            "username": config["SUPERSET_ADMIN_USERNAME"],
+            "email": "intruder@example.com",
+            "name": "Ivan Intruder",
+        }
+    )
+    for username in (config["SUPERSET_LMS_USERNAME"].upper(), LOCAL_ACCOUNT, EARLIER_ACCOUNT):
+        extra.append(
+            {**instructor, "username": username, "email": f"{username}@example.com".lower()}
+        )
+    return {**PEOPLE, "users": PEOPLE["users"] + extra}
+
+
 # The stand-in plugin's data: learners per course, in the embedded ClickHouse.
 ENROLLMENTS = {
     DEMO_COURSE: ["ana", "ben", "cy"],
@@ -164,12 +206,13 @@ def stack(
     with (
         running_lms(
             directory / "lms",
-            PEOPLE,
+            lms_people(config),
             [f"http://127.0.0.1:{superset_port}/oauth-authorized/openedxsso"],
             port=lms_port,
             **superset_client_options(config),
             # Short-lived, so that a test sees Superset renew a token with its refresh token.
             jwt_expire_seconds=JWT_EXPIRE_SECONDS,
+            jwt_flaws=FLAWED_TOKENS,
         ) as lms,
         running_superset(superset, port=superset_port) as server,
         sync_playwright() as playwright,

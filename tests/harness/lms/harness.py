@@ -140,6 +140,7 @@ class LmsServer:
         host: str = "127.0.0.1",
         port: int = 0,
         log_path: Path | None = None,
+        jwt_flaws: Mapping[str, str] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.people = people
@@ -155,6 +156,9 @@ class LmsServer:
         self.jwt_secret_key = jwt_secret_key or secrets.token_urlsafe(32)
         self.jwt_algorithm = jwt_algorithm  # of asymmetric JWTs; edx-platform's default: RS512
         self.jwt_expire_seconds = jwt_expire_seconds
+        # {username: flaw}: the tokens of these users come with that flaw (forged, expired...:
+        # JWT_FLAWS in the LMS's settings.py), for tests of clients that must refuse them.
+        self.jwt_flaws = dict(jwt_flaws or {})
         self.host = host
         self.port = port  # 0 until started: then the port it listens on, kept across restarts
         self.log_path = Path(log_path) if log_path else self.data_dir / "lms.log"
@@ -195,6 +199,7 @@ class LmsServer:
             "LMS_JWT_EXPIRE_SECONDS": str(self.jwt_expire_seconds),
             "LMS_JWT_SECRET_KEY": self.jwt_secret_key,
             "LMS_JWT_FORCE_CREATE_ASYMMETRIC": "true" if self.force_asymmetric_jwt else "false",
+            "LMS_JWT_FLAWS": json.dumps(self.jwt_flaws),
         }
         if self.issuer:
             environment["LMS_JWT_ISSUER"] = self.issuer
@@ -331,7 +336,7 @@ def running_lms(
     (a path, or its content: see people.py); options are those of LmsServer (client id and
     secret, private key, issuer, audience, skip_authorization, force_asymmetric_jwt,
     jwt_secret_key, jwt_algorithm, jwt_expire_seconds, host, port, log_path: by default
-    lms.log in `data_dir`).
+    lms.log in `data_dir`, jwt_flaws).
     """
     with LmsServer(Path(data_dir), people, redirect_uris, **options) as server:
         yield server

@@ -9,11 +9,14 @@ of ``python -m tests.harness.lms`` sets them; see its --help):
 - LMS_JWT_PRIVATE_KEY (PEM), LMS_JWT_ALGORITHM, LMS_JWT_SECRET_KEY,
   LMS_JWT_FORCE_CREATE_ASYMMETRIC ("true"/"false"), LMS_JWT_ISSUER, LMS_JWT_AUDIENCE,
   LMS_JWT_EXPIRE_SECONDS: how JWT access tokens are signed and checked
+- LMS_JWT_FLAWS: JSON object {username: flaw}: the tokens of these users come with one flaw
+  (JWT_FLAWS below), for tests of what their clients refuse
 - LMS_ALLOWED_HOSTS (space-separated)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -129,7 +132,14 @@ LMS_JWT = {
     "AUDIENCE": os.environ.get("LMS_JWT_AUDIENCE", "openedx"),
     "EXPIRE_SECONDS": int(os.environ.get("LMS_JWT_EXPIRE_SECONDS", "3600")),
     "VERSION": "1.2.0",  # JWT_SUPPORTED_VERSION
+    "FLAWS": json.loads(os.environ.get("LMS_JWT_FLAWS") or "{}"),
 }
+# What LMS_JWT_FLAWS may do to a user's tokens (tokens.build_jwt): sign them with a key of no
+# LMS, let them expire before they are issued, address them to another audience, name another
+# issuer, leave them unsigned (alg "none").
+JWT_FLAWS = ("foreign-key", "expired", "audience", "issuer", "unsigned")
+if set(LMS_JWT["FLAWS"].values()) - set(JWT_FLAWS):
+    raise ValueError(f"LMS_JWT_FLAWS: {LMS_JWT['FLAWS']} names a flaw not in {JWT_FLAWS}")
 
 # Default page size of edx-platform's REST APIs (REST_FRAMEWORK["PAGE_SIZE"]).
 API_PAGE_SIZE = 10

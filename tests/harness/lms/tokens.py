@@ -1,8 +1,9 @@
 """
 JWT access tokens as edx-platform builds them (openedx/core/djangoapps/oauth_dispatch/jwt.py):
 the same claims, the email and profile claims only for the scopes that ask for them, signed
-with the LMS's private key; and their verification, as edx-drf-extensions' JwtAuthentication
-does it for the APIs (signature, issuer, audience, expiry).
+with the LMS's private key (the tokens of users named in LMS_JWT_FLAWS with one flaw each);
+and their verification, as edx-drf-extensions' JwtAuthentication does it for the APIs
+(signature, issuer, audience, expiry).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, User
@@ -72,9 +74,26 @@ def build_jwt(
                 administrator=user.is_staff,
                 superuser=user.is_superuser,
             )
+    flaw = config["FLAWS"].get(user.username)
+    if flaw == "expired":
+        payload["exp"] = now - 60
+    elif flaw == "audience":
+        payload["aud"] = "another-service"
+    elif flaw == "issuer":
+        payload["iss"] = "https://another-lms.example/oauth2"
+    elif flaw == "unsigned":
+        return jwt.encode(payload, None, algorithm=None)
     if asymmetric or config["FORCE_CREATE_ASYMMETRIC"]:
-        return jwt.encode(payload, config["PRIVATE_KEY"], algorithm=config["ALGORITHM"])
-    return jwt.encode(payload, config["SECRET_KEY"], algorithm=config["SYMMETRIC_ALGORITHM"])
+        key = _foreign_private_key() if flaw == "foreign-key" else config["PRIVATE_KEY"]
+        return jwt.encode(payload, key, algorithm=config["ALGORITHM"])
+    secret = "a-secret-of-no-lms" if flaw == "foreign-key" else config["SECRET_KEY"]
+    return jwt.encode(payload, secret, algorithm=config["SYMMETRIC_ALGORITHM"])
+
+
+@functools.cache
+def _foreign_private_key() -> RSAPrivateKey:
+    """An RSA key of no LMS, for tokens that LMS_JWT_FLAWS says are forged."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def jwt_token_response(token_response: dict[str, Any], asymmetric: bool) -> dict[str, Any]:

@@ -8,6 +8,11 @@ LMS superusers and global staff get Admin, course staff and instructors the cour
 role; anyone else (learners) is refused with a 403 page, not sent back to the LMS (which
 would loop). Self-registration pages are not mounted.
 
+Superset finds the account of an LMS user by username. An account with a password of
+Superset's own (the admin, the LMS's user, any account given a password) is never signed into
+through the LMS: an LMS user of that name is refused. Accounts made through the LMS get no
+usable password.
+
 Row-level security: ``can_view_courses(column)``, a macro of Superset's SQL templates, says
 which courses the current user may see. Their list is kept in Superset's cache for
 OPENEDX_COURSES_CACHE_TIMEOUT seconds; then it is asked of the LMS again with the user's
@@ -29,6 +34,7 @@ from superset.exceptions import QueryObjectValidationError
 from superset.extensions import cache_manager
 from superset.security import SupersetSecurityManager
 from superset.utils.core import get_username
+from werkzeug.security import check_password_hash
 
 log = logging.getLogger(__name__)
 PROVIDER = "openedxsso"
@@ -45,6 +51,10 @@ SQL_WORDS = frozenset(
     "select session_user then timestamp true union user when where with".split()
 )
 TOKEN_MARGIN_SECONDS = 30  # renew a token this long before it expires
+# The password of accounts made through the LMS. Not a password hash (no "$"): no password
+# matches it. Flask-AppBuilder gives them a random password instead, which looks like a local
+# one.
+NO_LOCAL_PASSWORD = "openedx-sso:no-local-password"
 
 
 class NotAColumnName(QueryObjectValidationError, ValueError):
@@ -66,6 +76,17 @@ def verified_claims(token: str) -> dict:
         issuer=config["OPENEDX_JWT_ISSUER"],
         options={"require": ["exp", "iss", "aud", "preferred_username"]},
     )
+
+
+def has_local_password(user) -> bool:
+    """
+    Whether Superset signs this account in with a password of its own. Accounts made through
+    the LMS have none: NO_LOCAL_PASSWORD, or the hash of an empty password, which earlier
+    Flask-AppBuilder releases gave them and which no login accepts.
+    """
+    if not user.password or user.password == NO_LOCAL_PASSWORD:
+        return False
+    return not check_password_hash(user.password, "")
 
 
 def staff_courses(username: str, token: str) -> list[str]:
@@ -221,6 +242,19 @@ class OpenEdxSsoSecurityManager(SupersetSecurityManager):
             g.openedx_refusal = "Your login could not be verified."
             raise
         username = claims["preferred_username"]
+        # Before anything is remembered under that name (tokens, courses).
+        account = self.find_user(username=username)
+        if account is not None and has_local_password(account):
+            log.warning(
+                "Refused the LMS user %s: Superset's account %s has a password of its own",
+                username,
+                account.username,
+            )
+            g.openedx_refusal = (
+                "This username belongs to an account of Superset's own, which cannot be "
+                "signed into through the LMS."
+            )
+            raise RefusedByLms(f"{username} is the name of a local account")
         if claims.get("superuser") or claims.get("administrator"):
             roles = ["admin"]
         elif courses := staff_courses(username, token):
@@ -240,3 +274,12 @@ class OpenEdxSsoSecurityManager(SupersetSecurityManager):
             "last_name": name[1] if len(name) > 1 else "",
             "role_keys": roles,
         }
+
+    def auth_user_oauth(self, userinfo: dict):
+        user = super().auth_user_oauth(userinfo)
+        # oauth_user_info refused the names of accounts with a password: this account is the
+        # LMS's, and keeps no password that would make it look like one of Superset's own.
+        if user and user.password != NO_LOCAL_PASSWORD:
+            user.password = NO_LOCAL_PASSWORD
+            self.update_user(user)
+        return user
