@@ -11,6 +11,7 @@ event-routing-backends and platform-plugin-aspects from .venv-openedx, on SQLite
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.processes import free_port
 from tests.harness.secrets import found_in, secret_values
 from tests.harness.tutor import BIN, REPOSITORY, TutorRoot, check_posix_script
 
@@ -507,3 +509,72 @@ def test_the_instructor_dashboard_embeds_the_course_dashboards(root: TutorRoot) 
     assert f"SUPERSET_GUEST_TOKEN_JWT_SECRET={config['SUPERSET_GUEST_TOKEN_JWT_SECRET']}" in (
         superset_env
     )
+
+
+# What the LMS's OAuth2 clients may reach over plain HTTP, once its settings are loaded: an
+# OAuth2 session of requests-oauthlib (as platform-plugin-aspects' SupersetClient makes them)
+# with a token, asking two local HTTP servers, one of them at Superset's internal URL.
+PLAIN_HTTP_CHECK = """
+import json, os, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from oauthlib.oauth2 import InsecureTransportError
+from requests_oauthlib import OAuth2Session
+
+class Answer(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+
+superset_port = int(sys.argv[-1])
+for port in (superset_port, 0):
+    server = ThreadingHTTPServer(("127.0.0.1", port), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+session = OAuth2Session(token={"access_token": "a-token", "token_type": "Bearer"})
+answers = {"OAUTHLIB_INSECURE_TRANSPORT": os.environ.get("OAUTHLIB_INSECURE_TRANSPORT")}
+for name, url in {
+    "superset": f"http://127.0.0.1:{superset_port}/api/v1/security/csrf_token/",
+    "superset by another name": f"http://localhost:{superset_port}/",
+    "another server": f"http://127.0.0.1:{server.server_port}/",
+}.items():
+    try:
+        answers[name] = session.get(url, timeout=10).status_code
+    except InsecureTransportError as error:
+        answers[name] = type(error).__name__
+print(json.dumps(answers))
+"""
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_plain_http_is_allowed_to_supersets_internal_url_only(
+    make_root, tmp_path: Path, scheme: str
+) -> None:
+    port = free_port()
+    root = make_root(ALL_PLUGINS, {"SUPERSET_INTERNAL_URL": f"{scheme}://127.0.0.1:{port}"})
+    for name in ("manage.py", "standin_settings.py"):
+        shutil.copy2(STANDIN / name, tmp_path / name)
+    (tmp_path / "check.py").write_text(PLAIN_HTTP_CHECK)
+    command = f"import sys; sys.argv.append('{port}'); exec(open('check.py').read())"
+    result = subprocess.run(
+        [str(OPENEDX_BIN / "python"), "manage.py", "lms", "shell", "--command", command],
+        cwd=tmp_path,
+        env={
+            "PATH": os.environ["PATH"],
+            "OPENEDX_STANDIN_DATABASE": str(tmp_path / "openedx.sqlite3"),
+            "OPENEDX_STANDIN_SETTINGS_DIR": str(root.path / "env/apps/openedx/settings"),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    # Not for the whole process: no other server, nor Superset's under another name.
+    refused = "InsecureTransportError"
+    assert answers == {
+        "OAUTHLIB_INSECURE_TRANSPORT": None,
+        "superset": 200 if scheme == "http" else refused,
+        "superset by another name": refused,
+        "another server": refused,
+    }
