@@ -25,12 +25,18 @@ from tests.reliability.conftest import Stack
 ALL_PLUGINS = ["clickhouse", "ralph", "superset", "aspects"]
 
 # What each plugin makes readable by its owner only after `tutor config save`: files that only
-# docker compose (env_file) and kubectl (Secrets) read, as the user who saved them.
+# docker compose (compose files, env_file) and kubectl (Secrets) read, as the user who saved
+# them.
+COMPOSE_FILES = {"local/docker-compose.yml", "local/docker-compose.jobs.yml"}
 PRIVATE = {
-    "clickhouse": {"plugins/clickhouse/k8s/admin-secret.yml"},
-    "ralph": {"plugins/ralph/apps/ralph.env", "plugins/ralph/kustomization.yml"},
-    "superset": {"plugins/superset/apps/superset.env", "plugins/superset/kustomization.yml"},
-    "aspects": {"plugins/aspects/k8s/job-secret.yml"},
+    "clickhouse": {"plugins/clickhouse/k8s/admin-secret.yml", *COMPOSE_FILES},
+    "ralph": {"plugins/ralph/apps/ralph.env", "plugins/ralph/kustomization.yml", *COMPOSE_FILES},
+    "superset": {
+        "plugins/superset/apps/superset.env",
+        "plugins/superset/kustomization.yml",
+        *COMPOSE_FILES,
+    },
+    "aspects": {"plugins/aspects/k8s/job-secret.yml", *COMPOSE_FILES},
 }
 # Files that hold a secret and keep the mode Tutor gives them (umask), and why.
 MOUNTED = "mounted read-only into a container whose user is not the owner of the file"
@@ -45,10 +51,11 @@ EXCEPTIONS = {
     "apps/openedx/settings/lms/development.py": f"Tutor's; {MOUNTED} (the LMS)",
     "apps/openedx/settings/cms/production.py": f"Tutor's; {MOUNTED} (the CMS)",
     "apps/openedx/settings/cms/development.py": f"Tutor's; {MOUNTED} (the CMS)",
-    "local/docker-compose.yml": "Tutor's, with Tutor's secrets",
-    "local/docker-compose.jobs.yml": "Tutor's, with Tutor's secrets",
     "k8s/deployments.yml": "Tutor's, with Tutor's secrets",
 }
+# The secrets of the four plugins: their keys (each plugin's own prefix) in config.yml.
+PLUGIN_PREFIXES = ("CLICKHOUSE_", "RALPH_", "SUPERSET_", "ASPECTS_")
+ASPECTS_CLICKHOUSE_USERS = ("CMS", "LRS", "MIGRATIONS", "REPORT", "RETIREMENT")
 
 
 def holders(root: TutorRoot, secrets: t.Mapping[str, str]) -> dict[str, list[str]]:
@@ -96,13 +103,73 @@ def test_files_holding_a_secret_are_readable_by_their_owner_only(root: TutorRoot
     ]
 
 
+def test_no_file_readable_by_others_holds_a_secret_of_the_plugins_but_mounted_ones(
+    root: TutorRoot,
+) -> None:
+    config = root.config()
+    secrets = {
+        key: value
+        for key, value in secret_values(config).items()
+        if key.startswith(PLUGIN_PREFIXES)
+    }
+    assert sorted(secrets) == [
+        *(f"ASPECTS_CLICKHOUSE_{user}_PASSWORD" for user in ASPECTS_CLICKHOUSE_USERS),
+        "CLICKHOUSE_ADMIN_PASSWORD",
+        "RALPH_ADMIN_HASHED_PASSWORD",
+        "RALPH_ADMIN_PASSWORD",
+        "RALPH_LMS_HASHED_PASSWORD",
+        "RALPH_LMS_PASSWORD",
+        "SUPERSET_ADMIN_PASSWORD",
+        "SUPERSET_DB_PASSWORD",
+        "SUPERSET_GUEST_TOKEN_JWT_SECRET",
+        "SUPERSET_LMS_PASSWORD",
+        "SUPERSET_OAUTH2_CLIENT_SECRET",
+        "SUPERSET_SECRET_KEY",
+    ]
+    readable = {
+        path.relative_to(root.path / "env").as_posix(): found_in(text, secrets)
+        for path, text in root.rendered_files().items()
+        if path.stat().st_mode & 0o044
+    }
+    # Files that the LMS, the CMS and Ralph read in containers that run as another user.
+    lms_settings = [
+        "ASPECTS_CLICKHOUSE_CMS_PASSWORD",
+        "RALPH_LMS_PASSWORD",
+        "SUPERSET_LMS_PASSWORD",
+        "SUPERSET_OAUTH2_CLIENT_SECRET",
+    ]
+    assert {path: keys for path, keys in readable.items() if keys} == {
+        "apps/openedx/settings/lms/production.py": lms_settings,
+        "apps/openedx/settings/lms/development.py": lms_settings,
+        "apps/openedx/settings/cms/production.py": ["ASPECTS_CLICKHOUSE_CMS_PASSWORD"],
+        "apps/openedx/settings/cms/development.py": ["ASPECTS_CLICKHOUSE_CMS_PASSWORD"],
+        "plugins/ralph/apps/auth.json": [
+            "RALPH_ADMIN_HASHED_PASSWORD",
+            "RALPH_LMS_HASHED_PASSWORD",
+        ],
+    }
+    # The compose files keep them (and Tutor's): docker compose reads them as their owner.
+    holding = holders(root, secrets)
+    assert {mode(root, path) for path in COMPOSE_FILES} == {0o600}
+    assert set(holding["local/docker-compose.jobs.yml"]) >= {
+        "CLICKHOUSE_ADMIN_PASSWORD",
+        "RALPH_ADMIN_PASSWORD",
+        "SUPERSET_ADMIN_PASSWORD",
+        "ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD",
+    }
+    assert holding["local/docker-compose.yml"] == ["ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD"]
+    root.compose_config(jobs=True)  # still valid for docker compose
+
+
 def test_a_file_rendered_again_is_made_private_again(root: TutorRoot) -> None:
     env = root.path / "env"
     (env / "plugins/superset/apps/superset.env").unlink()  # rendered anew: Tutor's mode
     (env / "plugins/ralph/apps/ralph.env").chmod(0o644)  # changed by hand
+    (env / "local/docker-compose.jobs.yml").unlink()
     root.run("config", "save")
     assert mode(root, "plugins/superset/apps/superset.env") == 0o600
     assert mode(root, "plugins/ralph/apps/ralph.env") == 0o600
+    assert mode(root, "local/docker-compose.jobs.yml") == 0o600
 
 
 @pytest.mark.parametrize("plugin", ["clickhouse", "ralph", "superset"])

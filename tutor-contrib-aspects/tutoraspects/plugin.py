@@ -894,9 +894,15 @@ def _copy_job_files(root_env: str, _config: Config) -> None:
 
 
 # Rendered files holding passwords that only docker compose and kubectl read on this machine:
-# readable by their owner only. The job image's build context holds none: the jobs read theirs
-# from the environment.
-SECRET_FILES = ("plugins/aspects/k8s/job-secret.yml",)
+# readable by their owner only. So are the compose files, where services have passwords in
+# their environment (the aspects job, the scheduled dbt runs, Tutor's own services) exactly as
+# configured: an env_file would read $, # and quotes in a value as syntax. The job image's
+# build context holds none: the jobs read theirs from the environment.
+SECRET_FILES = (
+    "plugins/aspects/k8s/job-secret.yml",
+    "local/docker-compose.yml",
+    "local/docker-compose.jobs.yml",
+)
 
 
 @hooks.Actions.ENV_SAVED.add()

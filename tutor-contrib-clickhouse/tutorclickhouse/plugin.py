@@ -266,9 +266,15 @@ hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(
 )
 
 # Rendered files holding the admin password that only docker compose and kubectl read on this
-# machine: readable by their owner only. users.xml, mounted into the server's container, keeps
-# Tutor's mode: it holds only a digest.
-SECRET_FILES = ("plugins/clickhouse/k8s/admin-secret.yml",)
+# machine: readable by their owner only. So are the compose files, where services have
+# passwords in their environment (the clickhouse job, Tutor's own services) exactly as
+# configured: an env_file would read $, # and quotes in a value as syntax. users.xml, mounted
+# into the server's container, keeps Tutor's mode: it holds only a digest.
+SECRET_FILES = (
+    "plugins/clickhouse/k8s/admin-secret.yml",
+    "local/docker-compose.yml",
+    "local/docker-compose.jobs.yml",
+)
 
 
 @hooks.Actions.ENV_SAVED.add()

@@ -389,9 +389,16 @@ hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
 )
 
 # Rendered files holding passwords that only docker compose and kubectl read on this machine:
-# readable by their owner only. auth.json, mounted into Ralph's container, keeps Tutor's mode:
-# it holds only bcrypt hashes.
-SECRET_FILES = ("plugins/ralph/apps/ralph.env", "plugins/ralph/kustomization.yml")
+# readable by their owner only. So are the compose files, where services have passwords in
+# their environment (the ralph job, Tutor's own services) exactly as configured: an env_file
+# would read $, # and quotes in a value as syntax. auth.json, mounted into Ralph's container,
+# keeps Tutor's mode: it holds only bcrypt hashes.
+SECRET_FILES = (
+    "plugins/ralph/apps/ralph.env",
+    "plugins/ralph/kustomization.yml",
+    "local/docker-compose.yml",
+    "local/docker-compose.jobs.yml",
+)
 
 
 @hooks.Actions.ENV_SAVED.add()

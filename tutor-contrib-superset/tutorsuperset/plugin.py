@@ -528,9 +528,16 @@ hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
 )
 
 # Rendered files holding secrets that only docker compose and kubectl read on this machine:
-# readable by their owner only. The files mounted into Superset's containers (pythonpath) hold
-# none.
-SECRET_FILES = ("plugins/superset/apps/superset.env", "plugins/superset/kustomization.yml")
+# readable by their owner only. So are the compose files, where services have passwords in
+# their environment (the superset job, Tutor's own services) exactly as configured: an env_file
+# would read $, # and quotes in a value as syntax. The files mounted into Superset's containers
+# (pythonpath) hold none.
+SECRET_FILES = (
+    "plugins/superset/apps/superset.env",
+    "plugins/superset/kustomization.yml",
+    "local/docker-compose.yml",
+    "local/docker-compose.jobs.yml",
+)
 
 
 @hooks.Actions.ENV_SAVED.add()
