@@ -50,7 +50,7 @@ def test_import_assets_twice_changes_no_count_and_prints_no_secret(stack: Stack)
     config = stack.root.config()
     for _ in range(2):
         output = import_assets(stack)
-        assert "Asset bundle courses_demo: 4 files imported" in output, output[-3000:]
+        assert "Asset bundle courses_demo: 5 files imported" in output, output[-3000:]
         assert "Row-level security filter courses_demo" in output
         assert counts(stack) == before
         secrets = {**secret_values(config), "the reader's password": READER_PASSWORD}

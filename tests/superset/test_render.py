@@ -37,6 +37,24 @@ def test_renders_and_validates_alone(alone: TutorRoot, tmp_path: Path) -> None:
         check_posix_script(script, tmp_path)
 
 
+def test_kubernetes_pods_mount_every_module_of_the_pythonpath(alone: TutorRoot) -> None:
+    rendered = alone.path / "env" / "plugins" / "superset" / "apps" / "pythonpath"
+    modules = {path.name for path in rendered.glob("*.py")}
+    assert {"superset_config.py", "openedx_sso.py", "query_guard.py"} <= modules
+    manifests = alone.manifests()
+    [config_map] = [m for (_, n), m in manifests.items() if n.startswith("superset-pythonpath-")]
+    assert set(config_map["data"]) == modules
+    pods = [("Deployment", name) for name in ("superset", "superset-worker", "superset-worker-beat")]
+    for kind, name in [*pods, ("Job", "superset-job")]:
+        [container] = manifests[(kind, name)]["spec"]["template"]["spec"]["containers"]
+        mounted = {
+            mount["subPath"]
+            for mount in container["volumeMounts"]
+            if mount["mountPath"] == "/app/pythonpath/" + mount.get("subPath", "")
+        }
+        assert mounted == modules, name
+
+
 def test_image_installs_what_the_tests_run(alone: TutorRoot) -> None:
     dockerfile = alone.path / "env" / "plugins" / "superset" / "build" / "superset" / "Dockerfile"
     subprocess.run(
@@ -91,6 +109,27 @@ def test_secrets_stay_out_of_the_configuration_and_the_job_script(alone: TutorRo
         assert ast.literal_eval(value) == config["SUPERSET_OAUTH2_CLIENT_SECRET"]
     assert "AUTH_TYPE = AUTH_OAUTH" in superset_config
     assert '"code_challenge_method": "S256"' in superset_config
+
+
+@pytest.mark.parametrize("https", [True, False])
+def test_the_session_cookie_is_secure_under_https(make_root, https: bool) -> None:
+    # It carries the person's LMS access token.
+    root = make_root(["superset"], {"ENABLE_HTTPS": https})
+    code = root.env_file("plugins", "superset", "apps", "pythonpath", "superset_config.py")
+    values = {}
+    for node in ast.parse(code).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name in ("SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY", "TALISMAN_CONFIG"):
+                values[name] = ast.literal_eval(node.value) if name != "TALISMAN_CONFIG" else node
+    talisman = values.pop("TALISMAN_CONFIG")
+    [secure] = [
+        ast.literal_eval(value)
+        for key, value in zip(talisman.value.keys, talisman.value.values, strict=True)
+        if ast.literal_eval(key) == "session_cookie_secure"
+    ]
+    assert values == {"SESSION_COOKIE_SECURE": https, "SESSION_COOKIE_HTTPONLY": True}
+    assert secure is https
 
 
 def test_caddy_serves_superset_on_its_host(alone: TutorRoot) -> None:

@@ -223,7 +223,7 @@ def test_init_again_changes_nothing_and_prints_no_database_password(stack: Stack
         **superset_job_environment(stack.root, stack.home),
     )
     output = result.stdout + result.stderr
-    assert "Asset bundle courses_demo: 4 files imported" in output
+    assert "Asset bundle courses_demo: 5 files imported" in output
     assert READER_PASSWORD not in output
     assert counts() == before
 

@@ -2,8 +2,8 @@
 An instructor sees her courses' rows only, whatever route of Superset she takes: SQL Lab and
 saved queries are closed to course staff, database connections are not shown to them, exports
 (CSV, Excel, the legacy explore_json CSV) hold her courses' rows only, no GET route of Superset
-answers with another course's key or learners, and SQL-ish strings in filters, WHERE/HAVING
-clauses and custom SQL are refused with a 4xx or still give her courses' rows only.
+answers with another course's key or learners. Attacks through the query routes:
+test_adversarial.py.
 The stack (real Superset, MariaDB, Redis, the stand-in LMS, Chromium): conftest.py.
 """
 
@@ -74,7 +74,9 @@ def readable(body: bytes) -> str:
     """A response body as text; the sheets of an Excel file unzipped."""
     if body.startswith(b"PK"):
         with zipfile.ZipFile(io.BytesIO(body)) as archive:
-            return "\n".join(archive.read(name).decode() for name in archive.namelist())
+            return "\n".join(
+                archive.read(name).decode(errors="replace") for name in archive.namelist()
+            )
     return body.decode(errors="replace")
 
 
@@ -352,124 +354,3 @@ def test_no_get_route_shows_another_courses_rows(
     print(f"\n{len(paths)} GET routes of {len(routes)} as Ida: {dict(sorted(statuses.items()))}")
     assert len(paths) > 200 and statuses["2xx"] > 50
     assert leaked == {}
-
-
-SQLISH = [
-    "' OR 1=1 --",
-    "1=1) OR (1=1",
-    "course_key') OR ('1'='1",
-    "1=1 OR 1=1",
-    "1=1 -- a comment",
-    "1=1 /* a comment */ OR 1=1",
-    "1=1 --\n) OR (1=1",
-    "1=1; SELECT course_key, learner FROM courses_demo.enrollments",
-    "course_key IN (SELECT course_key FROM courses_demo.enrollments)",
-    "1=1) UNION ALL SELECT course_key, learner FROM courses_demo.enrollments --",
-    "EXISTS (SELECT 1 FROM system.tables)",
-    # A second SELECT after the expression, whose rows no row-level security clause filters.
-    "course_key FROM courses_demo.enrollments UNION ALL SELECT course_key",
-    "count() FROM courses_demo.enrollments GROUP BY course_key"
-    " UNION ALL SELECT course_key, count()",
-    "learner FROM courses_demo.enrollments UNION ALL SELECT course_key, learner",
-    "learner UNION ALL SELECT course_key, learner FROM courses_demo.enrollments ORDER BY learner",
-    "course_key = '{{ \"%c) OR (1=1) OR (%c\"|format(39, 39) }}'",
-    "course_key = '{{ \"%c) OR (1=1) OR (%c%c = %c\"|format(39, 39, 39, 39) }}'",
-    "{{ '1=1) OR (1=1' }}",
-    "{{ can_view_courses('1=1 OR course_key') }}",
-]
-# What Superset, and the configuration, say when they refuse one.
-REFUSAL = re.compile(
-    "Invalid SQL clause|cannot contain sub-queries|Error parsing near|Unable to parse"
-    "|exactly one statement|must be one expression|is not a column name|ClickHouse exception"
-)
-# Where a string can go in a chart data query, and the query it makes.
-PLACES = {
-    "filter value": lambda text: {"filters": [{"col": "course_key", "op": "==", "val": text}]},
-    "filter values": lambda text: {"filters": [{"col": "course_key", "op": "IN", "val": [text]}]},
-    "LIKE filter": lambda text: {"filters": [{"col": "learner", "op": "LIKE", "val": text}]},
-    "WHERE": lambda text: {"extras": {"where": text}},
-    "HAVING": lambda text: {
-        "columns": ["course_key"],
-        "metrics": ["learners"],
-        "extras": {"having": text},
-    },
-    "custom SQL column": lambda text: {
-        "columns": ["course_key", {"label": "x", "sqlExpression": text, "expressionType": "SQL"}]
-    },
-    "custom SQL metric": lambda text: {
-        "columns": ["course_key"],
-        "metrics": [{"label": "m", "sqlExpression": text, "expressionType": "SQL"}],
-    },
-    "custom SQL ORDER BY": lambda text: {
-        "orderby": [[{"label": "o", "sqlExpression": text, "expressionType": "SQL"}, True]]
-    },
-    "custom SQL filter column": lambda text: {
-        "filters": [
-            {
-                "col": {"label": "x", "sqlExpression": text, "expressionType": "SQL"},
-                "op": "IS NOT NULL",
-            }
-        ]
-    },
-}
-
-
-@pytest.mark.parametrize("place", PLACES)
-def test_sql_ish_strings_are_refused_or_give_her_rows_only(
-    ida: Person, ids: dict[str, int], place: str
-) -> None:
-    outcomes: Counter[str] = Counter()
-    for text in SQLISH:
-        reply = chart_data(ida, ids, {"row_limit": 1000, **PLACES[place](text)})
-        assert not leaks(reply.body()), f"{place} {text!r}: {reply.text()[:500]}"
-        if reply.status == 200:
-            courses = {row[0] for row in rows(reply)}
-            assert courses <= {DEMO_COURSE}, f"{place} {text!r}: {courses}"
-            outcomes["her rows"] += 1
-        else:
-            # Refused, with a message that says why.
-            assert 400 <= reply.status < 500, (
-                f"{place} {text!r}: {reply.status} {reply.text()[:500]}"
-            )
-            message = json.dumps(reply.json())
-            assert REFUSAL.search(message), f"{place} {text!r}: {message}"
-            outcomes[f"{reply.status}"] += 1
-    print(f"\n{place}: {dict(outcomes)}")
-
-
-# The same in a chart of the legacy endpoint (its own checks, then the same query building).
-# As JSON: its CSV answers a refused query with a 500 (Superset writes no CSV of no rows).
-LEGACY_PLACES = {
-    "WHERE": lambda text: {
-        "adhoc_filters": [{"expressionType": "SQL", "clause": "WHERE", "sqlExpression": text}]
-    },
-    "HAVING": lambda text: {
-        "adhoc_filters": [{"expressionType": "SQL", "clause": "HAVING", "sqlExpression": text}]
-    },
-    "custom SQL metric": lambda text: {
-        "metrics": [{"expressionType": "SQL", "sqlExpression": text, "label": "m"}]
-    },
-}
-
-
-@pytest.mark.parametrize("place", LEGACY_PLACES)
-def test_sql_ish_strings_in_legacy_charts_are_refused_or_give_her_rows_only(
-    ida: Person, ids: dict[str, int], place: str
-) -> None:
-    outcomes: Counter[str] = Counter()
-    for text in SQLISH:
-        form_data = {**legacy_chart(ids), **LEGACY_PLACES[place](text)}
-        form = {"form_data": json.dumps(form_data)}
-        reply = ida.post("/superset/explore_json/", form=form)
-        assert not leaks(reply.body()), f"{place} {text!r}: {reply.text()[:500]}"
-        if reply.status == 200:
-            courses = {row["course_key"] for row in reply.json()["data"]}
-            assert courses <= {DEMO_COURSE}, f"{place} {text!r}: {courses}"
-            outcomes["her rows"] += 1
-        else:
-            assert 400 <= reply.status < 500, (
-                f"{place} {text!r}: {reply.status} {reply.text()[:500]}"
-            )
-            assert REFUSAL.search(reply.text()), f"{place} {text!r}: {reply.text()[:500]}"
-            outcomes[f"{reply.status}"] += 1
-    print(f"\nlegacy {place}: {dict(outcomes)}")

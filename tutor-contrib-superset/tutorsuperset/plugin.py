@@ -513,8 +513,16 @@ hooks.Filters.ENV_TEMPLATE_TARGETS.add_items(
 hooks.Filters.ENV_TEMPLATE_FILTERS.add_item(
     ("superset_shell_quote", lambda value: shlex.quote(str(value)))
 )
+# The modules of Superset's pythonpath (configuration, sign-in, query guard, init sync): shipped
+# to Kubernetes pods in one ConfigMap, each mounted over the image's folder.
+PYTHONPATH_MODULES = sorted(
+    module.name
+    for module in (PACKAGE / "templates" / "superset" / "apps" / "pythonpath").iterdir()
+    if module.name.endswith(".py")
+)
 hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
     [
+        ("superset_pythonpath_modules", PYTHONPATH_MODULES),
         ("superset_extra_config", rendered_items(superset_hooks.EXTRA_CONFIG)),
         ("superset_jinja_macros", rendered_items(superset_hooks.JINJA_MACROS)),
         ("superset_roles", rendered_items(superset_hooks.ROLES)),

@@ -1,15 +1,23 @@
 """
 A stand-in for a plugin that builds on Superset, such as aspects: through the superset
 plugin's hooks only, it adds a database connection (a ClickHouse database of enrollments), an
-asset bundle (its dataset and a chart), a row-level security filter that shows course staff
-their courses' rows only, a permission for the course-staff role and an SQL macro.
+asset bundle (its dataset, a chart and a dashboard that the LMS may embed), a row-level
+security filter that shows course staff their courses' rows only, a permission for the
+course-staff role and an SQL macro.
 """
 
 from pathlib import Path
 
 from tutor import hooks
 
-from tutorsuperset.hooks import ASSETS, DATABASES, JINJA_MACROS, RLS_FILTERS, ROLES
+from tutorsuperset.hooks import (
+    ASSETS,
+    DATABASES,
+    EMBEDDED_DASHBOARDS,
+    JINJA_MACROS,
+    RLS_FILTERS,
+    ROLES,
+)
 
 hooks.Filters.CONFIG_DEFAULTS.add_items(
     [
@@ -37,6 +45,10 @@ RLS_FILTERS.add_item(
         ["courses_demo.enrollments"],
         '{{ can_view_courses("course_key") }}',
     )
+)
+# The dashboard, embeddable by the LMS (guests see it with the rows their token allows).
+EMBEDDED_DASHBOARDS.add_item(
+    ("courses", "6a1d3c52-95b0-5bd5-8a3e-0f7c2d9e4b61", ["http://{{ LMS_HOST }}"])
 )
 JINJA_MACROS.add_item(
     ("shout", 'def shout(text):\n    """Upper case, for tests."""\n    return text.upper()')

@@ -144,9 +144,15 @@ TALISMAN_CONFIG = {
         "frame-ancestors": ["'self'", *EMBEDDING_ORIGINS],
     },
     "content_security_policy_nonce_in": ["script-src"],
+    # Caddy, in front, redirects to HTTPS.
     "force_https": False,
-    "session_cookie_secure": False,
+    "session_cookie_secure": {{ ENABLE_HTTPS }},
 }
+# The session cookie carries the person's LMS access token: sent over HTTPS only, when the
+# platform is served over HTTPS.
+SESSION_COOKIE_SECURE = {{ ENABLE_HTTPS }}
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
 
 {% if SUPERSET_SENTRY_DSN -%}
 import sentry_sdk  # noqa: E402
@@ -170,68 +176,11 @@ JINJA_CONTEXT_ADDONS[{{ name|tojson }}] = {{ name }}
 {%- endfor %}
 
 
-# Custom SQL typed in a chart (a column, a metric, WHERE, HAVING, ORDER BY) must stay one
-# expression of the query Superset builds around it. Superset 6.1 looks for sub-queries only:
-# "x FROM t UNION ALL SELECT x" added a SELECT that no row-level security clause filters, and a
-# filter on the custom column "x OR 1=1" escaped the clause ANDed after it. Anything else than
-# one expression is refused, naming it; an expression goes in parentheses. Superset's models
-# load with the app: the check is put in place then (a plugin that sets FLASK_APP_MUTATOR
-# calls superset_app_mutator first).
-import sqlglot  # noqa: E402
-from superset.exceptions import QueryObjectValidationError  # noqa: E402
-from superset.sql.parse import SQLGLOT_DIALECTS  # noqa: E402
-
-
-def _parsed(statement, engine):
-    try:
-        return sqlglot.parse_one(statement, dialect=SQLGLOT_DIALECTS.get(engine))
-    except sqlglot.errors.ParseError:
-        return None
-
-
-def _has_only(select, *clauses):
-    """`select` is a SELECT with these clauses and no others."""
-    present = [key for key, value in (select.args.items() if select else ()) if value]
-    return isinstance(select, sqlglot.exp.Select) and all(key in clauses for key in present)
-
-
-def _refused(expression):
-    return QueryObjectValidationError(
-        f"Custom SQL must be one expression, without FROM, UNION or other clauses: {expression!r}"
-    )
-
-
-def one_expression_custom_sql(app):
-    """Superset's processing of custom SQL, then the check that it is one expression."""
-    from superset.models.helpers import ExploreMixin
-
-    select_expression = ExploreMixin._process_select_expression
-    orderby_expression = ExploreMixin._process_orderby_expression
-
-    def process_select_expression(self, **kwargs):
-        expression = select_expression(self, **kwargs)
-        if expression:
-            select = _parsed(f"SELECT {expression}", kwargs["engine"])
-            if not _has_only(select, "expressions") or len(select.expressions) != 1:
-                raise _refused(kwargs["expression"])
-            # A column as such keeps its name (Superset finds dataset columns by it).
-            if not isinstance(select.expressions[0], sqlglot.exp.Column):
-                expression = f"({expression})"
-        return expression
-
-    def process_orderby_expression(self, **kwargs):
-        expression = orderby_expression(self, **kwargs)
-        if expression:
-            select = _parsed(f"SELECT 1 ORDER BY {expression}", kwargs["engine"])
-            order = select.args.get("order") if select else None
-            if not (_has_only(select, "expressions", "order") and len(order.expressions) == 1):
-                raise _refused(kwargs["expression"])
-        return expression
-
-    if not getattr(select_expression, "one_expression", False):
-        process_select_expression.one_expression = True
-        ExploreMixin._process_select_expression = process_select_expression
-        ExploreMixin._process_orderby_expression = process_orderby_expression
+# Only administrators send SQL of their own (custom SQL, WHERE/HAVING, Jinja) to the database;
+# everyone else gets database errors as a generic message with an id (query_guard.py).
+# Superset's models load with the app: the guard is put in place then (a plugin that sets
+# FLASK_APP_MUTATOR calls superset_app_mutator first).
+from query_guard import only_administrators_send_sql  # noqa: E402
 
 
 def same_collation_as_the_database(app):
@@ -258,7 +207,7 @@ def same_collation_as_the_database(app):
 
 
 def superset_app_mutator(app):
-    one_expression_custom_sql(app)
+    only_administrators_send_sql(app)
     same_collation_as_the_database(app)
 
 
