@@ -44,8 +44,8 @@ def test_kubernetes_pods_mount_every_module_of_the_pythonpath(alone: TutorRoot) 
     manifests = alone.manifests()
     [config_map] = [m for (_, n), m in manifests.items() if n.startswith("superset-pythonpath-")]
     assert set(config_map["data"]) == modules
-    pods = [("Deployment", name) for name in ("superset", "superset-worker", "superset-worker-beat")]
-    for kind, name in [*pods, ("Job", "superset-job")]:
+    deployments = ("superset", "superset-worker", "superset-worker-beat")
+    for kind, name in [*(("Deployment", name) for name in deployments), ("Job", "superset-job")]:
         [container] = manifests[(kind, name)]["spec"]["template"]["spec"]["containers"]
         mounted = {
             mount["subPath"]
