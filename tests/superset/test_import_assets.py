@@ -41,7 +41,7 @@ def staff_permissions(stack: Stack) -> list[tuple[str | None, ...]]:
         "SELECT pvr.id FROM ab_permission_view_role pvr JOIN ab_role r ON r.id = pvr.role_id "
         "JOIN ab_permission_view pv ON pv.id = pvr.permission_view_id "
         "JOIN ab_permission p ON p.id = pv.permission_id "
-        "WHERE r.name = 'Course Staff' AND p.name = 'all_datasource_access'",
+        "WHERE r.name = 'Course Staff' AND p.name = 'datasource_access'",
     )
 
 

@@ -106,7 +106,7 @@ def ida(stack: Stack) -> SignedIn:
 
 def test_init_applies_what_plugins_contribute(stack: Stack) -> None:
     # The course-staff role: Gamma's permissions but user management, plus the one the stand-in
-    # plugin adds.
+    # plugin adds, and read access to the one dataset its row-level security filter covers.
     permissions = (
         "SELECT count(*) FROM ab_permission_view_role pvr JOIN ab_role r ON r.id = pvr.role_id "
         "JOIN ab_permission_view pv ON pv.id = pvr.permission_view_id "
@@ -117,10 +117,21 @@ def test_init_applies_what_plugins_contribute(stack: Stack) -> None:
         stack,
         f"SELECT ({permissions} r.name = 'Course Staff'), ({permissions} r.name = 'Gamma'), "
         f"({permissions} r.name = 'Gamma' AND v.name = 'UserRegistrationsRestAPI'), "
-        f"({permissions} r.name = 'Course Staff' AND p.name = 'all_datasource_access')",
+        f"({permissions} r.name = 'Course Staff' AND v.name = 'Annotation')",
     )
     assert int(registrations) > 0  # what Superset gives Gamma, and the sync leaves out
-    assert (int(staff), int(extra)) == (int(gamma) - int(registrations) + 1, 1)
+    access = superset_query(
+        stack,
+        permissions.replace("count(*)", "p.name, v.name")
+        + "r.name = 'Course Staff' AND p.name IN ('datasource_access', 'schema_access', "
+        "'database_access', 'catalog_access', 'all_datasource_access', 'all_database_access')",
+    )
+    [(dataset_perm,)] = superset_query(
+        stack, "SELECT perm FROM tables WHERE table_name = 'enrollments'"
+    )
+    assert access == [("datasource_access", dataset_perm)]
+    # Plus the dataset its row-level security filter covers (datasource_access), and no other.
+    assert (int(staff), int(extra)) == (int(gamma) - int(registrations) + 2, 1)
     # The database, with the URI of the DATABASES filter (password stored encrypted).
     [(uri, password)] = superset_query(
         stack, "SELECT sqlalchemy_uri, password FROM dbs WHERE database_name = 'courses_demo'"

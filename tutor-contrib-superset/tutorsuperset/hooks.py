@@ -42,7 +42,9 @@ ASSETS: Filter[list[str], []] = Filter()
 #: Row-level security filters, as ``(name, roles, tables, clause)``: people with one of
 #: ``roles`` see, in each of ``tables`` ("schema.table" datasets), only the rows where
 #: ``clause`` holds. The clause is Superset's Jinja, rendered per query, e.g.
-#: ``{{ can_view_courses("course_key") }}`` (not rendered by Tutor).
+#: ``{{ can_view_courses("course_key") }}`` (not rendered by Tutor). This is also how a role
+#: gets to read a dataset: ``roles`` may read ``tables`` (Superset's ``datasource_access``),
+#: so a role reads no dataset that none of its filters covers.
 RLS_FILTERS: Filter[list[tuple[str, list[str], list[str], str]], []] = Filter()
 
 #: Shell commands that the ``superset`` init job runs last, as ``(name, command)`` pairs, in

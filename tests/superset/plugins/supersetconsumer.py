@@ -35,9 +35,8 @@ DATABASES.add_item(
     )
 )
 ASSETS.add_item(str(Path(__file__).parent / "courses_demo"))
-ROLES.add_item(
-    ("{{ SUPERSET_COURSE_STAFF_ROLE }}", "", [("all_datasource_access", "all_datasource_access")])
-)
+# A permission Gamma lacks (the filter below gives the dataset's).
+ROLES.add_item(("{{ SUPERSET_COURSE_STAFF_ROLE }}", "", [("can_read", "Annotation")]))
 RLS_FILTERS.add_item(
     (
         "courses_demo: course staff see their courses",

@@ -196,6 +196,13 @@ def sync_rls_filters(security) -> None:
         rls.roles = found_roles
         rls.tables = found_tables
         db.session.add(rls)
+        # Deny by default: a role reads the datasets its filters cover, and no other (unless a
+        # role item grants it). sync_roles, run first, took away what earlier runs granted.
+        for role in found_roles:
+            for dataset in found_tables:
+                access = security.add_permission_view_menu("datasource_access", dataset.perm)
+                if access not in role.permissions:
+                    role.permissions.append(access)
         print(f"Row-level security filter {name}: {len(found_tables)} datasets", flush=True)
 
 
