@@ -30,7 +30,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, sign_in
 from tests.harness.tutor import TutorRoot
-from tutoraspects.superset import COURSE_DATASETS
+from tutoraspects.superset import course_columns
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 STATEMENTS = 500  # enough for every reporting table to get rows, few to load quickly
@@ -150,7 +150,8 @@ class SupersetSession:
         assert reply.status == 200, reply.text()[:300]
         datasets = {dataset["table_name"]: dataset["id"] for dataset in reply.json()["result"]}
         keys = {}
-        for name in COURSE_DATASETS:
+        course_datasets = [table for table, column in course_columns().items() if column]
+        for name in (table.rsplit(".", 1)[1] for table in course_datasets):
             body: dict[str, Any] = {
                 "datasource": {"id": datasets[name], "type": "table"},
                 "queries": [{"columns": ["course_key"], "metrics": [], "row_limit": 100_000}],

@@ -86,12 +86,22 @@ def sql_tables(sql: str, default_database: str) -> set[str]:
     }
 
 
+def bundle_datasets(datasets: Path = DATASETS, pii: bool = False) -> t.Iterator[tuple[str, dict]]:
+    """The bundle's datasets, with PII on or off: (file name, dataset), settings as placeholders."""
+    for path in sorted(datasets.rglob("*.yaml")):
+        template = _DATASET_TEMPLATES.from_string(path.read_text(encoding="utf-8"))
+        yield path.name, yaml.safe_load(template.render({PII_SETTING: pii}))
+
+
+def dataset_name(dataset: dict) -> str:
+    """ "schema.table" of a dataset, as a Tutor template."""
+    return _tutor_template(f"{dataset['schema']}.{dataset['table_name']}")
+
+
 def dataset_tables(datasets: Path = DATASETS, pii: bool = False) -> set[str]:
     """The tables the bundle's datasets read, with PII on or off (Tutor templates)."""
     tables: set[str] = set()
-    for path in sorted(datasets.rglob("*.yaml")):
-        template = _DATASET_TEMPLATES.from_string(path.read_text(encoding="utf-8"))
-        dataset = yaml.safe_load(template.render({PII_SETTING: pii}))
+    for _, dataset in bundle_datasets(datasets, pii):
         if dataset.get("sql"):
             tables |= sql_tables(dataset["sql"], dataset["schema"])
         else:

@@ -1,8 +1,8 @@
 """
 What aspects gives Superset, through the superset plugin's extension points only: the
 ClickHouse connection (the read-only reporting user), the asset bundle (datasets, charts and
-dashboards of the reporting models), the course-staff role's access to those datasets, and
-row-level security: course staff see the rows of their own courses only.
+dashboards of the reporting models), and row-level security: course staff read the datasets
+of courses, and their own courses' rows only; nothing else.
 """
 
 from __future__ import annotations
@@ -11,24 +11,55 @@ import json
 import typing as t
 import uuid
 from importlib import resources
+from pathlib import Path
 
 from tutor import hooks
 
-from tutorsuperset.hooks import ASSETS, DATABASES, RLS_FILTERS, ROLES
+from tutoraspects.grants import DATASETS, bundle_datasets, dataset_name
+from tutorsuperset.hooks import ASSETS, DATABASES, RLS_FILTERS
 
 DATABASE_NAME = "ClickHouse"
 BUNDLE = resources.files("tutoraspects") / "superset_assets" / "aspects"
-# Reporting models with a course, shown to course staff for their courses only.
-COURSE_DATASETS = [
-    "course_enrollments_daily",
-    "course_active_learners",
-    "learner_course_status",
-    "video_engagement",
-    "problem_performance",
-    "problem_score_distribution",
-    "learner_details",
-    "at_risk_learners",
-]
+# Each dataset of the bundle says, in its `extra`, which of its columns holds the course key
+# ("course_column"), or that it holds no course (null: administrators only).
+COURSE_COLUMN = "course_column"
+
+
+def course_columns(datasets: Path = DATASETS) -> dict[str, str | None]:
+    """ "schema.table" of each dataset of the bundle: its course column, or None."""
+    columns = {}
+    for name, dataset in bundle_datasets(datasets):
+        extra = dataset.get("extra") or {}
+        if COURSE_COLUMN not in extra:
+            raise ValueError(
+                f"Superset dataset {name}: its extra must name the column of the course key "
+                f'({{"{COURSE_COLUMN}": "course_key"}}), or say it holds no course '
+                f'({{"{COURSE_COLUMN}": null}}: administrators only)'
+            )
+        columns[dataset_name(dataset)] = extra[COURSE_COLUMN]
+    return columns
+
+
+def course_staff_filters(datasets: Path = DATASETS) -> list[tuple[str, list[str], list[str], str]]:
+    """
+    Row-level security of the course datasets: course staff see their courses' rows, and read
+    these datasets only (the superset plugin gives a role the datasets its filters cover).
+    """
+    columns = course_columns(datasets)
+    filters = []
+    for column in sorted({column for column in columns.values() if column}):
+        tables = sorted(table for table, course in columns.items() if course == column)
+        name = "Aspects: course staff see their courses"
+        filters.append(
+            (
+                name if column == "course_key" else f"{name} ({column})",
+                ["{{ SUPERSET_COURSE_STAFF_ROLE }}"],
+                tables,
+                "{{ can_view_courses(" + json.dumps(column) + ") }}",
+            )
+        )
+    return filters
+
 
 DATABASES.add_item(
     (
@@ -40,30 +71,7 @@ DATABASES.add_item(
     )
 )
 ASSETS.add_item(str(BUNDLE))
-# Datasets are shared; rows are not (below). Dashboards stay those Gamma may see.
-ROLES.add_item(
-    ("{{ SUPERSET_COURSE_STAFF_ROLE }}", "", [("all_datasource_access", "all_datasource_access")])
-)
-RLS_FILTERS.add_item(
-    (
-        "Aspects: course staff see their courses",
-        ["{{ SUPERSET_COURSE_STAFF_ROLE }}"],
-        ["{{ DBT_PROFILE_TARGET_DATABASE }}." + name for name in COURSE_DATASETS],
-        '{{ can_view_courses("course_key") }}',
-    )
-)
-# Platform-wide figures are for administrators (who have no row-level security filters).
-RLS_FILTERS.add_item(
-    (
-        "Aspects: operator data for administrators",
-        ["{{ SUPERSET_COURSE_STAFF_ROLE }}"],
-        [
-            "{{ DBT_PROFILE_TARGET_DATABASE }}.ingestion_hourly",
-            "{{ DBT_PROFILE_TARGET_DATABASE }}.storage_by_table",
-        ],
-        "1 = 0",
-    )
-)
+RLS_FILTERS.add_items(course_staff_filters())
 
 
 ########################################
