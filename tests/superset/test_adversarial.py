@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -112,6 +113,13 @@ PLACES: dict[str, Callable[[str], dict[str, Any]]] = {
     "filter value": lambda text: {"filters": [{"col": "course_key", "op": "==", "val": text}]},
     "filter values": lambda text: {"filters": [{"col": "learner", "op": "IN", "val": [text]}]},
     "LIKE filter": lambda text: {"filters": [{"col": "learner", "op": "LIKE", "val": text}]},
+    # Values that are not text, a number or a list of them (Superset answered 500).
+    "filter value in a list": lambda text: {
+        "filters": [{"col": "learner", "op": "IN", "val": [[text]]}]
+    },
+    "filter value in an object": lambda text: {
+        "filters": [{"col": "learner", "op": "==", "val": {"value": text}}]
+    },
 }
 VALUE_PLACES = {"filter value", "filter values", "LIKE filter", "column label"}
 
@@ -430,3 +438,28 @@ def test_dashboard_export_with_data_is_for_administrators(
     export = sam.get(path)
     assert export.status == 200 and export.body().startswith(b"PK")
     assert leaks(export.body()), "the admin's export holds every course's rows"
+
+
+def test_database_errors_reach_non_administrators_as_an_id(
+    stack: Stack, ida: Person, guest: Guest, ids: Ids
+) -> None:
+    # Text compared with a number passes Superset and fails in the database.
+    failing = {"filters": [{"col": "learner", "op": ">", "val": 5}]}
+    sam = Person(stack, stack.sign_in("sam_staff"))
+    admin = ROUTES["chart data"](sam, ids, failing)
+    assert admin.status == 400 and "Code: " in admin.text(), admin.text()[:500]
+    for person in (ida, guest):
+        reply = ROUTES["chart data"](person, ids, failing)
+        assert reply.status == 400, reply.text()[:500]
+        message = json.loads(reply.body)["message"]
+        match = re.fullmatch(
+            r"Error: The query failed \(error (\w{12})\)\. An administrator finds the "
+            r"database's message in Superset's log under this id\.",
+            message,
+        )
+        assert match, message
+        error_id = match.group(1)
+        assert "Code: " not in reply.text() and "supertype" not in reply.text()
+        # The log holds the database's message under the id.
+        [logged] = [line for line in stack.superset.log().splitlines() if error_id in line]
+        assert "Code: " in logged, logged

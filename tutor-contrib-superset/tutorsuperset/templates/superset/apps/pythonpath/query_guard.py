@@ -128,12 +128,19 @@ def refusals(dataset: Any, query: dict[str, Any]) -> list[str]:
             found.append(f"filter: {condition.get('op')!r} is not an operator")
         if condition.get("grain") is not None:
             found += choices.time_grain(condition["grain"], "filter")
+        value = condition.get("val")
+        if not (scalar(value) or (isinstance(value, list) and all(map(scalar, value)))):
+            found.append(f"filter: {value!r} is not a value or a list of values")
     extras = query.get("extras") or {}
     for clause in ("where", "having"):
         if str(extras.get(clause) or "").strip():
             found.append(f"{clause.upper()} clause {extras[clause]!r}")
     found += choices.time_grain(extras.get("time_grain_sqla"), "time grain")
     return found
+
+
+def scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
 
 
 def strings(value: Any) -> Iterator[str]:
