@@ -268,28 +268,43 @@ class OpenedDashboard(t.NamedTuple):
     chart_statuses: list[int]
     course_keys: set[str]  # in the rows of every chart and filter
     alerts: list[str]
+    native_filter_statuses: list[int]  # the values of its filters (chart data requests too)
+    applied_filters: set[str]  # columns the charts' queries were filtered on
 
 
-def open_dashboard(
-    signed_in: SignedIn, superset_url: str, slug: str, shot: Path
-) -> OpenedDashboard:
-    """Open a dashboard as the browser does, note what its charts got, and take a screenshot."""
+def open_page(signed_in: SignedIn, url: str, shot: Path) -> OpenedDashboard:
+    """Open a page as the browser does, note what its charts got, and take a screenshot."""
     replies = []
     page = signed_in.page
-    page.on("response", lambda r: replies.append(r) if "/api/v1/chart/data" in r.url else None)
-    page.goto(f"{superset_url}/superset/dashboard/{slug}/")
+
+    def note(reply: t.Any) -> None:
+        if "/api/v1/chart/data" in reply.url:
+            replies.append(reply)
+
+    page.on("response", note)
+    page.goto(url)
     page.wait_for_load_state("networkidle")
     page.wait_for_timeout(2000)  # charts draw after their data arrives
     page.screenshot(path=str(shot), full_page=True)
-    course_keys = set()
+    page.remove_listener("response", note)
+    course_keys, applied = set(), set()
     for reply in replies:
         if reply.status == 200:
             for result in reply.json()["result"]:
                 course_keys.update(
                     row["course_key"] for row in result["data"] if "course_key" in row
                 )
+                applied.update(item["column"] for item in result.get("applied_filters") or [])
     alerts = page.locator(".ant-alert-error, [data-test='error-message']").all_inner_texts()
-    return OpenedDashboard([reply.status for reply in replies], course_keys, alerts)
+    native = [r.status for r in replies if "NATIVE_FILTER" in (r.request.post_data or "")]
+    statuses = [reply.status for reply in replies]
+    return OpenedDashboard(statuses, course_keys, alerts, native, applied)
+
+
+def open_dashboard(
+    signed_in: SignedIn, superset_url: str, slug: str, shot: Path
+) -> OpenedDashboard:
+    return open_page(signed_in, f"{superset_url}/superset/dashboard/{slug}/", shot)
 
 
 def test_dashboards_in_a_browser_show_an_instructor_their_course_only(
@@ -334,8 +349,48 @@ def test_dashboards_in_a_browser_show_an_instructor_their_course_only(
             assert opened.chart_statuses and set(opened.chart_statuses) == {200}, (slug, opened)
             assert not opened.alerts, (slug, opened.alerts)
             assert opened.course_keys <= {courses[0]}, (slug, opened.course_keys)
+            if slug == "course-overview":
+                # Its filters (organisation, course) ask for their values as she opens it.
+                assert opened.native_filter_statuses == [200, 200], opened
         # The course tables and the course filter did show her course.
         assert opened.course_keys == {courses[0]}
+        # A chart in Explore, with a simple filter of her own (what Explore sends).
+        [(chart_id,)] = deployment.mariadb.query(
+            "SELECT id FROM slices WHERE slice_name = 'Problem performance'",
+            database=config["SUPERSET_DB_NAME"],
+        )
+        simple_filter = {
+            "expressionType": "SIMPLE",
+            "clause": "WHERE",
+            "subject": "course_key",
+            "operator": "IN",
+            "comparator": courses,
+        }
+        # Explore keeps what is being edited under a key (as the page does when she edits).
+        headers = {
+            "X-CSRFToken": ida.page.locator("#csrf_token").get_attribute("value") or "",
+            "Referer": server.url,
+        }
+        chart = ida.api.get(f"{server.url}/api/v1/chart/{chart_id}").json()["result"]
+        form_data = {**json.loads(chart["params"]), "slice_id": int(chart_id)}
+        form_data["adhoc_filters"] = [*form_data.get("adhoc_filters", []), simple_filter]
+        [dataset_id, _] = form_data["datasource"].split("__")
+        stored = ida.api.post(
+            f"{server.url}/api/v1/explore/form_data",
+            headers=headers,
+            data={
+                "datasource_id": int(dataset_id),
+                "datasource_type": "table",
+                "chart_id": int(chart_id),
+                "form_data": json.dumps(form_data),
+            },
+        )
+        assert stored.status == 201, stored.text()[:300]
+        url = f"{server.url}/explore/?form_data_key={stored.json()['key']}&slice_id={chart_id}"
+        explored = open_page(ida, url, tmp_path / "explore.png")
+        assert explored.chart_statuses and set(explored.chart_statuses) == {200}, explored
+        assert explored.course_keys == {courses[0]} and not explored.alerts, explored
+        assert "course_key" in explored.applied_filters, explored
         browser.close()
 
 
