@@ -211,13 +211,16 @@ def test_database_connections_are_not_shown_to_course_staff(
         if reply.status == 200 and "count" in reply.json():
             counts[path] = reply.json()["count"]
     print(f"\nDatabase connections as Ida: {statuses}")
-    # No database is listed to her nor found; the dataset names its database only.
-    assert list(statuses.values()) == [200, 200, 404, 403, 404, 200, 200]
+    # The database of the dataset she reads is listed, by name and engine only (Superset shows
+    # a database to whoever reads one of its datasets); its connection is not.
+    assert list(statuses.values()) == [200, 200, 200, 403, 200, 200, 200]
     assert counts == {
-        "/api/v1/database/": 0,
-        "/api/v1/database/?q=(columns:!(sqlalchemy_uri,password,database_name))": 0,
+        "/api/v1/database/": 1,
+        "/api/v1/database/?q=(columns:!(sqlalchemy_uri,password,database_name))": 1,
     }
-    # The statement SQL Lab would start with, no rows (with all_datasource_access).
+    tables = ida.get(f"/api/v1/database/{database}/tables/?q=(schema_name:courses_demo)").json()
+    assert [table["value"] for table in tables["result"]] == ["enrollments"]
+    # The statement SQL Lab would start with, no rows.
     reply = ida.get(f"/api/v1/database/{database}/select_star/enrollments/courses_demo/")
     assert (reply.status, reply.json()) == (
         200,
