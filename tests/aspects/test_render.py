@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.harness.tutor import TutorRoot, check_posix_script
+from tests.superset.test_render import image_pins, superset_venv_versions
+from tutoraspects.superset import clickhouse_driver
 
 ALL_PLUGINS = ["clickhouse", "ralph", "superset", "aspects"]
 
@@ -24,6 +26,15 @@ def test_renders_and_validates_with_the_service_plugins(root: TutorRoot, tmp_pat
     for plugin in ("clickhouse", "ralph"):
         for _, script in root.init_scripts(plugin):
             check_posix_script(script, tmp_path)
+
+
+def test_the_superset_image_gets_the_clickhouse_driver(root: TutorRoot, make_root) -> None:
+    # Superset's images ship no database driver; its clickhousedb:// connections need this
+    # one, at the release of the aspects job image and of the Superset tests.
+    pins = image_pins(root)
+    assert pins == {**image_pins(make_root(["superset"])), "clickhouse-connect": "1.12.0"}
+    assert f"clickhouse-connect=={pins['clickhouse-connect']}" == clickhouse_driver()
+    assert superset_venv_versions()["clickhouse-connect"] == pins["clickhouse-connect"]
 
 
 def test_ralph_writes_to_clickhouse_as_its_own_user(root: TutorRoot) -> None:

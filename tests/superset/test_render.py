@@ -55,12 +55,17 @@ def test_kubernetes_pods_mount_every_module_of_the_pythonpath(alone: TutorRoot) 
         assert mounted == modules, name
 
 
-def test_image_installs_what_the_tests_run(alone: TutorRoot) -> None:
-    dockerfile = alone.path / "env" / "plugins" / "superset" / "build" / "superset" / "Dockerfile"
+def image_pins(root: TutorRoot) -> dict[str, str]:
+    """What the rendered Superset Dockerfile installs (hadolint-clean), name to version."""
+    dockerfile = root.path / "env" / "plugins" / "superset" / "build" / "superset" / "Dockerfile"
     subprocess.run(
         [str(BIN / "hadolint"), "--failure-threshold", "warning", str(dockerfile)], check=True
     )
-    pins = dict(re.findall(r"^\s+([A-Za-z0-9_.-]+)==([^\s\\]+)", dockerfile.read_text(), re.M))
+    pins = re.findall(r"^\s+'?([A-Za-z0-9_.-]+)==([^\s\\']+)", dockerfile.read_text(), re.M)
+    return {name.lower(): version for name, version in pins}
+
+
+def superset_venv_versions() -> dict[str, str]:
     installed = subprocess.run(
         [
             str(REPOSITORY / ".venv-superset" / "bin" / "python"),
@@ -73,10 +78,13 @@ def test_image_installs_what_the_tests_run(alone: TutorRoot) -> None:
         text=True,
         check=True,
     ).stdout
-    versions = {p["name"].lower(): p["version"] for p in json.loads(installed)}
-    assert {name.lower(): version for name, version in pins.items()} == {
-        name.lower(): versions[name.lower()] for name in pins
-    }
+    return {p["name"].lower(): p["version"] for p in json.loads(installed)}
+
+
+def test_image_installs_what_the_tests_run(alone: TutorRoot) -> None:
+    versions = superset_venv_versions()
+    pins = image_pins(alone)
+    assert pins == {name: versions[name] for name in pins}
 
 
 def test_knows_nothing_of_clickhouse_or_xapi(alone: TutorRoot) -> None:

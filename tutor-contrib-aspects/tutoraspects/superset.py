@@ -16,7 +16,7 @@ from pathlib import Path
 from tutor import hooks
 
 from tutoraspects.grants import DATASETS, bundle_datasets, dataset_name
-from tutorsuperset.hooks import ASSETS, DATABASES, RLS_FILTERS
+from tutorsuperset.hooks import ASSETS, DATABASES, PYTHON_REQUIREMENTS, RLS_FILTERS
 
 DATABASE_NAME = "ClickHouse"
 BUNDLE = resources.files("tutoraspects") / "superset_assets" / "aspects"
@@ -71,6 +71,21 @@ DATABASES.add_item(
     )
 )
 ASSETS.add_item(str(BUNDLE))
+
+
+JOB_REQUIREMENTS = Path(str(resources.files("tutoraspects"))) / "migrations" / "requirements.txt"
+
+
+def clickhouse_driver(requirements: Path = JOB_REQUIREMENTS) -> str:
+    """The ClickHouse client of the job image (its `clickhouse-connect==` pin), for Superset too."""
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        if line.startswith("clickhouse-connect=="):
+            return line.strip()
+    raise ValueError(f"{requirements} pins no clickhouse-connect")
+
+
+# Superset's images ship no database driver: its `clickhousedb://` connections need this one.
+PYTHON_REQUIREMENTS.add_item(clickhouse_driver())
 RLS_FILTERS.add_items(course_staff_filters())
 
 

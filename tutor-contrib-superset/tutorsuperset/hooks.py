@@ -19,6 +19,11 @@ EXTRA_CONFIG: Filter[list[tuple[str, str]], []] = Filter()
 #: calls as ``{{ name(...) }}``, beside the plugin's own ``can_view_courses(column)``.
 JINJA_MACROS: Filter[list[tuple[str, str]], []] = Filter()
 
+#: Python packages the Superset image installs (``tutor images build superset``), as pip
+#: requirements such as ``"psycopg2-binary==2.9.10"``: the drivers of the databases that
+#: plugins connect Superset to (Superset's images ship none). Plain strings, not templates.
+PYTHON_REQUIREMENTS: Filter[list[str], []] = Filter()
+
 #: Roles the ``superset`` init job creates or updates, as ``(name, base, permissions)``: the
 #: role gets exactly the permissions of the role ``base`` (e.g. "Gamma"; empty for none) plus
 #: ``permissions``, a list of ``(permission, view)`` pairs such as ``("can_read", "Dashboard")``.

@@ -523,6 +523,7 @@ PYTHONPATH_MODULES = sorted(
 hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
     [
         ("superset_pythonpath_modules", PYTHONPATH_MODULES),
+        ("superset_python_requirements", superset_hooks.PYTHON_REQUIREMENTS.iterate),
         ("superset_extra_config", rendered_items(superset_hooks.EXTRA_CONFIG)),
         ("superset_jinja_macros", rendered_items(superset_hooks.JINJA_MACROS)),
         ("superset_roles", rendered_items(superset_hooks.ROLES)),
