@@ -499,6 +499,19 @@ hooks.Filters.IMAGES_PULL.add_item(("superset", "{{ DOCKER_IMAGE_SUPERSET }}"))
 hooks.Filters.IMAGES_PUSH.add_item(("superset", "{{ DOCKER_IMAGE_SUPERSET }}"))
 
 ########################################
+# PUBLIC HOSTS
+########################################
+
+
+@hooks.Filters.APP_PUBLIC_HOSTS.add()
+def _superset_public_host(hosts: list[str], context_name: t.Literal["local", "dev"]) -> list[str]:
+    # `tutor local launch` lists it with the platform's URLs; Caddy serves it (local only).
+    if context_name == "local":
+        hosts.append("{{ SUPERSET_HOST }}")
+    return hosts
+
+
+########################################
 # TEMPLATE RENDERING
 ########################################
 
