@@ -190,6 +190,25 @@ def test_lms_and_cms_send_xapi_statements_to_ralph_in_batches(root: TutorRoot) -
     assert "ASPECTS_XAPI_LRS" not in cms
 
 
+@pytest.mark.parametrize("pii", [True, False])
+def test_pii_turns_on_the_sinks_of_personal_data(make_root, pii: bool) -> None:
+    models = ["course_overviews", "user_profile"]  # one of them named by the operator too
+    root = make_root(
+        ["clickhouse", "ralph", "aspects"],
+        {"ASPECTS_ENABLE_PII": pii, "EVENT_SINK_MODELS_ENABLED": models},
+    )
+    for service in ("lms", "cms"):
+        settings = aspects_settings(root, service)
+        # The setting platform-plugin-aspects reads: EVENT_SINK_CLICKHOUSE_<MODEL>_ENABLED.
+        enabled = sorted(
+            name.removeprefix("EVENT_SINK_CLICKHOUSE_").removesuffix("_ENABLED").lower()
+            for name, value in settings.items()
+            if name.startswith("EVENT_SINK_CLICKHOUSE_") and name.endswith("_ENABLED") and value
+        )
+        pii_models = ["external_id"] if pii else []
+        assert enabled == sorted([*models, *pii_models]), service
+
+
 def test_the_router_url_follows_the_ralph_settings(make_root) -> None:
     root = make_root(
         ["clickhouse", "ralph", "aspects"],

@@ -123,6 +123,7 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
         "ASPECTS_ENABLE_PII",
         False,
         "Show learners' usernames, names and emails in Superset (the individual learner view); "
+        "on, the LMS also sends them (the user_profile and external_id event sinks); "
         "off, dashboards show anonymous ids only and the report user cannot read personal data.",
     ),
     (
@@ -841,6 +842,8 @@ hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
         ("aspects_dbt_secrets", DBT_SECRETS),
         ("aspects_alembic", ALEMBIC),
         ("aspects_dbt", DBT),
+        # The event sink tables of personal data: the LMS sends them while ASPECTS_ENABLE_PII is on.
+        ("aspects_pii_sink_models", list(grants.PII_TABLES)),
     ]
 )
 
