@@ -174,56 +174,28 @@ def ids(stack: Stack) -> Ids:
 
 
 @pytest.fixture(scope="module")
+def guest(stack: Stack) -> Guest:
+    return new_guest(stack)
+
+
+@pytest.fixture(scope="module")
 def ida(stack: Stack) -> Person:
     signed_in = stack.sign_in("ida_instructor")
     assert signed_in.status == 200, signed_in.text[:500]
     return Person(stack, signed_in)
 
 
-def lms_request(url: str, path: str, body: object, headers: dict[str, str]) -> dict:
-    request = urllib.request.Request(
-        url + path,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", **headers},
-    )
-    with urllib.request.urlopen(request, timeout=60) as reply:
-        return json.loads(reply.read())
-
-
-@pytest.fixture(scope="module")
-def guest(stack: Stack) -> Guest:
-    return new_guest(stack)
-
-
 def new_guest(stack: Stack) -> Guest:
     """A guest token for Ida's course, asked for as the LMS does (its Superset user)."""
     config = stack.root.config()
-    url = stack.superset_url
-    login = {
-        "username": config["SUPERSET_LMS_USERNAME"],
-        "password": config["SUPERSET_LMS_PASSWORD"],
-        "provider": "db",
-    }
-    access = lms_request(url, "/api/v1/security/login", login, {})["access_token"]
-    request = urllib.request.Request(
-        url + "/api/v1/security/csrf_token/", headers={"Authorization": f"Bearer {access}"}
-    )
-    with urllib.request.urlopen(request, timeout=60) as reply:
-        csrf = json.loads(reply.read())["result"]
-        cookie = reply.headers["Set-Cookie"].split(";")[0]
+    client = stack.superset.client()
+    client.login(config["SUPERSET_LMS_USERNAME"], config["SUPERSET_LMS_PASSWORD"])
     grant = {
         "user": {"username": "ida_guest"},
         "resources": [{"type": "dashboard", "id": "6a1d3c52-95b0-5bd5-8a3e-0f7c2d9e4b61"}],
         "rls": [{"clause": f"course_key = '{DEMO_COURSE}'"}],
     }
-    headers = {
-        "Authorization": f"Bearer {access}",
-        "X-CSRFToken": csrf,
-        "Referer": url,
-        "Cookie": cookie,
-    }
-    token = lms_request(url, "/api/v1/security/guest_token/", grant, headers)["token"]
-    return Guest(url, token)
+    return Guest(stack.superset_url, client.post("/api/v1/security/guest_token/", grant)["token"])
 
 
 def chart_data(result_format: str = "json", result_type: str = "full") -> Callable:

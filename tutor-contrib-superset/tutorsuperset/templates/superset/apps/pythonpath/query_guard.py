@@ -109,9 +109,8 @@ def refusals(dataset: Any, query: dict[str, Any]) -> list[str]:
     for place in ("columns", "groupby", "series_columns"):
         for column in query.get(place) or []:
             found += choices.column(column, place)
-    for place in ("metrics",):
-        for metric in query.get(place) or []:
-            found += choices.metric(metric, place)
+    for metric in query.get("metrics") or []:
+        found += choices.metric(metric, "metrics")
     for place in ("series_limit_metric", "timeseries_limit_metric"):
         found += choices.metric(query.get(place), place)
     for item in query.get("orderby") or []:
@@ -126,8 +125,7 @@ def refusals(dataset: Any, query: dict[str, Any]) -> list[str]:
         operator = str(condition.get("op") or "").upper()
         if operator not in FILTER_OPERATORS:
             found.append(f"filter: {condition.get('op')!r} is not an operator")
-        if condition.get("grain") is not None:
-            found += choices.time_grain(condition["grain"], "filter")
+        found += choices.time_grain(condition.get("grain"), "filter")
         value = condition.get("val")
         if not (scalar(value) or (isinstance(value, list) and all(map(scalar, value)))):
             found.append(f"filter: {value!r} is not a value or a list of values")
