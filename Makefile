@@ -34,7 +34,7 @@ install: system-packages ## Install everything the tests need: apt packages and 
 	$(PYTHON) -m venv $(VENV_LMS)
 	$(VENV_LMS)/bin/pip install --quiet -r requirements/lms.txt
 	$(PYTHON) -m venv $(VENV_OPENEDX)
-	$(VENV_OPENEDX)/bin/pip install --quiet -r requirements/openedx.txt
+	$(VENV_OPENEDX)/bin/pip install --quiet --ignore-requires-python -r requirements/openedx.txt
 
 system-packages:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

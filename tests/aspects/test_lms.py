@@ -156,12 +156,30 @@ def rendered_tasks(root: TutorRoot, *args: str) -> list[tuple[str, str]]:
 # Rendering
 
 
-def test_the_openedx_image_installs_the_pinned_packages(root: TutorRoot) -> None:
+def test_the_openedx_image_installs_the_releases_these_tests_run(root: TutorRoot) -> None:
     dockerfile = root.env_file("build", "openedx", "Dockerfile")
-    assert (
-        "$PIP_COMMAND install 'edx-event-routing-backends==10.1.0' "
-        "'platform-plugin-aspects==2.1.0'" in dockerfile
-    )
+    config = root.loaded_config()
+    pins = [
+        config["ASPECTS_EVENT_ROUTING_BACKENDS_REQUIREMENT"],
+        config["ASPECTS_PLATFORM_PLUGIN_REQUIREMENT"],
+    ]
+    assert pins == ["edx-event-routing-backends==10.1.0", "platform-plugin-aspects==2.1.0"]
+    assert f"$PIP_COMMAND install '{pins[0]}' '{pins[1]}'" in dockerfile
+    # The stand-in's virtualenv holds the same releases (its Python aside: docs/testing.md).
+    report = subprocess.run(
+        [
+            str(OPENEDX_BIN / "python"),
+            "-c",
+            "import sys, importlib.metadata as m; print(sys.version.split()[0], "
+            "*(f'{n}=={m.version(n)}' for n in sys.argv[1:]))",
+            *(pin.split("==")[0] for pin in pins),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    print(f"The LMS-side tests run on Python {report[0]}: {', '.join(report[1:])}")
+    assert report[1:] == pins
 
 
 def test_lms_and_cms_send_xapi_statements_to_ralph_in_batches(root: TutorRoot) -> None:
@@ -387,42 +405,53 @@ def test_transform_tracking_logs_replays_the_lms_logs_into_ralph(
         "--sleep_between_batches_secs 10.0"
     ) in script.splitlines()
 
+    # ERB's real command runs: it reads the logs, and refuses a URL with no router to it.
+    logs = tmp_path / "old lms" / "tracking"
+    logs.mkdir(parents=True)
+    (logs / "tracking.log-2025-01-01").write_text(
+        '{"name": "page_close", "event": "{}"}\n', encoding="utf-8"
+    )
+    standin.tutor("local", "do", "init", "--limit", "aspects")
+    [router] = [r for r in standin.routers() if r["current"]]
+    source = {
+        "key": str(tmp_path / "old lms"),
+        "container": "tracking",
+        "prefix": "tracking.log-2025",
+    }
     result = standin.tutor(
         "local",
         "do",
         "transform-tracking-logs",
         "--source_config",
-        '{"key": "/var/log/old lms", "container": "tracking", "prefix": "tracking.log-2025"}',
+        json.dumps(source),
         "--batch-size",
         "500",
         "--sleep-between-batches-secs",
         "0.5",
         "--dry-run",
         "--lrs-url",
-        "http://ralph:8100/xAPI/",
+        router["route_url"],
     )
     assert (
         "Transforming the tracking logs tracking/tracking.log-2025* (LOCAL) into xapi statements, "
         "sent to nowhere (dry run)" in result.stdout
     )
     assert "Tracking logs transformed" in result.stdout
+    # An event ERB does not transform, skipped by its real parser.
+    assert "Queued 0 log lines, could not parse 0 log lines, skipped 1 log lines" in result.stdout
     options = parsed_options(result.stdout, "transform_tracking_logs")
     assert {key: options[key] for key in options if key not in ("verbosity", "traceback")} | {
         "source_config": json.loads(options["source_config"])
     } == {
         "source_provider": "LOCAL",
-        "source_config": {
-            "key": "/var/log/old lms",
-            "container": "tracking",
-            "prefix": "tracking.log-2025",
-        },
+        "source_config": source,
         "destination_provider": "LRS",
         "destination_config": None,
         "transformer_type": "xapi",
         "batch_size": 500,
         "sleep_between_batches_secs": 0.5,
         "dry_run": True,
-        "lrs_urls": ["http://ralph:8100/xAPI/"],
+        "lrs_urls": [router["route_url"]],
         "force_color": False,
         "no_color": False,
         "pythonpath": None,

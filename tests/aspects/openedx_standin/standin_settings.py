@@ -1,12 +1,16 @@
 """
 Django settings of the stand-in Open edX (manage.py beside this file): just what
-event-routing-backends and platform-plugin-aspects need, on SQLite, then the Aspects settings
-exactly as Tutor rendered them into the LMS (or CMS) settings file.
+event-routing-backends and platform-plugin-aspects need, on SQLite; their own plugin settings,
+applied as edx-platform applies them; then the Aspects settings exactly as Tutor rendered them
+into the LMS (or CMS) settings file.
 """
 
 import os
 import re
+import sys
 from pathlib import Path
+
+from event_routing_backends.settings import common as erb_common
 
 SECRET_KEY = "stand-in-lms-secret-key"
 USE_TZ = True
@@ -15,6 +19,8 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "config_models",
+    "celery_utils",
+    "eventtracking.django.apps.EventTrackingConfig",
     "event_routing_backends",
 ]
 DATABASES = {
@@ -25,7 +31,7 @@ DATABASES = {
 }
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
-LMS_ROOT_URL = "http://lms.stand-in"
+LMS_ROOT_URL = os.environ.get("OPENEDX_STANDIN_LMS_ROOT_URL", "http://lms.stand-in")
 # event-routing-backends logs, at import, that edx-platform's user and course modules are missing.
 LOGGING = {
     "version": 1,
@@ -33,7 +39,10 @@ LOGGING = {
     "loggers": {"event_routing_backends.helpers": {"level": "CRITICAL"}},
 }
 # What edx-platform sets and the event-routing-backends settings below build on.
+EVENT_TRACKING_ENABLED = True
 EVENT_TRACKING_BACKENDS = {}
+# edx-platform's plugin framework runs each app's settings function on its settings module.
+erb_common.plugin_settings(sys.modules[__name__])
 
 # The Aspects blocks of the settings file that Tutor rendered for this service (lms or cms).
 SETTINGS_DIR = Path(os.environ["OPENEDX_STANDIN_SETTINGS_DIR"])
