@@ -56,8 +56,7 @@ class OpenedxStandIn:
         self.root = root
         self.directory = directory
         self.log = directory / "manage.log"
-        for name in ("manage.py", "standin_settings.py"):
-            shutil.copy2(STANDIN / name, directory / name)
+        shutil.copytree(STANDIN, directory, dirs_exist_ok=True)
         self.manage("migrate", "--verbosity", "0")
 
     def environ(self) -> dict[str, str]:
@@ -89,9 +88,9 @@ class OpenedxStandIn:
             assert result.returncode == 0, result.stdout + result.stderr
         return result
 
-    def manage(self, *args: str) -> str:
+    def manage(self, *args: str, **environ: str) -> str:
         # The test's own calls are not the jobs': they are not logged.
-        env = dict(self.environ(), SERVICE_VARIANT="lms", OPENEDX_STANDIN_LOG="")
+        env = dict(self.environ(), SERVICE_VARIANT="lms", OPENEDX_STANDIN_LOG="", **environ)
         return subprocess.run(
             [str(OPENEDX_BIN / "python"), str(self.directory / "manage.py"), "lms", *args],
             env=env,
@@ -559,6 +558,101 @@ def test_the_instructor_dashboard_embeds_the_course_dashboards(root: TutorRoot) 
     )
 
 
+# The instructor dashboards of edx-platform, as far as the Reports tab goes: the legacy page's
+# render filter and the MFE's tabs filter, run through the real openedx-filters pipelines with the
+# steps the settings name, as edx-platform's instructor views run them for course staff.
+INSTRUCTOR_DASHBOARDS = """
+import json
+from types import SimpleNamespace
+from crum import CurrentRequestUserMiddleware, impersonate
+from django.contrib.auth import get_user_model
+from opaque_keys.edx.keys import CourseKey
+from openedx_filters.learning.filters import (
+    InstructorDashboardRenderStarted, InstructorDashboardTabsRequested)
+
+course_key = CourseKey.from_string("course-v1:PhysicsX+PHY101+2026")
+instructor = get_user_model().objects.get(username="ines")
+legacy = {"course": SimpleNamespace(id=course_key), "sections": [{"section_key": "course_info"}]}
+with impersonate(instructor):
+    legacy, _ = InstructorDashboardRenderStarted.run_filter(legacy, "instructor_dashboard_2.html")
+tabs = InstructorDashboardTabsRequested.run_filter(
+    [{"tab_id": "course_info", "title": "Course Info"}], instructor, course_key)[0]
+print("DASHBOARDS " + json.dumps({
+    "sections": [
+        {key: str(value) for key, value in section.items() if key != "fragment"}
+        | ({"html": section["fragment"].content} if "fragment" in section else {})
+        for section in legacy["sections"]
+    ],
+    "tabs": tabs,
+}))
+"""
+
+
+def instructor_dashboards(standin: OpenedxStandIn, filters: dict, language: str) -> dict:
+    """The instructor dashboard sections and MFE tabs an instructor of PHY101 gets."""
+    people = standin.directory / "people.json"
+    people.write_text(
+        json.dumps([{"id": 5, "username": "ines", "email": "ines@example.com",
+                     "xapi_id": "i", "language": language}]),
+        encoding="utf-8",
+    )  # fmt: skip
+    output = standin.manage(
+        "shell",
+        "--command",
+        INSTRUCTOR_DASHBOARDS,
+        OPENEDX_STANDIN_PEOPLE=str(people),
+        OPENEDX_STANDIN_FILTERS=json.dumps(filters),
+    )
+    return json.loads(output.split("DASHBOARDS ", 1)[1])
+
+
+def test_instructors_get_the_reports_tab_in_both_instructor_dashboards(
+    pipeline_root: TutorRoot, standin: OpenedxStandIn, make_root
+) -> None:
+    from tutoraspects.embedding import embedding_uuid
+
+    # A step another plugin put in the MFE's pipeline stays, before the Aspects step.
+    others = {
+        "org.openedx.learning.instructor.dashboard.tabs.requested.v1": {
+            "fail_silently": False,
+            "pipeline": ["other_plugin.AddCertificatesTab"],
+        }
+    }
+    seen = instructor_dashboards(standin, others, language="fr-ca")
+    assert [tab["tab_id"] for tab in seen["tabs"]] == ["course_info", "certificates", "aspects"]
+    assert seen["tabs"][2] == {
+        "tab_id": "aspects",
+        "title": "Reports",
+        "url": "/instructor-dashboard/course-v1:PhysicsX+PHY101+2026/aspects/",
+        "sort_order": 120,
+    }
+    course_info, reports = seen["sections"]
+    assert course_info == {"section_key": "course_info"}
+    assert reports["section_key"] == "aspects"
+    assert reports["section_display_name"] == "Reports"
+    assert reports["superset_url"] == "http://" + pipeline_root.value("SUPERSET_HOST") + "/"
+    assert reports["superset_guest_token_url"] == (
+        "http://lms.stand-in/aspects/superset_guest_token/course-v1:PhysicsX+PHY101+2026"
+    )
+    # Canadian French is not one of the dashboards' locales (platform-plugin-aspects matches
+    # them exactly): the English copies are embedded.
+    settings = aspects_settings(pipeline_root, "lms")
+    slugs = [d["slug"] for d in settings["ASPECTS_INSTRUCTOR_DASHBOARDS"]]
+    assert all(
+        f"superset-embedded-container-{embedding_uuid(s, 'en')}" in reports["html"] for s in slugs
+    )
+
+    spanish = instructor_dashboards(standin, {}, language="es")
+    [_, reports] = spanish["sections"]
+    assert all(
+        f"superset-embedded-container-{embedding_uuid(s, 'es')}" in reports["html"] for s in slugs
+    )
+    assert [tab["tab_id"] for tab in spanish["tabs"]] == ["course_info", "aspects"]
+    # Without Superset there are no dashboards, and no tab.
+    without_superset = make_root(["clickhouse", "ralph", "aspects"])
+    assert "OPEN_EDX_FILTERS_CONFIG" not in aspects_settings(without_superset, "lms")
+
+
 # What the LMS's OAuth2 clients may reach over plain HTTP, once its settings are loaded: an
 # OAuth2 session of requests-oauthlib (as platform-plugin-aspects' SupersetClient makes them)
 # with a token, asking two local HTTP servers, one of them at Superset's internal URL.
@@ -600,8 +694,7 @@ def test_plain_http_is_allowed_to_supersets_internal_url_only(
 ) -> None:
     port = free_port()
     root = make_root(ALL_PLUGINS, {"SUPERSET_INTERNAL_URL": f"{scheme}://127.0.0.1:{port}"})
-    for name in ("manage.py", "standin_settings.py"):
-        shutil.copy2(STANDIN / name, tmp_path / name)
+    shutil.copytree(STANDIN, tmp_path, dirs_exist_ok=True)
     (tmp_path / "check.py").write_text(PLAIN_HTTP_CHECK)
     command = f"import sys; sys.argv.append('{port}'); exec(open('check.py').read())"
     result = subprocess.run(

@@ -5,12 +5,15 @@ applied as edx-platform applies them; then the Aspects settings exactly as Tutor
 into the LMS (or CMS) settings file.
 """
 
+import json
 import os
 import re
 import sys
 from pathlib import Path
 
 from event_routing_backends.settings import common as erb_common
+from platform_plugin_aspects.settings import common as aspects_common
+from platform_plugin_aspects.settings import production as aspects_production
 
 SECRET_KEY = "stand-in-lms-secret-key"
 USE_TZ = True
@@ -31,6 +34,9 @@ DATABASES = {
 }
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
+# platform-plugin-aspects' views, where edx-platform's plugin framework mounts them.
+ROOT_URLCONF = "standin_urls"
 LMS_ROOT_URL = os.environ.get("OPENEDX_STANDIN_LMS_ROOT_URL", "http://lms.stand-in")
 # event-routing-backends logs, at import, that edx-platform's user and course modules are missing.
 LOGGING = {
@@ -41,8 +47,13 @@ LOGGING = {
 # What edx-platform sets and the event-routing-backends settings below build on.
 EVENT_TRACKING_ENABLED = True
 EVENT_TRACKING_BACKENDS = {}
-# edx-platform's plugin framework runs each app's settings function on its settings module.
-erb_common.plugin_settings(sys.modules[__name__])
+MAKO_TEMPLATE_DIRS_BASE = []
+ENV_TOKENS = {}
+# The openedx-filters pipelines that edx-platform and other plugins configured, if any.
+OPEN_EDX_FILTERS_CONFIG = json.loads(os.environ.get("OPENEDX_STANDIN_FILTERS", "{}"))
+# edx-platform's plugin framework runs each app's settings functions on its settings module.
+for plugin_settings in (erb_common, aspects_common, aspects_production):
+    plugin_settings.plugin_settings(sys.modules[__name__])
 
 # The Aspects blocks of the settings file that Tutor rendered for this service (lms or cms).
 SETTINGS_DIR = Path(os.environ["OPENEDX_STANDIN_SETTINGS_DIR"])
