@@ -15,7 +15,8 @@ import pytest
 from tests.harness.fixtures import running_clickhouse
 from tests.harness.tutor import BIN, TutorRoot, check_posix_script
 
-PACKAGE = Path(__file__).resolve().parents[2] / "tutor-contrib-aspects" / "tutoraspects"
+REPOSITORY = Path(__file__).resolve().parents[2]
+PACKAGE = REPOSITORY / "tutor-contrib-aspects" / "tutoraspects"
 ALL_PLUGINS = ["clickhouse", "ralph", "superset", "aspects"]
 
 
@@ -26,6 +27,30 @@ def root(make_root) -> TutorRoot:
 
 def build_context(root: TutorRoot) -> Path:
     return root.path / "env" / "plugins" / "aspects" / "build" / "aspects"
+
+
+def pinned(requirements: Path) -> dict[str, str]:
+    """The name==version pins of a requirements file, following its -r includes."""
+    pins: dict[str, str] = {}
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        if line.startswith("-r "):
+            pins |= pinned(requirements.parent / line[3:].strip())
+        elif "==" in line and not line.startswith("#"):
+            name, version = line.split(";")[0].strip().split("==")
+            pins[name.lower()] = version
+    return pins
+
+
+def test_the_tests_run_the_job_images_packages(root: TutorRoot) -> None:
+    # What the image installs: its build context's requirements file, as rendered.
+    image = pinned(build_context(root) / "requirements.txt")
+    assert {"alembic", "clickhouse-connect", "dbt-core", "dbt-clickhouse"} <= set(image)
+    venv = REPOSITORY / ".venv-dbt" / "bin" / "python"
+    code = "import sys, importlib.metadata as m; print(*(m.version(n) for n in sys.argv[1:]))"
+    installed = subprocess.run(
+        [str(venv), "-c", code, *image], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert dict(zip(image, installed, strict=True)) == image
 
 
 def test_init_order_is_clickhouse_then_aspects_schema_then_ralph(root: TutorRoot) -> None:

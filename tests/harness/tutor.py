@@ -22,7 +22,11 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 # The tools that job images hold come from virtualenvs here: on every job's PATH...
 JOB_TOOLS = [REPOSITORY / ".venv-dbt" / "bin"]
 # ... or first on the PATH of the one job whose image holds them (its `python` included).
-IMAGE_TOOLS = {"superset-job": [str(REPOSITORY / ".venv-superset" / "bin")]}
+IMAGE_TOOLS = {
+    "superset-job": [str(REPOSITORY / ".venv-superset" / "bin")],
+    # The aspects job image's packages, as it installs them (requirements/dbt.txt).
+    "aspects-job": [str(REPOSITORY / ".venv-dbt" / "bin")],
+}
 
 
 class TutorError(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -286,3 +287,14 @@ def test_bad_config_stops_with_a_message_naming_the_key(
     error = alone.save_invalid(key, value)
     assert "Invalid Ralph configuration" in error
     assert message in error
+
+
+def test_the_tests_run_the_images_ralph_release(alone: TutorRoot) -> None:
+    from tests.harness.ralph import RALPH_BIN
+
+    image = alone.compose_config()["services"]["ralph"]["image"]
+    code = "import importlib.metadata as m; print(m.version('ralph-malph'))"
+    installed = subprocess.run(
+        [str(RALPH_BIN / "python"), "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert image == f"docker.io/fundocker/ralph:{installed}"
