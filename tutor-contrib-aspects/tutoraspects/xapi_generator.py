@@ -1,11 +1,14 @@
 """Seeded generator of realistic Open edX xAPI statements, for test data and benchmarks.
 
-The statements are shaped like those event-routing-backends (ERB) 9.x emits from the LMS's
-tracking events: xAPI version 1.0.3, an ``account`` actor (LMS URL and anonymous user id),
-object ids under ``{lms_url}/xblock/...`` and ``{lms_url}/course/...``, the course as
-``context.contextActivities.parent`` and the transformer version and session id as context
-extensions. Each statement is valid for Ralph's ``BaseXapiStatement`` model. The module uses the
-standard library only, so it runs in a plain Python image.
+The statements are those event-routing-backends (ERB) 10.1.0 sends for the LMS's tracking
+events, value for value apart from statement ids: the generator also writes the tracking log of
+the same simulation (``iter_tracking_log``), and tests/aspects/test_generator_matches_erb.py
+replays it through ERB and compares. xAPI version 1.0.3, an ``account`` actor (LMS URL and
+anonymous user id), object ids under ``{lms_url}/xblock/...`` and ``{lms_url}/course/...``, the
+course as ``context.contextActivities.parent``, the transformer version and session id as
+context extensions, scores as floats (tincan's), timestamps as ``datetime.isoformat`` writes them.
+Ralph's API accepts every statement (``LaxStatement``). The module uses the standard library
+only, so it runs in a plain Python image.
 
 Usage::
 
@@ -38,8 +41,12 @@ API
     The fast path: the same statements as JSON text, byte for byte ``json.dumps`` of the dicts.
 ``write_jsonl(config, stream) -> int``
     Writes the statements as JSON lines; returns how many were written.
+``iter_tracking_log(config) -> Iterator[dict]``
+    The LMS tracking-log events ERB turns into the same statements, one per line of
+    tracking.log. What ERB looks up while transforming them is in the universe: each learner's
+    ``user_id``, ``username`` and anonymous id (``name``), each course's ``display_name``.
 ``classify(statement) -> str``
-    The kind of a statement (a key of ``KINDS``), from its verb and object.
+    The kind of a statement (a key of ``KINDS``), from its verb, object and context.
 ``KINDS``
     Every kind of statement generated, with its xAPI verb and the ERB event names it comes from.
 
@@ -55,48 +62,56 @@ session resumes where the learner left the course and walks through units (navig
 unit, sometimes back or to another tab), reading HTML, watching videos in segments and answering
 problems. Every video segment is a ``played`` statement followed by a ``paused`` one (or by
 ``completed`` then ``terminated`` at the end of the video), so watched segments are the
-(played time, paused/terminated time) pairs; seeks happen between segments. A problem submission
-is a browser ``attempted``, a server ``evaluated`` (score, response, attempt number) and an
-``attempted`` question with the weighted score, followed by the block completion the first time,
-and the subsection and course grades; crossing the pass cutoff gives ``passed``, falling back
-under it ``failed``. Learners retry problems they did not fully solve (at most three attempts),
-and the score of the last attempt counts. A session may end with a forum post, then the course
-progress if it changed. Timestamps never decrease for a learner and stay in
-``[start, start + weeks)``. Output is learner after learner, each learner's statements in time
-order.
+(played time, paused/terminated time) pairs; seeks happen between segments. Problems worth two
+or three points have that many questions (one point each). A problem submission is a browser
+``attempted`` and a server ``evaluated``: for a one-question problem, the score, response and
+attempt number; for the others, ERB's parent statement (interaction type ``other``, the
+problem's score, and the first question's success and response) then one ``evaluated`` per
+question (object id suffixed with the question's input id, no score, the problem as
+context parent and the course as grouping, a StatementRef to the parent). The block completion
+follows the first time, then the subsection and course grades; crossing the pass cutoff gives
+``passed``, falling back under it ``failed``. Learners retry problems they did not fully solve
+(at most three attempts), and the score of the last attempt counts. A session may end with a
+forum post. Timestamps never decrease for a learner and stay in ``[start, start + weeks)``.
+Output is learner after learner, each learner's statements in time order.
 
 Statements by kind: verb <- the LMS events ERB transforms into it (``KINDS`` holds the same):
 
 - enrollment_registered: registered <- edx.course.enrollment.activated
 - enrollment_unregistered: unregistered <- edx.course.enrollment.deactivated
 - navigation: navigated <- edx.ui.lms.sequence.next_selected, previous_selected, tab_selected
-  (starting-position and ending-point context extensions)
+  (the unit left, as the learning MFE sends it; starting-position and ending-point context
+  extensions)
 - video_played: played <- play_video (time; the video length is a context extension)
 - video_paused: paused <- pause_video
 - video_seeked: seeked <- seek_video (time-from, time-to)
 - video_completed: completed <- complete_video (completion, duration)
 - video_stopped: terminated <- stop_video
-- problem_browser_check: attempted <- problem_check from the browser (no result)
+- problem_browser_check: attempted <- problem_check from the browser (no result; interaction
+  type ``other``: the browser's event holds only the answers)
 - problem_server_check: evaluated <- problem_check from the server (score, success, response,
-  attempt number)
-- problem_submitted: attempted <- edx.grades.problem.submitted (weighted score; object type
-  question)
+  attempt number; the parent statement of a problem with several questions)
+- problem_question_check: evaluated <- problem_check from the server, one per question of a
+  problem with several (success and response)
 - block_completion: progressed <- edx.completion.block_completion.changed (progress 100)
-- course_progress: progressed <- openedx.completion_aggregator.progress.course (progress 0-100,
-  object type course)
 - subsection_grade: earned <- edx.grades.subsection.grade_calculated
 - course_grade: earned <- edx.grades.course.grade_calculated (Pass/Fail classification)
 - course_passed: passed <- edx.course.grade.passed.first_time, edx.course.grade.now_passed
 - course_failed: failed <- edx.course.grade.now_failed
-- forum_thread_posted: posted <- edx.forum.thread.created
-- forum_response_posted: posted <- edx.forum.response.created
+- forum_thread_posted: posted <- edx.forum.thread.created (title as the object's name)
+- forum_response_posted: posted <- edx.forum.response.created (its thread as grouping)
+
+Pass/fail statements carry an empty ``extensions`` in their object definition, as ERB sends
+them (it reads an enrollment mode that grade events lack); Ralph's API model accepts that, its
+strict ``BaseXapiStatement`` does not. ERB 10.1.0 sends nothing for two events the LMS writes:
+edx.grades.problem.submitted (not in its default list of allowed events) and the course
+progress of openedx-completion-aggregator (not installed by default), so neither is generated.
 
 Where the output knowingly differs from ERB: keys come in a fixed order of our own (JSON objects
-are unordered), statement ids are random-looking UUIDs rather than ERB's UUID5 of actor, time and
-verb, and pass/fail statements carry no empty ``extensions`` in their object definition (ERB can
-write ``{}`` there, which Ralph's strict model refuses). Not generated: video loads, transcript and
-speed changes, hints and answers shown, problems with several questions (ERB's child statements),
-link clicks, exams and forum events other than posts.
+are unordered), and statement ids are random-looking UUIDs rather than ERB's UUID5 of actor,
+time and verb. Not generated: video loads, transcript and speed changes, hints and answers
+shown, question types other than multiple choice, link clicks, exams and forum events other
+than posts.
 """
 
 from __future__ import annotations
@@ -114,13 +129,12 @@ from functools import partial
 from typing import Any, TextIO
 
 XAPI_VERSION = "1.0.3"
-DEFAULT_TRANSFORMER_VERSION = "event-routing-backends@9.0.0"
+DEFAULT_TRANSFORMER_VERSION = "event-routing-backends@10.1.0"
 
 # Activity types.
 COURSE_TYPE = "http://adlnet.gov/expapi/activities/course"
 VIDEO_TYPE = "https://w3id.org/xapi/video/activity-type/video"
 INTERACTION_TYPE = "http://adlnet.gov/expapi/activities/cmi.interaction"
-QUESTION_TYPE = "http://adlnet.gov/expapi/activities/question"
 RESOURCE_TYPE = "http://id.tincanapi.com/activitytype/resource"
 DISCUSSION_TYPE = "http://id.tincanapi.com/activitytype/discussion"
 
@@ -193,12 +207,11 @@ KINDS: dict[str, Kind] = {
     "video_stopped": Kind(TERMINATED, VIDEO_TYPE, ("stop_video",)),
     "problem_browser_check": Kind(ATTEMPTED, INTERACTION_TYPE, ("problem_check (browser)",)),
     "problem_server_check": Kind(EVALUATED, INTERACTION_TYPE, ("problem_check (server)",)),
-    "problem_submitted": Kind(ATTEMPTED, QUESTION_TYPE, ("edx.grades.problem.submitted",)),
+    "problem_question_check": Kind(
+        EVALUATED, INTERACTION_TYPE, ("problem_check (server, one per question)",)
+    ),
     "block_completion": Kind(
         PROGRESSED, RESOURCE_TYPE, ("edx.completion.block_completion.changed",)
-    ),
-    "course_progress": Kind(
-        PROGRESSED, COURSE_TYPE, ("openedx.completion_aggregator.progress.course",)
     ),
     "subsection_grade": Kind(EARNED, RESOURCE_TYPE, ("edx.grades.subsection.grade_calculated",)),
     "course_grade": Kind(EARNED, COURSE_TYPE, ("edx.grades.course.grade_calculated",)),
@@ -213,7 +226,7 @@ KINDS: dict[str, Kind] = {
 _KIND_BY_VERB_AND_TYPE = {
     (kind.verb.id, kind.object_type): name
     for name, kind in KINDS.items()
-    if name != "forum_response_posted"
+    if name not in ("forum_response_posted", "problem_question_check")
 }
 
 
@@ -223,6 +236,8 @@ def classify(statement: dict[str, Any]) -> str:
     name = _KIND_BY_VERB_AND_TYPE[statement["verb"]["id"], obj["definition"]["type"]]
     if name == "forum_thread_posted" and "/comments/" in obj["id"]:
         return "forum_response_posted"
+    if name == "problem_server_check" and "statement" in statement["context"]:
+        return "problem_question_check"
     return name
 
 
@@ -356,6 +371,8 @@ class Block:
     difficulty: float = 0.0
     partial_credit: bool = False
     subsection_uid: int = -1
+    # problem: how many questions (response fields) it has, each worth one point.
+    questions: int = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -401,6 +418,15 @@ class Learner:
     engagement: float  # 0..1: how often and how long the learner studies
     skill: float  # 0..1: chance of answering right on a first attempt
     forum_propensity: float  # chance of posting to the forum in a session
+
+    @property
+    def user_id(self) -> int:
+        """The learner's id in the LMS's user table."""
+        return self.index + 1
+
+    @property
+    def username(self) -> str:
+        return f"learner{self.index + 1}"
 
 
 @dataclass(frozen=True)
@@ -504,10 +530,13 @@ class _CourseBuilder:
 
     def problem(self, label: str, subsection_uid: int) -> Block:
         rng = self.rng
+        weight = rng.choice((1.0, 1.0, 1.0, 2.0, 3.0))
         return self.block(
             "problem",
             f"Check your understanding {label}",
-            weight=rng.choice((1.0, 1.0, 1.0, 2.0, 3.0)),
+            weight=weight,
+            # A problem's default weight is one point per question.
+            questions=int(weight),
             answers=_ANSWERS,
             correct_answer=rng.randrange(len(_ANSWERS)),
             question=f'Which option is "right" for unit {label}?',
@@ -624,8 +653,24 @@ def build_universe(config: Config) -> Universe:
 # Statement shapes
 # ---------------------------------------------------------------------------------------------
 
-# Problems have one response field, so their raw grade is out of 1.
-PROBLEM_MAX_GRADE = 1
+
+def _question_ids(problem: Block) -> tuple[str, ...]:
+    """The LMS's input ids of a problem's questions: block id, response index from 2, input 1."""
+    block_id = problem.usage_key.rsplit("@", 1)[1]
+    return tuple(f"{block_id}_{number + 2}_1" for number in range(problem.questions))
+
+
+def _question_texts(problem: Block) -> tuple[str, ...]:
+    if problem.questions == 1:
+        return (problem.question,)
+    stem = problem.question.rstrip("?")
+    return tuple(f"{stem}, part {number}?" for number in range(1, problem.questions + 1))
+
+
+def _question_iris(problem: Block) -> tuple[str, ...]:
+    """ERB's object ids of a problem's questions: the block id's last part becomes the input id."""
+    base = problem.iri.rsplit("@", 1)[0]
+    return tuple(f"{base}@{question_id}" for question_id in _question_ids(problem))
 
 
 def iso_duration(seconds: float) -> str:
@@ -674,10 +719,11 @@ class _Shapes:
         }
 
     @staticmethod
-    def course_object(course: Course, mode: str | None = None) -> dict:
+    def course_object(course: Course, extensions: dict | None = None) -> dict:
+        """The course as ERB writes it: extensions for enrollments and verdicts, not grades."""
         definition: dict[str, Any] = {"type": COURSE_TYPE, "name": {"en": course.display_name}}
-        if mode is not None:
-            definition["extensions"] = {EXT_MODE: mode}
+        if extensions is not None:
+            definition["extensions"] = extensions
         return {"id": course.iri, "objectType": "Activity", "definition": definition}
 
     @staticmethod
@@ -686,11 +732,35 @@ class _Shapes:
 
     @staticmethod
     def navigation_object(unit: Unit) -> dict:
+        # The learning MFE names the unit the learner leaves, and how many units its
+        # subsection has.
         return {
-            "id": unit.subsection.iri,
+            "id": unit.block.iri,
             "objectType": "Activity",
             "definition": {"type": RESOURCE_TYPE, "extensions": {EXT_TOTAL_ITEMS: unit.tab_count}},
         }
+
+    @staticmethod
+    def browser_check_object(problem: Block) -> dict:
+        # The browser's event holds only the answers: ERB knows no question type.
+        definition = {"type": INTERACTION_TYPE, "interactionType": "other"}
+        return {"id": problem.iri, "objectType": "Activity", "definition": definition}
+
+    @staticmethod
+    def question_object(iri, question, interaction, attempt) -> dict:
+        """A problem (interaction ``other`` when it has several questions) or one question."""
+        definition = {
+            "type": INTERACTION_TYPE,
+            "description": {"en-US": question},
+            "interactionType": interaction,
+            "extensions": {EXT_ATTEMPT: attempt},
+        }
+        return {"id": iri, "objectType": "Activity", "definition": definition}
+
+    @staticmethod
+    def thread_object(iri, title) -> dict:
+        definition = {"type": DISCUSSION_TYPE, "name": {"en": title}}
+        return {"id": iri, "objectType": "Activity", "definition": definition}
 
     def thread_iri(self, post_id: str) -> str:
         return f"{self.lms_url}/api/discussion/v1/threads/{post_id}"
@@ -727,6 +797,16 @@ class _Shapes:
         }
         return self._statement(sid, ts, verb, obj, result, context, actor)
 
+    def _grouped(self, sid, ts, verb, obj, result, parent, grouping, ref, session, actor) -> dict:
+        """A statement with a parent and a grouping activity (and a statement it belongs to)."""
+        context: dict[str, Any] = {
+            "contextActivities": {"parent": [parent], "grouping": [grouping]}
+        }
+        if ref is not None:
+            context["statement"] = {"objectType": "StatementRef", "id": ref}
+        context["extensions"] = self._extensions(session, None)
+        return self._statement(sid, ts, verb, obj, result, context, actor)
+
     # Statements.
 
     def about_course(self, verb: Verb, sid, ts, obj, session, actor) -> dict:
@@ -756,50 +836,43 @@ class _Shapes:
     def problem_attempted(self, sid, ts, obj, session, parent, actor) -> dict:
         return self._in_course(sid, ts, ATTEMPTED, obj, None, None, session, parent, actor)
 
-    def problem_evaluated(
-        self, sid, ts, iri, question, attempt, raw, scaled, success, response, *tail
-    ) -> dict:
-        obj = {
-            "id": iri,
-            "objectType": "Activity",
-            "definition": {
-                "type": INTERACTION_TYPE,
-                "description": {"en-US": question},
-                "interactionType": "choice",
-                "extensions": {EXT_ATTEMPT: attempt},
-            },
-        }
-        score = {"min": 0, "max": PROBLEM_MAX_GRADE, "raw": raw, "scaled": scaled}
+    def problem_evaluated(self, sid, ts, obj, maximum, raw, scaled, success, response, *tail):
+        """The whole submission: the problem's score, and the first question's answer."""
+        score = {"min": 0.0, "max": maximum, "raw": raw, "scaled": scaled}
         result = {"score": score, "success": success, "response": response}
         return self._in_course(sid, ts, EVALUATED, obj, result, None, *tail)
 
-    def scored(self, verb: Verb, sid, ts, obj, maximum, raw, scaled, success, *tail) -> dict:
-        score = {"min": 0, "max": maximum, "raw": raw, "scaled": scaled}
+    def question_evaluated(self, sid, ts, obj, success, response, problem, course, ref, *tail):
+        """One question of a problem that has several: no score, only the parent's has one."""
+        result = {"success": success, "response": response}
+        return self._grouped(sid, ts, EVALUATED, obj, result, problem, course, ref, *tail)
+
+    def subsection_graded(self, sid, ts, obj, maximum, raw, scaled, success, *tail) -> dict:
+        score = {"min": 0.0, "max": maximum, "raw": raw, "scaled": scaled}
         result = {"score": score, "success": success}
-        return self._in_course(sid, ts, verb, obj, result, None, *tail)
+        return self._in_course(sid, ts, EARNED, obj, result, None, *tail)
 
     def block_completed(self, sid, ts, obj, session, parent, actor) -> dict:
         result = {"completion": True, "extensions": {EXT_PROGRESS: 100.0}}
         return self._in_course(sid, ts, PROGRESSED, obj, result, None, session, parent, actor)
 
-    def course_progressed(self, sid, ts, obj, completion, progress, *tail) -> dict:
-        result = {"completion": completion, "extensions": {EXT_PROGRESS: progress}}
-        return self._in_course(sid, ts, PROGRESSED, obj, result, None, *tail)
-
     def course_graded(self, sid, ts, obj, raw, scaled, letter, *tail) -> dict:
         result = {
-            "score": {"min": 0, "max": 1.0, "raw": raw, "scaled": scaled},
+            "score": {"min": 0.0, "max": 1.0, "raw": raw, "scaled": scaled},
             "extensions": {EXT_GRADE_CLASSIFICATION: letter},
         }
         return self._in_course(sid, ts, EARNED, obj, result, None, *tail)
 
-    def thread_posted(self, sid, ts, iri, thread_type, *tail) -> dict:
-        obj = self.activity(iri, DISCUSSION_TYPE)
+    def thread_posted(self, sid, ts, obj, thread_type, *tail) -> dict:
         return self._in_course(sid, ts, POSTED, obj, None, {EXT_MODE: thread_type}, *tail)
 
-    def response_posted(self, sid, ts, iri, *tail) -> dict:
-        obj = self.activity(iri, DISCUSSION_TYPE)
-        return self._in_course(sid, ts, POSTED, obj, None, None, *tail)
+    def response_posted(self, sid, ts, iri, course, thread_iri, session, actor) -> dict:
+        """A response, grouped under the thread it answers."""
+        obj, thread = (
+            self.activity(iri, DISCUSSION_TYPE),
+            self.activity(thread_iri, DISCUSSION_TYPE),
+        )
+        return self._grouped(sid, ts, POSTED, obj, None, course, thread, None, session, actor)
 
 
 # Placeholders: q is a JSON string's content, r raw JSON text, n a number written with %r.
@@ -870,11 +943,12 @@ class _DictRenderer:
         return s.session, self.shapes.course_parent(s.course), self.shapes.actor(s.learner.name)
 
     def enrollment(self, s: _Session, verb: Verb, mode: str, sid: str, ts: str) -> dict:
-        obj = self.shapes.course_object(s.course, mode)
+        obj = self.shapes.course_object(s.course, {EXT_MODE: mode})
         return self.shapes.about_course(verb, sid, ts, obj, s.session, self._tail(s)[2])
 
-    def course_verdict(self, s: _Session, verb: Verb, sid: str, ts: str) -> dict:
-        obj = self.shapes.course_object(s.course)
+    def course_verdict(self, s: _Session, verb: Verb, sid: str, ts: str, first: bool) -> dict:
+        # ERB reads an enrollment mode that grade events lack: its extensions stay empty.
+        obj = self.shapes.course_object(s.course, {})
         return self.shapes.about_course(verb, sid, ts, obj, s.session, self._tail(s)[2])
 
     def navigated(self, s: _Session, unit: Unit, ending: str | int, sid: str, ts: str) -> dict:
@@ -900,70 +974,75 @@ class _DictRenderer:
         length, duration = video.video_length, iso_duration(video.video_length)
         return self.shapes.video_completed(sid, ts, obj, length, duration, length, *self._tail(s))
 
-    def problem_attempted(self, s: _Session, problem: Block, sid: str, ts: str) -> dict:
-        obj = self.shapes.activity(problem.iri, INTERACTION_TYPE)
+    def problem_attempted(
+        self, s: _Session, problem: Block, sid: str, ts: str, answers: tuple[int, ...]
+    ) -> dict:
+        obj = self.shapes.browser_check_object(problem)
         return self.shapes.problem_attempted(sid, ts, obj, *self._tail(s))
 
     def problem_evaluated(
         self,
         s: _Session,
         problem: Block,
-        sid: str,
+        sids: list[str],
         ts: str,
         attempt: int,
-        grade: float,
-        answer: int,
-    ) -> dict:
-        scaled, success = grade / PROBLEM_MAX_GRADE, grade == PROBLEM_MAX_GRADE
-        response = problem.answers[answer]
-        return self.shapes.problem_evaluated(
-            sid,
-            ts,
-            problem.iri,
-            problem.question,
-            attempt,
-            grade,
-            scaled,
-            success,
-            response,
-            *self._tail(s),
+        grades: tuple[float, ...],
+        answers: tuple[int, ...],
+    ) -> list[dict]:
+        shapes, tail = self.shapes, self._tail(s)
+        texts, responses = _question_texts(problem), [problem.answers[a] for a in answers]
+        several = problem.questions > 1
+        obj = shapes.question_object(
+            problem.iri, texts[0], "other" if several else "choice", attempt
         )
+        maximum, raw = float(problem.questions), float(sum(grades))
+        statements = [
+            shapes.problem_evaluated(
+                sids[0], ts, obj, maximum, raw, raw / maximum, grades[0] == 1, responses[0], *tail
+            )
+        ]
+        if several:
+            session, course, actor = tail
+            for sid, iri, text, grade, response in zip(
+                sids[1:], _question_iris(problem), texts, grades, responses, strict=True
+            ):
+                part = shapes.question_object(iri, text, "choice", attempt)
+                statements.append(
+                    shapes.question_evaluated(
+                        sid, ts, part, grade == 1, response, obj, course, sids[0], session, actor
+                    )
+                )
+        return statements
 
-    def scored(
-        self,
-        s: _Session,
-        verb: Verb,
-        obj_type: str,
-        block: Block,
-        sid: str,
-        ts: str,
-        raw: float,
-        maximum: float,
+    def subsection_graded(
+        self, s: _Session, subsection: Block, sid: str, ts: str, raw: float, maximum: float
     ) -> dict:
-        obj = self.shapes.activity(block.iri, obj_type)
+        obj = self.shapes.activity(subsection.iri, RESOURCE_TYPE)
+        raw, maximum = float(raw), float(maximum)
         scaled, success = raw / maximum, raw >= maximum
-        return self.shapes.scored(verb, sid, ts, obj, maximum, raw, scaled, success, *self._tail(s))
+        shape = self.shapes.subsection_graded
+        return shape(sid, ts, obj, maximum, raw, scaled, success, *self._tail(s))
 
     def block_completed(self, s: _Session, block: Block, sid: str, ts: str) -> dict:
         obj = self.shapes.activity(block.iri, RESOURCE_TYPE)
         return self.shapes.block_completed(sid, ts, obj, *self._tail(s))
 
-    def course_progressed(self, s: _Session, sid: str, ts: str, fraction: float) -> dict:
-        obj = self.shapes.activity(s.course.root_iri, COURSE_TYPE)
-        done = fraction == 1.0
-        return self.shapes.course_progressed(sid, ts, obj, done, fraction * 100, *self._tail(s))
-
     def course_graded(self, s: _Session, sid: str, ts: str, percent: float, letter: str) -> dict:
         obj = self.shapes.course_object(s.course)
+        percent = float(percent)
         return self.shapes.course_graded(sid, ts, obj, percent, percent, letter, *self._tail(s))
 
-    def thread_posted(self, s: _Session, sid: str, ts: str, post_id: str, thread_type: str) -> dict:
-        iri = self.shapes.thread_iri(post_id)
-        return self.shapes.thread_posted(sid, ts, iri, thread_type, *self._tail(s))
+    def thread_posted(
+        self, s: _Session, sid: str, ts: str, post_id: str, thread_type: str, title: str
+    ) -> dict:
+        obj = self.shapes.thread_object(self.shapes.thread_iri(post_id), title)
+        return self.shapes.thread_posted(sid, ts, obj, thread_type, *self._tail(s))
 
-    def response_posted(self, s: _Session, sid: str, ts: str, post_id: str) -> dict:
-        iri = self.shapes.comment_iri(post_id)
-        return self.shapes.response_posted(sid, ts, iri, *self._tail(s))
+    def response_posted(self, s: _Session, sid: str, ts: str, post_id: str, thread: str) -> dict:
+        iri, thread_iri = self.shapes.comment_iri(post_id), self.shapes.thread_iri(thread)
+        session, course, actor = self._tail(s)
+        return self.shapes.response_posted(sid, ts, iri, course, thread_iri, session, actor)
 
 
 class _JsonRenderer:
@@ -979,18 +1058,19 @@ class _JsonRenderer:
         self._actor: tuple[int, str] = (-1, "")
         self._parent = [dumps(sh.course_parent(c)) for c in courses]
         self._course = [dumps(sh.course_object(c)) for c in courses]
-        self._course_root = [dumps(sh.activity(c.root_iri, COURSE_TYPE)) for c in courses]
+        self._verdict = [dumps(sh.course_object(c, {})) for c in courses]
         self._enrolled = {
-            (c.index, mode): dumps(sh.course_object(c, mode)) for c in courses for mode, _ in _MODES
+            (c.index, mode): dumps(sh.course_object(c, {EXT_MODE: mode}))
+            for c in courses
+            for mode, _ in _MODES
         }
         self._video = [dumps(sh.activity(b.iri, VIDEO_TYPE)) for b in blocks]
-        self._interaction = [dumps(sh.activity(b.iri, INTERACTION_TYPE)) for b in blocks]
-        self._objects = {
-            object_type: [dumps(sh.activity(b.iri, object_type)) for b in blocks]
-            for object_type in (QUESTION_TYPE, RESOURCE_TYPE)
-        }
-        self._question = [dumps(b.question) for b in blocks]
-        self._answers = [[dumps(answer) for answer in b.answers] for b in blocks]
+        self._browser_check = [dumps(sh.browser_check_object(b)) for b in blocks]
+        self._resource = [dumps(sh.activity(b.iri, RESOURCE_TYPE)) for b in blocks]
+        problems = [b for b in blocks if b.block_type == "problem"]
+        self._questions = {b.uid: [dumps(text) for text in _question_texts(b)] for b in problems}
+        self._question_iris = {b.uid: _question_iris(b) for b in problems}
+        self._answers = {b.uid: [dumps(answer) for answer in b.answers] for b in problems}
         self._duration = [iso_duration(b.video_length) for b in blocks]
         self._navigation = {
             u.block.uid: dumps(sh.navigation_object(u)) for c in courses for u in c.units
@@ -1011,16 +1091,21 @@ class _JsonRenderer:
         self._t_seeked = self._template(sh.video_seeked, "qqrnnnqrr")
         self._t_completed = self._template(sh.video_completed, "qqrnqnqrr")
         self._t_attempted = self._template(sh.problem_attempted, "qqrqrr")
-        self._t_evaluated = self._template(sh.problem_evaluated, "qqqrnnnrrqrr")
-        self._t_scored = {
-            verb.id: self._template(partial(sh.scored, verb), "qqrnnnrqrr")
-            for verb in (ATTEMPTED, EARNED)
-        }
+        self._t_question, count = _to_template(
+            json.dumps(sh.question_object("@@q0@@", "@@r1@@", "@@q2@@", "@@n3@@")), 0
+        )
+        assert count == 4
+        self._t_evaluated = self._template(sh.problem_evaluated, "qqrnnnrrqrr")
+        self._t_question_evaluated = self._template(sh.question_evaluated, "qqrrrrrqqr")
+        self._t_subsection = self._template(sh.subsection_graded, "qqrnnnrqrr")
         self._t_completion = self._template(sh.block_completed, "qqrqrr")
-        self._t_progressed = self._template(sh.course_progressed, "qqrrnqrr")
         self._t_graded = self._template(sh.course_graded, "qqrnnqqrr")
-        self._t_thread = self._template(sh.thread_posted, "qqqqqrr")
-        self._t_response = self._template(sh.response_posted, "qqqqrr")
+        self._t_thread_object, count = _to_template(
+            json.dumps(sh.thread_object("@@q0@@", "@@r1@@")), 0
+        )
+        assert count == 2
+        self._t_thread = self._template(sh.thread_posted, "qqrqqrr")
+        self._t_response = self._template(sh.response_posted, "qqqrqqr")
         # Every statement ends with one of two tails: with the course parent, or without.
         [self._short_tail] = [t for t in self._tails if "contextActivities" not in t]
         [self._long_tail] = [t for t in self._tails if "contextActivities" in t]
@@ -1044,8 +1129,8 @@ class _JsonRenderer:
         obj = self._enrolled[s.course.index, mode]
         return self._t_about[verb.id] % (sid, ts, obj, s.short_tail)
 
-    def course_verdict(self, s: _Session, verb: Verb, sid: str, ts: str) -> str:
-        return self._t_about[verb.id] % (sid, ts, self._course[s.course.index], s.short_tail)
+    def course_verdict(self, s: _Session, verb: Verb, sid: str, ts: str, first: bool) -> str:
+        return self._t_about[verb.id] % (sid, ts, self._verdict[s.course.index], s.short_tail)
 
     def navigated(self, s: _Session, unit: Unit, ending: str | int, sid: str, ts: str) -> str:
         end = f'"{ending}"' if ending.__class__ is str else str(ending)
@@ -1069,60 +1154,360 @@ class _JsonRenderer:
         duration = self._duration[video.uid]
         return self._t_completed % (sid, ts, obj, length, duration, length, s.tail)
 
-    def problem_attempted(self, s: _Session, problem: Block, sid: str, ts: str) -> str:
-        return self._t_attempted % (sid, ts, self._interaction[problem.uid], s.tail)
+    def problem_attempted(
+        self, s: _Session, problem: Block, sid: str, ts: str, answers: tuple[int, ...]
+    ) -> str:
+        return self._t_attempted % (sid, ts, self._browser_check[problem.uid], s.tail)
 
     def problem_evaluated(
         self,
         s: _Session,
         problem: Block,
-        sid: str,
+        sids: list[str],
         ts: str,
         attempt: int,
-        grade: float,
-        answer: int,
-    ) -> str:
+        grades: tuple[float, ...],
+        answers: tuple[int, ...],
+    ) -> list[str]:
         uid = problem.uid
-        scaled, success = grade / PROBLEM_MAX_GRADE, _JSON_BOOL[grade == PROBLEM_MAX_GRADE]
-        question, response = self._question[uid], self._answers[uid][answer]
-        values = (sid, ts, problem.iri, question, attempt, grade, scaled, success, response, s.tail)
-        return self._t_evaluated % values
+        texts, choices = self._questions[uid], self._answers[uid]
+        several = problem.questions > 1
+        obj = self._t_question % (problem.iri, texts[0], "other" if several else "choice", attempt)
+        maximum, raw = float(problem.questions), float(sum(grades))
+        success = _JSON_BOOL[grades[0] == 1]
+        values = (sids[0], ts, obj, maximum, raw, raw / maximum, success, choices[answers[0]])
+        statements = [self._t_evaluated % (*values, s.tail)]
+        if several:
+            course, template = self._parent[s.course.index], self._t_question_evaluated
+            for sid, iri, text, grade, answer in zip(
+                sids[1:], self._question_iris[uid], texts, grades, answers, strict=True
+            ):
+                part = self._t_question % (iri, text, "choice", attempt)
+                success = _JSON_BOOL[grade == 1]
+                values = (sid, ts, part, success, choices[answer], obj, course, sids[0])
+                statements.append(template % (*values, s.short_tail))
+        return statements
 
-    def scored(
-        self,
-        s: _Session,
-        verb: Verb,
-        obj_type: str,
-        block: Block,
-        sid: str,
-        ts: str,
-        raw: float,
-        maximum: float,
+    def subsection_graded(
+        self, s: _Session, subsection: Block, sid: str, ts: str, raw: float, maximum: float
     ) -> str:
-        obj = self._objects[obj_type][block.uid]
+        obj = self._resource[subsection.uid]
+        raw, maximum = float(raw), float(maximum)
         scaled, success = raw / maximum, _JSON_BOOL[raw >= maximum]
-        return self._t_scored[verb.id] % (sid, ts, obj, maximum, raw, scaled, success, s.tail)
+        return self._t_subsection % (sid, ts, obj, maximum, raw, scaled, success, s.tail)
 
     def block_completed(self, s: _Session, block: Block, sid: str, ts: str) -> str:
-        return self._t_completion % (sid, ts, self._objects[RESOURCE_TYPE][block.uid], s.tail)
-
-    def course_progressed(self, s: _Session, sid: str, ts: str, fraction: float) -> str:
-        obj, done = self._course_root[s.course.index], _JSON_BOOL[fraction == 1.0]
-        return self._t_progressed % (sid, ts, obj, done, fraction * 100, s.tail)
+        return self._t_completion % (sid, ts, self._resource[block.uid], s.tail)
 
     def course_graded(self, s: _Session, sid: str, ts: str, percent: float, letter: str) -> str:
-        obj = self._course[s.course.index]
+        obj, percent = self._course[s.course.index], float(percent)
         return self._t_graded % (sid, ts, obj, percent, percent, letter, s.tail)
 
-    def thread_posted(self, s: _Session, sid: str, ts: str, post_id: str, thread_type: str) -> str:
-        iri = self._thread_prefix + post_id
-        return self._t_thread % (sid, ts, iri, thread_type, s.tail)
+    def thread_posted(
+        self, s: _Session, sid: str, ts: str, post_id: str, thread_type: str, title: str
+    ) -> str:
+        obj = self._t_thread_object % (self._thread_prefix + post_id, json.dumps(title))
+        return self._t_thread % (sid, ts, obj, thread_type, s.tail)
 
-    def response_posted(self, s: _Session, sid: str, ts: str, post_id: str) -> str:
-        return self._t_response % (sid, ts, self._comment_prefix + post_id, s.tail)
+    def response_posted(self, s: _Session, sid: str, ts: str, post_id: str, thread: str) -> str:
+        iri, thread_iri = self._comment_prefix + post_id, self._thread_prefix + thread
+        course = self._parent[s.course.index]
+        return self._t_response % (sid, ts, iri, course, thread_iri, s.short_tail)
 
 
-_Renderer = _DictRenderer | _JsonRenderer
+class _EventRenderer:
+    """Writes the LMS's tracking-log events that ERB turns into the other renderers' statements.
+
+    One event per call, as the LMS writes it to tracking.log: browser events (videos,
+    navigation, the browser's problem_check) carry their data as JSON text, server events as
+    an object. Methods mirror ``_DictRenderer``'s; statement ids are not part of events.
+    """
+
+    _AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    _XBLOCK_VIEW = "?show_title=0&show_bookmark_button=0&recheck_access=1&view=student_view"
+
+    def __init__(self, universe: Universe) -> None:
+        self.lms_url = universe.config.lms_url
+        self.host = self.lms_url.split("://", 1)[1].split("/", 1)[0]
+        self.units = {
+            c.uid: u for course in universe.courses for u in course.units for c in u.components
+        }
+
+    def open_session(self, learner: Learner, course: Course, session: str) -> _Session:
+        return _Session(learner, course, session)
+
+    def _event(
+        self,
+        s: _Session,
+        name: str,
+        ts: str,
+        data: dict | str,
+        path: str,
+        referer: str,
+        module: Block | None = None,
+    ) -> dict:
+        course, learner = s.course, s.learner
+        browser = path == "/event"
+        context: dict[str, Any] = {
+            "course_id": course.key,
+            "course_user_tags": {},
+            "user_id": learner.user_id,
+            "path": path,
+            "org_id": course.org,
+            "enterprise_uuid": "",
+            "referer": referer,
+        }
+        if module is not None:
+            context["module"] = {"display_name": module.display_name, "usage_key": module.usage_key}
+        return {
+            "name": name,
+            "context": context,
+            "username": learner.username,
+            "session": s.session,
+            "ip": "172.18.0.1",
+            "agent": self._AGENT,
+            "host": self.host,
+            "referer": referer,
+            "accept_language": "en-US,en;q=0.5",
+            "event": data,
+            "time": ts,
+            "event_type": name,
+            "event_source": "browser" if browser else "server",
+            "page": referer if browser else None,
+        }
+
+    def _unit_url(self, block: Block) -> str:
+        return f"{self.lms_url}/xblock/{self.units[block.uid].block.usage_key}{self._XBLOCK_VIEW}"
+
+    def _handler(self, s: _Session, problem: Block) -> str:
+        handler = "handler/xmodule_handler/problem_check"
+        return f"/courses/{s.course.key}/xblock/{problem.usage_key}/{handler}"
+
+    def enrollment(self, s: _Session, verb: Verb, mode: str, sid: str, ts: str) -> dict:
+        action = "activated" if verb is REGISTERED else "deactivated"
+        data = {"course_id": s.course.key, "user_id": s.learner.user_id, "mode": mode}
+        referer = f"{self.lms_url}/courses/{s.course.key}/about"
+        return self._event(
+            s, f"edx.course.enrollment.{action}", ts, data, "/api/enrollment/v1/enrollment", referer
+        )
+
+    def _grading(self, s: _Session, name: str, ts: str, data: dict) -> dict:
+        # Grades change in the request that scores a problem; its referer is the LMS's page.
+        referer = f"{self.lms_url}/courses/{s.course.key}/courseware"
+        return self._event(s, name, ts, data, f"/courses/{s.course.key}/progress", referer)
+
+    def course_verdict(self, s: _Session, verb: Verb, sid: str, ts: str, first: bool) -> dict:
+        name = "edx.course.grade." + (
+            "passed.first_time" if first else "now_passed" if verb is PASSED else "now_failed"
+        )
+        data = {
+            "user_id": str(s.learner.user_id),
+            "course_id": s.course.key,
+            "event_transaction_id": sid,
+            "event_transaction_type": "edx.grades.problem.submitted",
+        }
+        return self._grading(s, name, ts, data)
+
+    def navigated(self, s: _Session, unit: Unit, ending: str | int, sid: str, ts: str) -> dict:
+        data: dict[str, Any] = {
+            "current_tab": unit.position,
+            "id": unit.block.usage_key,
+            "tab_count": unit.tab_count,
+            "widget_placement": "top",
+        }
+        if ending == _NEXT_UNIT:
+            name = "edx.ui.lms.sequence.next_selected"
+        elif ending == _PREVIOUS_UNIT:
+            name = "edx.ui.lms.sequence.previous_selected"
+        else:
+            name = "edx.ui.lms.sequence.tab_selected"
+            data["target_tab"] = ending
+        course = s.course.key
+        referer = (
+            f"{self.lms_url}/learning/course/{course}/{unit.subsection.usage_key}"
+            f"/{unit.block.usage_key}"
+        )
+        return self._event(s, name, ts, json.dumps(data), "/event", referer)
+
+    def _video(self, s: _Session, name: str, video: Block, ts: str, data: dict) -> dict:
+        data = {
+            "id": video.usage_key.rsplit("@", 1)[1],
+            "code": "html5",
+            "duration": video.video_length,
+            **data,
+        }
+        return self._event(s, name, ts, json.dumps(data), "/event", self._unit_url(video))
+
+    def video_position(
+        self, s: _Session, verb: Verb, video: Block, sid: str, ts: str, time: float
+    ) -> dict:
+        name = {PLAYED: "play_video", PAUSED: "pause_video", TERMINATED: "stop_video"}[verb]
+        return self._video(s, name, video, ts, {"currentTime": time})
+
+    def video_seeked(
+        self, s: _Session, video: Block, sid: str, ts: str, old: float, new: float
+    ) -> dict:
+        data = {"old_time": old, "new_time": new, "type": "onSlideSeek"}
+        return self._video(s, "seek_video", video, ts, data)
+
+    def video_completed(self, s: _Session, video: Block, sid: str, ts: str) -> dict:
+        return self._video(s, "complete_video", video, ts, {"currentTime": video.video_length})
+
+    def problem_attempted(
+        self, s: _Session, problem: Block, sid: str, ts: str, answers: tuple[int, ...]
+    ) -> dict:
+        # The browser sends the problem form: one choice per question.
+        data = "&".join(
+            f"input_{question}=choice_{answer}"
+            for question, answer in zip(_question_ids(problem), answers, strict=True)
+        )
+        return self._event(s, "problem_check", ts, data, "/event", self._unit_url(problem))
+
+    def problem_evaluated(
+        self,
+        s: _Session,
+        problem: Block,
+        sids: list[str],
+        ts: str,
+        attempt: int,
+        grades: tuple[float, ...],
+        answers: tuple[int, ...],
+    ) -> list[dict]:
+        ids, texts = _question_ids(problem), _question_texts(problem)
+        correctness = {1: "correct", 0.5: "partially-correct", 0: "incorrect"}
+        data = {
+            "state": {
+                "seed": 1,
+                "student_answers": {},
+                "has_saved_answers": False,
+                "correct_map": {},
+                "input_state": {question: {} for question in ids},
+                "done": attempt > 1,
+            },
+            "problem_id": problem.usage_key,
+            "answers": {
+                question: f"choice_{answer}" for question, answer in zip(ids, answers, strict=True)
+            },
+            "grade": sum(grades),
+            "max_grade": problem.questions,
+            "correct_map": {
+                question: {
+                    "correctness": correctness[grade],
+                    "npoints": None,
+                    "msg": "",
+                    "hint": "",
+                    "hintmode": None,
+                    "queuestate": None,
+                    "answervariable": None,
+                }
+                for question, grade in zip(ids, grades, strict=True)
+            },
+            "success": "correct" if min(grades) == 1 else "incorrect",
+            "attempts": attempt,
+            "submission": {
+                question: {
+                    "question": text,
+                    "answer": problem.answers[answer],
+                    "response_type": "multiplechoiceresponse",
+                    "input_type": "choicegroup",
+                    "correct": grade == 1,
+                    "variant": "",
+                    "group_label": "",
+                }
+                for question, text, answer, grade in zip(ids, texts, answers, grades, strict=True)
+            },
+        }
+        path, referer = self._handler(s, problem), self._unit_url(problem)
+        return [self._event(s, "problem_check", ts, data, path, referer, module=problem)]
+
+    def subsection_graded(
+        self, s: _Session, subsection: Block, sid: str, ts: str, raw: float, maximum: float
+    ) -> dict:
+        data = {
+            "user_id": str(s.learner.user_id),
+            "course_id": s.course.key,
+            "block_id": subsection.usage_key,
+            "course_version": "",
+            "weighted_total_earned": raw,
+            "weighted_total_possible": maximum,
+            "weighted_graded_earned": raw,
+            "weighted_graded_possible": maximum,
+            "first_attempted": ts,
+            "subtree_edited_timestamp": ts,
+            "event_transaction_id": sid,
+            "event_transaction_type": "edx.grades.problem.submitted",
+            "visible_blocks_hash": "",
+        }
+        return self._grading(s, "edx.grades.subsection.grade_calculated", ts, data)
+
+    def block_completed(self, s: _Session, block: Block, sid: str, ts: str) -> dict:
+        data = {
+            "user_id": s.learner.user_id,
+            "course_id": s.course.key,
+            "context_key": s.course.key,
+            "block_id": block.usage_key,
+            "block_type": block.block_type,
+            "completion": 1.0,
+        }
+        path = f"/courses/{s.course.key}/xblock/{block.usage_key}/handler/publish_completion"
+        referer = self._unit_url(block)
+        return self._event(s, "edx.completion.block_completion.changed", ts, data, path, referer)
+
+    def course_graded(self, s: _Session, sid: str, ts: str, percent: float, letter: str) -> dict:
+        data = {
+            "user_id": str(s.learner.user_id),
+            "course_id": s.course.key,
+            "course_version": "",
+            "course_edited_timestamp": "",
+            "event_transaction_id": sid,
+            "event_transaction_type": "edx.grades.problem.submitted",
+            "percent_grade": percent,
+            # edx-platform keeps no letter under the pass cutoff; ERB writes "Fail" then.
+            "letter_grade": "" if letter == "Fail" else letter,
+            "grading_policy_hash": "",
+        }
+        return self._grading(s, "edx.grades.course.grade_calculated", ts, data)
+
+    def _forum(self, s: _Session, name: str, ts: str, kind: str, data: dict) -> dict:
+        data = {
+            **data,
+            "truncated": False,
+            "url": f"{self.lms_url}/discussions/{s.course.key}/posts/{data['id']}",
+            "user_forums_roles": ["Student"],
+            "user_course_roles": [],
+        }
+        referer = f"{self.lms_url}/discussions/{s.course.key}/"
+        return self._event(s, name, ts, data, f"/api/discussion/v1/{kind}/", referer)
+
+    def thread_posted(
+        self, s: _Session, sid: str, ts: str, post_id: str, thread_type: str, title: str
+    ) -> dict:
+        data = {
+            "commentable_id": "course",
+            "group_id": None,
+            "thread_type": thread_type,
+            "title": title,
+            "title_truncated": False,
+            "anonymous": False,
+            "anonymous_to_peers": False,
+            "options": {"followed": True},
+            "id": post_id,
+            "body": "I have a question about this unit.",
+        }
+        return self._forum(s, "edx.forum.thread.created", ts, "threads", data)
+
+    def response_posted(self, s: _Session, sid: str, ts: str, post_id: str, thread: str) -> dict:
+        data = {
+            "discussion": {"id": thread},
+            "commentable_id": "course",
+            "options": {"followed": False},
+            "id": post_id,
+            "body": "Here is what I found.",
+        }
+        return self._forum(s, "edx.forum.response.created", ts, "comments", data)
+
+
+_Renderer = _DictRenderer | _JsonRenderer | _EventRenderer
 
 # ---------------------------------------------------------------------------------------------
 # Behaviour
@@ -1140,7 +1525,10 @@ def _format_timestamp(micros: int) -> str:
         prefix = _DAY_PREFIX[day] = date.fromordinal(_EPOCH_ORDINAL + day).isoformat() + "T"
     seconds, micro = divmod(rest, SECOND)
     minutes, second = divmod(seconds, 60)
-    return f"{prefix}{minutes // 60:02}:{minutes % 60:02}:{second:02}.{micro:06}+00:00"
+    if micro:
+        return f"{prefix}{minutes // 60:02}:{minutes % 60:02}:{second:02}.{micro:06}+00:00"
+    # datetime.isoformat, which the LMS and tincan both use, leaves out zero microseconds.
+    return f"{prefix}{minutes // 60:02}:{minutes % 60:02}:{second:02}+00:00"
 
 
 class _SessionOver(Exception):
@@ -1157,13 +1545,13 @@ class _CourseState:
         self.position = 0  # index in course.units of the unit the learner is on
         self.finished = False
         self.completed: set[int] = set()
-        self.reported_completed = 0
         self.video_position: dict[int, float] = {}
         self.attempts: dict[int, int] = {}
         self.earned: dict[int, float] = {}
         self.subsection_earned: dict[int, float] = {}
         self.earned_total = 0.0
         self.passing = False
+        self.passed_before = False
 
 
 # Hours of the day learners study at (UTC), weighted towards evenings.
@@ -1312,8 +1700,6 @@ class _LearnerSimulation:
                 self._post(s, state)
         except _SessionOver:
             pass
-        if len(state.completed) != state.reported_completed:
-            self._report_progress(s, state)
 
     def _study(self, s: _Session, state: _CourseState) -> None:
         units = state.course.units
@@ -1431,14 +1817,19 @@ class _LearnerSimulation:
                 goal = max(goal, min(length, round(position + 30, 3)))
             start_stamp = self._tick(2 + 15 * rng.random())
 
-    def _grade(self, problem: Block, attempt: int) -> float:
+    def _grade(self, problem: Block, attempt: int) -> tuple[float, ...]:
+        """Each question's points: 1 when right, 0.5 for half credit, 0 when wrong."""
         chance = self.learner.skill * (1 - problem.difficulty) + 0.12 * (attempt - 1)
-        draw = self.rng.random()
-        if draw < chance:
-            return 1
-        if problem.partial_credit and draw < chance + (1 - chance) * 0.5:
-            return 0.5
-        return 0
+        grades = []
+        for _ in range(problem.questions):
+            draw = self.rng.random()
+            if draw < chance:
+                grades.append(1)
+            elif problem.partial_credit and draw < chance + (1 - chance) * 0.5:
+                grades.append(0.5)
+            else:
+                grades.append(0)
+        return tuple(grades)
 
     def _solve(self, s: _Session, state: _CourseState, problem: Block, again: bool = False) -> None:
         """Submit answers until right, out of attempts or discouraged.
@@ -1453,33 +1844,37 @@ class _LearnerSimulation:
         retry = 0.5 + 0.4 * self.learner.engagement
         while True:
             attempts += 1
-            grade = self._grade(problem, attempts)
-            self._submit(s, state, problem, attempts, grade)
-            if grade == 1 or attempts >= MAX_ATTEMPTS or rng.random() > retry:
+            grades = self._grade(problem, attempts)
+            self._submit(s, state, problem, attempts, grades)
+            if min(grades) == 1 or attempts >= MAX_ATTEMPTS or rng.random() > retry:
                 return
 
-    def _submit(self, s: _Session, state: _CourseState, problem: Block, attempt: int, grade: float):
+    def _submit(
+        self, s: _Session, state: _CourseState, problem: Block, attempt: int, grades: tuple
+    ) -> None:
         """One submission and the grading it triggers; stamps first so it is all or nothing."""
         rng, uid = self.rng, problem.uid
         browser = self._tick(20 + 160 * rng.random())
         server = self._tick(0.2 + 0.6 * rng.random())
-        submitted = self._tick(0.05 + 0.3 * rng.random())
         completion = self._tick(0.1 + 0.4 * rng.random()) if uid not in state.completed else None
         graded_at = self._tick(1 + 3 * rng.random())
         course_graded = self._tick(0.05 + 0.3 * rng.random())
         verdict = self._tick(0.01 + 0.2 * rng.random())
 
         r, out, next_id = self.renderer, self.out, self._next_id
-        answer = problem.correct_answer
-        if grade != PROBLEM_MAX_GRADE:
-            answer = (answer + 1 + rng.randrange(len(problem.answers) - 1)) % len(problem.answers)
-        earned = problem.weight * grade
-        out.append(r.problem_attempted(s, problem, next_id(), browser))
-        out.append(r.problem_evaluated(s, problem, next_id(), server, attempt, grade, answer))
-        weight = problem.weight
-        out.append(
-            r.scored(s, ATTEMPTED, QUESTION_TYPE, problem, next_id(), submitted, earned, weight)
-        )
+        options = len(problem.answers)
+        answers = []
+        for number, grade in enumerate(grades):
+            # Question n's right answer is n places after the problem's.
+            answer = (problem.correct_answer + number) % options
+            if grade != 1:
+                answer = (answer + 1 + rng.randrange(options - 1)) % options
+            answers.append(answer)
+        earned = problem.weight * sum(grades) / problem.questions
+        out.append(r.problem_attempted(s, problem, next_id(), browser, tuple(answers)))
+        # A problem with several questions is one statement for it, then one per question.
+        sids = [next_id() for _ in range(problem.questions + (problem.questions > 1))]
+        out.extend(r.problem_evaluated(s, problem, sids, server, attempt, grades, tuple(answers)))
         state.attempts[uid] = attempt
         if completion is not None:
             self._complete(s, state, problem, completion)
@@ -1492,14 +1887,14 @@ class _LearnerSimulation:
         points = state.subsection_earned.get(subsection.uid, 0.0) + change
         state.subsection_earned[subsection.uid] = points
         possible = subsection.weight
-        out.append(
-            r.scored(s, EARNED, RESOURCE_TYPE, subsection, next_id(), graded_at, points, possible)
-        )
+        out.append(r.subsection_graded(s, subsection, next_id(), graded_at, points, possible))
         percent = round(state.earned_total / state.course.points_possible, 2)
         passing = percent >= self.config.pass_cutoff
         out.append(r.course_graded(s, next_id(), course_graded, percent, _LETTER[passing]))
         if passing != state.passing:
-            out.append(r.course_verdict(s, PASSED if passing else FAILED, next_id(), verdict))
+            verb, first = (PASSED, not state.passed_before) if passing else (FAILED, False)
+            out.append(r.course_verdict(s, verb, next_id(), verdict, first))
+            state.passed_before |= passing
         state.passing = passing
 
     def _post(self, s: _Session, state: _CourseState) -> None:
@@ -1509,22 +1904,17 @@ class _LearnerSimulation:
         post_id = f"{self.clock // SECOND:08x}{rng.getrandbits(64):016x}"
         if rng.random() < 0.5:
             thread_type = "question" if rng.random() < 0.3 else "discussion"
+            title = f"About {state.course.units[state.position].block.display_name}"
             self.out.append(
-                self.renderer.thread_posted(s, self._next_id(), stamp, post_id, thread_type)
+                self.renderer.thread_posted(s, self._next_id(), stamp, post_id, thread_type, title)
             )
         else:
-            self.out.append(self.renderer.response_posted(s, self._next_id(), stamp, post_id))
-
-    def _report_progress(self, s: _Session, state: _CourseState) -> None:
-        # Reported after the session; a session cut at its deadline reports in the next one.
-        try:
-            stamp = self._tick(1 + 4 * self.rng.random())
-        except _SessionOver:
-            return
-        completed = len(state.completed)
-        fraction = completed / len(state.course.components)
-        self.out.append(self.renderer.course_progressed(s, self._next_id(), stamp, fraction))
-        state.reported_completed = completed
+            # The thread answered was started up to a week earlier.
+            started = self.clock // SECOND - rng.randrange(WEEK // SECOND)
+            thread = f"{started:08x}{rng.getrandbits(64):016x}"
+            self.out.append(
+                self.renderer.response_posted(s, self._next_id(), stamp, post_id, thread)
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1559,6 +1949,17 @@ def iter_statements(config: Config) -> Iterator[dict]:
 def iter_statement_json(config: Config) -> Iterator[str]:
     """Statements as JSON text, each equal to ``json.dumps`` of the matching dict."""
     for batch in _learner_batches(config, _JsonRenderer):
+        yield from batch
+
+
+def iter_tracking_log(config: Config) -> Iterator[dict]:
+    """The LMS tracking-log events ERB transforms into ``iter_statements(config)``.
+
+    The cap (``statements``) counts events here. ERB looks learners up by ``Learner.user_id``
+    and ``Learner.username``, finds their anonymous id (``Learner.name``), and reads each
+    course's display name (``Course.display_name``) from ``build_universe(config)``.
+    """
+    for batch in _learner_batches(config, _EventRenderer):
         yield from batch
 
 
