@@ -1,10 +1,12 @@
 """
 The Aspects dbt project (tutoraspects/dbt), built by dbt on the real ClickHouse engine.
 
-Hand-written statements, shaped as event-routing-backends 9 emits them, go into an empty raw
-table; `dbt build` (models and their data tests) runs in a subprocess from .venv-dbt. Every
-figure of every model is then computed again here, in Python, from what the statements were
-built to say (not from their JSON), and the two must agree.
+Hand-written statements, shaped as event-routing-backends 10 emits them (a multi-question
+problem as a statement for the whole problem plus one per question, grades, CCX runs, the
+LRS's stored time), go into an empty raw table; `dbt build` (models and their data tests) runs
+in a subprocess from .venv-dbt. Every figure of every model is then computed again here, in
+Python, from what the statements were built to say (not from their JSON), and the two must
+agree.
 
 dbt is slow to start, so the module builds one history and each test checks one stage of it:
 
@@ -26,7 +28,7 @@ import subprocess
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -89,14 +91,18 @@ VERBS = {
     "progressed": "http://adlnet.gov/expapi/verbs/progressed",
     "passed": "http://adlnet.gov/expapi/verbs/passed",
     "failed": "http://adlnet.gov/expapi/verbs/failed",
+    "earned": "http://id.tincanapi.com/verb/earned",
 }
-NOT_LEARNING_ACTIVITY = {"registered", "unregistered", "passed", "failed"}
+# What the platform emits about a learner, not what the learner does (with the platform's
+# problem score records: attempted about a question, see is_activity).
+NOT_LEARNING_ACTIVITY = {"registered", "unregistered", "passed", "failed", "earned"}
 COURSE_TYPE = "http://adlnet.gov/expapi/activities/course"
 VIDEO_TYPE = "https://w3id.org/xapi/video/activity-type/video"
 INTERACTION_TYPE = "http://adlnet.gov/expapi/activities/cmi.interaction"
 RESOURCE_TYPE = "http://id.tincanapi.com/activitytype/resource"
 LINK_TYPE = "http://adlnet.gov/expapi/activities/link"
 MODULE_TYPE = "http://adlnet.gov/expapi/activities/module"
+QUESTION_TYPE = "http://adlnet.gov/expapi/activities/question"
 VIDEO_TIME = "https://w3id.org/xapi/video/extensions/time"
 VIDEO_LENGTH = "https://w3id.org/xapi/video/extensions/length"
 PROGRESS = "https://w3id.org/xapi/cmi5/result/extensions/progress"
@@ -123,6 +129,20 @@ class Course:
 
     def owns(self, block: str) -> bool:
         return block.startswith(self.block("", "").partition("+type@")[0] + "+")
+
+    def ccx(self, number: int) -> str:
+        """The key of a custom run (CCX) of this course."""
+        return f"ccx-v1:{self.key.removeprefix('course-v1:')}+ccx@{number}"
+
+
+def ccx_iri(iri: str, ccx: str) -> str:
+    """An IRI of the master course as the CCX `ccx` names it (course and block keys)."""
+    if not ccx:
+        return iri
+    master = ccx.removeprefix("ccx-v1:").rpartition("+ccx@")[0]
+    return iri.replace(
+        f"block-v1:{master}+", f"ccx-block-v1:{ccx.removeprefix('ccx-v1:')}+"
+    ).replace(f"course-v1:{master}", ccx)
 
 
 MATH = Course("course-v1:OrgA+Math101+2024", "Algebra")
@@ -156,6 +176,12 @@ class Fact:
     video_length: float | None = None
     progress: float | None = None
     navigation: str = ""
+    ccx: str = (
+        ""  # the CCX (ccx-v1:...) the statement comes from; course and block are the master's
+    )
+    parent_statement: str = ""  # a question of a multi-question problem: the submission's id
+    stored: datetime | None = None  # when the LRS received it, when it says
+    object_type: str = ""  # only where a rule reads it: QUESTION_TYPE for score records
 
     @property
     def block_type(self) -> str:
@@ -163,48 +189,132 @@ class Fact:
         return found.group(1) if found else ""
 
 
+def is_activity(fact: Fact) -> bool:
+    """What the learner does: not what the platform emits about them (enrolment, grades, grade
+    outcomes, and its record of a problem's new score: attempted about a question)."""
+    score_record = fact.verb == "attempted" and fact.object_type == QUESTION_TYPE
+    return fact.verb not in NOT_LEARNING_ACTIVITY and not score_record
+
+
+def is_submission(fact: Fact) -> bool:
+    """A graded check of a whole problem: not one of a multi-question problem's questions."""
+    return fact.verb == "evaluated" and fact.block_type == "problem" and not fact.parent_statement
+
+
+def is_correct(fact: Fact) -> bool:
+    """Full marks; the statement's success only when it has no score."""
+    return bool(fact.success) if fact.score is None else fact.score >= 1
+
+
 @dataclass
 class Statements:
-    """xAPI statements shaped as event-routing-backends 9 emits them, with their facts."""
+    """xAPI statements shaped as event-routing-backends 10 emits them, with their facts.
+
+    `stored_after`, when given, is how long after its timestamp the LRS received each
+    statement: the statements then carry `stored`, as Ralph writes them.
+    """
 
     batch: str
+    stored_after: timedelta | None = None
     statements: list[dict[str, Any]] = field(default_factory=list)
     facts: list[Fact] = field(default_factory=list)
 
-    # Enrolment: the object is the course; no parent activity.
-    def registered(self, actor: str, course: Course, when: datetime, mode: str = "audit") -> None:
+    # Enrolment: the object is the course; no parent activity. A mode change is the same
+    # registered statement with another mode.
+    def registered(
+        self, actor: str, course: Course, when: datetime, mode: str = "audit", ccx: str = ""
+    ) -> None:
         extensions = {"https://w3id.org/xapi/acrossx/extensions/type": mode}
-        self._add(Fact(self._id(), when, actor, "registered", course), extensions=extensions)
+        fact = Fact(self._id(), when, actor, "registered", course, ccx=ccx)
+        self._add(fact, extensions=extensions)
 
     def unregistered(self, actor: str, course: Course, when: datetime) -> None:
         self._add(Fact(self._id(), when, actor, "unregistered", course))
 
     # Video: the player time in result, the video length in the context.
-    def played(self, actor: str, video: str, when: datetime, time: float, length=300.0) -> None:
-        self._video("played", actor, video, when, time, length)
+    def played(
+        self, actor: str, video: str, when: datetime, time: float, length=300.0, ccx: str = ""
+    ) -> None:
+        self._video("played", actor, video, when, time, length, ccx)
 
-    def paused(self, actor: str, video: str, when: datetime, time: float, length=300.0) -> None:
-        self._video("paused", actor, video, when, time, length)
+    def paused(
+        self, actor: str, video: str, when: datetime, time: float, length=300.0, ccx: str = ""
+    ) -> None:
+        self._video("paused", actor, video, when, time, length, ccx)
 
     def video_completed(self, actor: str, video: str, when: datetime, length=300.0) -> None:
-        self._video("completed", actor, video, when, length, length)
+        self._video("completed", actor, video, when, length, length, "")
 
     # Problems: "attempted" is the browser's submission, "evaluated" the graded one.
     def attempted(self, actor: str, problem: str, when: datetime) -> None:
         self._add(Fact(self._id(), when, actor, "attempted", _course_of(problem), problem))
 
     def evaluated(
-        self, actor: str, problem: str, when: datetime, score: float, question: str = ""
+        self, actor: str, problem: str, when: datetime, score: float, ccx: str = ""
     ) -> None:
-        """A graded submission; `question` ("_2_1") makes it one question of the problem."""
+        """A graded submission of a one-question problem."""
         course = _course_of(problem)
-        fact = Fact(self._id(), when, actor, "evaluated", course, problem, score, score == 1.0)
+        fact = Fact(
+            self._id(), when, actor, "evaluated", course, problem, score, score == 1.0, ccx=ccx
+        )
         result = {
             "score": {"min": 0, "max": 4, "raw": score * 4, "scaled": score},
             "success": fact.success,
             "response": "['an answer']",
         }
-        self._add(fact, object_id_suffix=question, result=result)
+        self._add(fact, result=result)
+
+    def evaluated_questions(
+        self, actor: str, problem: str, when: datetime, correct: list[bool]
+    ) -> None:
+        """A graded submission of a multi-question problem: a statement for the whole problem
+        (the score; as its success, its first question's), then one per question (its success
+        and response, no score), each referring to the first."""
+        course = _course_of(problem)
+        score = sum(correct) / len(correct)
+        parent = Fact(self._id(), when, actor, "evaluated", course, problem, score, correct[0])
+        result = {
+            "score": {"min": 0, "max": len(correct), "raw": sum(correct), "scaled": score},
+            "success": correct[0],
+            "response": "an answer",
+        }
+        self._add(parent, result=result, interaction="other")
+        for number, success in enumerate(correct, start=2):
+            question = Fact(
+                self._id(),
+                when,
+                actor,
+                "evaluated",
+                course,
+                problem,
+                success=success,
+                parent_statement=parent.event_id,
+            )
+            self._add(
+                question,
+                object_id_suffix=f"_{number}_1",
+                result={"success": success, "response": "an answer"},
+            )
+
+    def score_recorded(self, actor: str, problem: str, when: datetime, score: float) -> None:
+        """The platform's record of a problem's new score (edx.grades.problem.submitted)."""
+        course = _course_of(problem)
+        fact = Fact(
+            self._id(),
+            when,
+            actor,
+            "attempted",
+            course,
+            problem,
+            score,
+            score == 1.0,
+            object_type=QUESTION_TYPE,
+        )
+        result = {
+            "score": {"min": 0, "max": 1, "raw": score, "scaled": score},
+            "success": fact.success,
+        }
+        self._add(fact, result=result)
 
     def navigated(self, actor: str, course: Course, when: datetime, kind: str) -> None:
         sequence = course.block("sequential", "s1")
@@ -219,10 +329,21 @@ class Statements:
         result = {"completion": percent == 100, "extensions": {PROGRESS: percent}}
         self._add(fact, result=result)
 
-    def progressed_course(self, actor: str, course: Course, when: datetime, percent: float) -> None:
-        fact = Fact(self._id(), when, actor, "progressed", course, progress=percent)
-        result = {"completion": percent == 100, "extensions": {PROGRESS: percent}}
-        self._add(fact, result=result)
+    # Grades, which the platform computes: the course's (edx.grades.course.grade_calculated)
+    # and a subsection's (edx.grades.subsection.grade_calculated).
+    def course_graded(
+        self, actor: str, course: Course, when: datetime, percent: float, ccx: str = ""
+    ) -> None:
+        fact = Fact(self._id(), when, actor, "earned", course, score=percent / 100, ccx=ccx)
+        score = {"min": 0, "max": 1, "raw": percent / 100, "scaled": percent / 100}
+        self._add(fact, result={"score": score})
+
+    def subsection_graded(self, actor: str, block: str, when: datetime, score: float) -> None:
+        fact = Fact(
+            self._id(), when, actor, "earned", _course_of(block), block, score, score == 1.0
+        )
+        result = {"score": {"min": 0, "max": 2, "raw": score * 2, "scaled": score}}
+        self._add(fact, result=result | {"success": fact.success})
 
     def passed(self, actor: str, course: Course, when: datetime) -> None:
         self._add(Fact(self._id(), when, actor, "passed", course))
@@ -231,11 +352,26 @@ class Statements:
         self._add(Fact(self._id(), when, actor, "failed", course))
 
     def _video(
-        self, verb: str, actor: str, video: str, when: datetime, time: float, length: float
+        self,
+        verb: str,
+        actor: str,
+        video: str,
+        when: datetime,
+        time: float,
+        length: float,
+        ccx: str,
     ) -> None:
         course = _course_of(video)
         fact = Fact(
-            self._id(), when, actor, verb, course, video, video_time=time, video_length=length
+            self._id(),
+            when,
+            actor,
+            verb,
+            course,
+            video,
+            video_time=time,
+            video_length=length,
+            ccx=ccx,
         )
         result: dict[str, Any] = {"extensions": {VIDEO_TIME: time}}
         if verb == "completed":
@@ -253,31 +389,44 @@ class Statements:
         result: dict[str, Any] | None = None,
         extensions: dict[str, Any] | None = None,
         context_extensions: dict[str, Any] | None = None,
+        interaction: str = "choice",
     ) -> None:
+        if self.stored_after is not None:
+            fact = replace(fact, stored=fact.time + self.stored_after)
         context: dict[str, Any] = {
             "extensions": {EVENT_VERSION: "1.0", **(context_extensions or {})}
         }
-        if fact.block:
-            # Statements about a block name their course as the parent activity.
+        course_activity = {
+            "id": ccx_iri(f"{LMS}/course/{fact.course.key}", fact.ccx),
+            "objectType": "Activity",
+            "definition": {"name": {"en-US": fact.course.name}, "type": COURSE_TYPE},
+        }
+        statement_object = {"objectType": "Activity"} | _statement_object(
+            fact, object_id_suffix, extensions, interaction
+        )
+        if fact.parent_statement:
+            # A question names its problem as parent, the course as grouping, and refers to
+            # the statement of the whole submission.
+            problem = {"id": ccx_iri(f"{LMS}/xblock/{fact.block}", fact.ccx)}
             context["contextActivities"] = {
-                "parent": [
-                    {
-                        "id": f"{LMS}/course/{fact.course.key}",
-                        "objectType": "Activity",
-                        "definition": {"name": {"en-US": fact.course.name}, "type": COURSE_TYPE},
-                    }
-                ]
+                "parent": [problem | {"objectType": "Activity"}],
+                "grouping": [course_activity],
             }
+            context["statement"] = {"objectType": "StatementRef", "id": fact.parent_statement}
+        elif fact.block:
+            # Statements about a block name their course as the parent activity.
+            context["contextActivities"] = {"parent": [course_activity]}
         statement: dict[str, Any] = {
             "id": fact.event_id,
             "actor": {"objectType": "Agent", "account": {"homePage": LMS, "name": fact.actor}},
             "verb": {"id": VERBS[fact.verb], "display": {"en": fact.verb}},
-            "object": {"objectType": "Activity"}
-            | _statement_object(fact, object_id_suffix, extensions),
+            "object": statement_object,
             "context": context,
             "timestamp": fact.time.isoformat(timespec="microseconds"),
             "version": "1.0.3",
         }
+        if fact.stored is not None:
+            statement["stored"] = fact.stored.isoformat(timespec="microseconds")
         if result is not None:
             statement["result"] = result
         self.statements.append(statement)
@@ -288,36 +437,43 @@ def _course_of(block: str) -> Course:
     return next(course for course in (MATH, PHYSICS, HISTORY) if course.owns(block))
 
 
-def _statement_object(fact: Fact, id_suffix: str, extensions: dict[str, Any] | None) -> dict:
+def _statement_object(
+    fact: Fact, id_suffix: str, extensions: dict[str, Any] | None, interaction: str
+) -> dict:
     if not fact.block:
-        # Course progress comes from the completion aggregator, under /courses/.
-        path = "courses" if fact.verb == "progressed" else "course"
         definition = {"type": COURSE_TYPE, "name": {"en": fact.course.name}}
         if extensions:
             definition["extensions"] = extensions
-        return {"id": f"{LMS}/{path}/{fact.course.key}", "definition": definition}
+        return {
+            "id": ccx_iri(f"{LMS}/course/{fact.course.key}", fact.ccx),
+            "definition": definition,
+        }
     if fact.navigation in ("link", "outline"):
         # Links and outline entries point to a jump_to URL under the course.
         object_id = f"{LMS}/courses/{fact.course.key}/jump_to/{fact.block}"
         object_type = LINK_TYPE if fact.navigation == "link" else MODULE_TYPE
         return {"id": object_id, "definition": {"type": object_type}}
-    object_type = {"video": VIDEO_TYPE, "problem": INTERACTION_TYPE}.get(
+    object_type = fact.object_type or {"video": VIDEO_TYPE, "problem": INTERACTION_TYPE}.get(
         fact.block_type, RESOURCE_TYPE
     )
     definition: dict[str, Any] = {"type": object_type}
     if fact.verb == "evaluated":
         definition |= {
-            "interactionType": "choice",
+            "interactionType": interaction,
             "extensions": {"http://id.tincanapi.com/extension/attempt-id": 1},
         }
-    return {"id": f"{LMS}/xblock/{fact.block}{id_suffix}", "definition": definition}
+    object_id = ccx_iri(f"{LMS}/xblock/{fact.block}{id_suffix}", fact.ccx)
+    return {"id": object_id, "definition": definition}
+
+
+MATH_CCX = MATH.ccx(1)
 
 
 def first_statements() -> Statements:
-    """Three courses in two organisations, March 1st to 20th 2024."""
+    """Three courses in two organisations, and a CCX of one of them, March 1st to 20th 2024."""
     s = Statements("first")
     # Math 101: enrolments, with a learner who leaves and comes back, one who leaves the same
-    # day, and an upgrade (a second registration while enrolled).
+    # day, and a mode change (a second registration while enrolled).
     s.registered("ann", MATH, at(1, 10))
     s.registered("bob", MATH, at(1, 11))
     s.registered("cat", MATH, at(2, 9))
@@ -336,11 +492,13 @@ def first_statements() -> Statements:
     s.attempted("ann", MATH_P1, at(1, 10, 19))
     s.evaluated("ann", MATH_P1, at(1, 10, 20), 0.5)
     s.evaluated("ann", MATH_P1, at(1, 10, 25), 1.0)
+    s.score_recorded("ann", MATH_P1, at(1, 10, 25), 1.0)
     s.progressed_block("ann", MATH_P1, at(1, 10, 26), 100.0)
-    s.evaluated("ann", MATH_P2, at(1, 10, 30), 1.0, question="_2_1")
-    s.progressed_course("ann", MATH, at(1, 11), 40.0)
-    s.progressed_course("ann", MATH, at(10, 11), 80.0)
-    s.progressed_course("ann", MATH, at(8, 11), 60.0)  # sent after the 80 %, emitted before
+    # Three questions, the first one wrong: the problem's statement says "not a success".
+    s.evaluated_questions("ann", MATH_P2, at(1, 10, 30), [False, True, True])
+    s.course_graded("ann", MATH, at(1, 11), 40.0)
+    s.course_graded("ann", MATH, at(10, 11), 80.0)
+    s.course_graded("ann", MATH, at(8, 11), 60.0)  # sent after the 80 %, emitted before
     s.passed("ann", MATH, at(10, 12))
 
     s.played("bob", MATH_VIDEO, at(2, 14), 30.0)
@@ -349,11 +507,28 @@ def first_statements() -> Statements:
     s.attempted("bob", MATH_P1, at(2, 14, 9))
     s.evaluated("bob", MATH_P1, at(2, 14, 10), 0.0)
     s.evaluated("bob", MATH_P2, at(2, 14, 20), 0.85)
+    # The first question right, the second wrong: its statement says "a success", at half marks.
+    s.evaluated_questions("bob", MATH_P2, at(2, 14, 25), [True, False])
+    s.evaluated_questions("bob", MATH_P2, at(2, 14, 28), [True, True])
     s.navigated("bob", MATH, at(2, 14, 30), "previous")
     s.navigated("bob", MATH, at(2, 14, 31), "tab")
 
-    # Exactly at_risk_inactive_days before the latest statement: at risk.
+    # Exactly at_risk_inactive_days before Math's latest statement: at risk.
     s.navigated("dan", MATH, at(6, 12), "link")
+
+    # A custom run of Math 101 (CCX): its statements count towards Math 101.
+    s.registered("ivy", MATH, at(4, 10), ccx=MATH_CCX)
+    s.played("ivy", MATH_VIDEO, at(4, 10, 5), 0.0, ccx=MATH_CCX)
+    s.paused("ivy", MATH_VIDEO, at(4, 10, 8), 60.0, ccx=MATH_CCX)
+    s.evaluated("ivy", MATH_P1, at(4, 10, 10), 1.0, ccx=MATH_CCX)
+
+    # The platform recomputes grades: a rescore of cat's problem, a subsection grade and a
+    # course regrade for everyone. None of it is learner activity (cat and dan stay at risk).
+    s.score_recorded("cat", MATH_P1, at(9, 3), 0.5)
+    s.subsection_graded("cat", MATH.block("sequential", "s1"), at(9, 3, 1), 0.5)
+    for learner in ("ann", "bob", "cat", "dan"):
+        s.course_graded(learner, MATH, at(20, 12), 50.0)
+    s.course_graded("ivy", MATH, at(20, 12), 50.0, ccx=MATH_CCX)
 
     # Physics 201
     s.registered("ann", PHYSICS, at(2, 8))
@@ -362,33 +537,39 @@ def first_statements() -> Statements:
     s.paused("fay", PHYSICS_VIDEO, at(3, 10, 1), 50.0, length=200.0)
     s.evaluated("fay", PHYSICS_P3, at(3, 10, 5), 0.25)
     s.progressed_block("fay", PHYSICS_HTML, at(3, 10, 6), 100.0)
-    s.progressed_course("fay", PHYSICS, at(3, 10, 7), 10.0)
     s.passed("fay", PHYSICS, at(11, 9))
     s.failed("fay", PHYSICS, at(12, 9))  # a regrade: no longer passing
     s.paused("ann", PHYSICS_VIDEO, at(15, 9), 40.0, length=200.0)  # no play before: no segment
     s.navigated("ann", PHYSICS, at(15, 9, 5), "outline")
     s.evaluated("ann", PHYSICS_P3, at(15, 9, 10), 0.75)
+    # A pass and a fail at the same instant, in either order: passed.
+    s.failed("ann", PHYSICS, at(15, 10))
+    s.passed("ann", PHYSICS, at(15, 10))
 
     # History 300
     s.registered("gus", HISTORY, at(3, 9))
     s.registered("fay", HISTORY, at(5, 9))
     s.evaluated("gus", HISTORY_P4, at(19, 16), 0.9)
+    s.passed("gus", HISTORY, at(19, 17))
+    s.failed("gus", HISTORY, at(19, 17))
     s.navigated("gus", HISTORY, at(20, 12), "next")  # the latest statement
     return s
 
 
 def new_statements() -> Statements:
-    """What arrives after the first builds: a new day, and a late statement for an old one."""
-    s = Statements("new")
+    """What arrives after the first builds, through an LRS that records when it received each
+    statement: a new day, and a late statement for an old one."""
+    s = Statements("new", stored_after=timedelta(seconds=90))
     s.navigated("cat", MATH, at(21, 9), "next")
     s.evaluated("cat", MATH_P1, at(21, 9, 5), 0.8)
     s.registered("hal", MATH, at(21, 10))
     s.unregistered("bob", MATH, at(21, 11))
-    s.navigated("ann", MATH, at(3, 13), "tab")  # emitted on the 3rd, delivered late
-    s.progressed_course("fay", PHYSICS, at(21, 12), 55.0)
+    s.course_graded("fay", PHYSICS, at(21, 12), 55.0)
     s.played("fay", PHYSICS_VIDEO, at(21, 12, 5), 50.0, length=200.0)
     s.video_completed("fay", PHYSICS_VIDEO, at(21, 12, 8), length=200.0)
     s.passed("gus", HISTORY, at(21, 13))
+    s.stored_after = timedelta(days=18)
+    s.navigated("ann", MATH, at(3, 13), "tab")  # emitted on the 3rd, received late
     return s
 
 
@@ -414,11 +595,14 @@ def expected_parsed(facts: list[Fact]) -> list[Row]:
             "event_id": uuid.UUID(f.event_id),
             "emission_time": f.time,
             "statement_time": f.time,
+            "stored_time": f.stored,
             "actor_id": f.actor,
             "verb_id": VERBS[f.verb],
             **_course(f.course),
             "block_id": f.block,
             "block_type": f.block_type,
+            "ccx_course_key": f.ccx,
+            "parent_statement_id": f.parent_statement,
             "scaled_score": f.score,
             "success": f.success,
             "video_time": f.video_time,
@@ -430,19 +614,28 @@ def expected_parsed(facts: list[Fact]) -> list[Row]:
     ]
 
 
+def enrolment_order(fact: Fact) -> tuple[datetime, bool]:
+    """A learner's enrolment statements in time; at the same instant, a registration last."""
+    return (fact.time, fact.verb == "registered")
+
+
 def expected_enrollments(facts: list[Fact]) -> list[Row]:
     rows = []
     enrolment = [f for f in facts if f.verb in ("registered", "unregistered")]
+    enrolment.sort(key=enrolment_order)
     for course, course_facts in _by(enrolment, lambda f: f.course).items():
         enrolled: set[str] = set()
         days: dict[date, Row] = {}
-        for fact in course_facts:
+        for fact in sorted(course_facts, key=enrolment_order):
             day = days.setdefault(
-                fact.time.date(), {"registrations": 0, "unregistrations": 0, "net_change": 0}
+                fact.time.date(),
+                {"registrations": 0, "mode_changes": 0, "unregistrations": 0, "net_change": 0},
             )
-            if fact.verb == "registered":
+            if fact.verb == "registered" and fact.actor in enrolled:
+                day["mode_changes"] += 1
+            elif fact.verb == "registered":
                 day["registrations"] += 1
-                day["net_change"] += fact.actor not in enrolled
+                day["net_change"] += 1
                 enrolled.add(fact.actor)
             else:
                 day["unregistrations"] += 1
@@ -458,7 +651,7 @@ def expected_enrollments(facts: list[Fact]) -> list[Row]:
 
 
 def expected_active_learners(facts: list[Fact]) -> list[Row]:
-    activity = [f for f in facts if f.verb not in NOT_LEARNING_ACTIVITY]
+    activity = [f for f in facts if is_activity(f)]
     periods = {
         "day": lambda f: f.time.date(),
         "week": lambda f: f.time.date() - timedelta(days=f.time.weekday()),
@@ -526,10 +719,11 @@ def expected_video_engagement(facts: list[Fact]) -> list[Row]:
 
 
 def expected_problem_performance(facts: list[Fact]) -> list[Row]:
-    graded = [f for f in facts if f.verb == "evaluated"]
+    graded = [f for f in facts if is_submission(f)]
     rows = []
     for (course, problem), group in _by(graded, lambda f: (f.course, f.block)).items():
-        correct = [f for f in group if f.success]
+        correct = [f for f in group if is_correct(f)]
+        scores = [f.score for f in group if f.score is not None]
         rows.append(
             {
                 **_course(course),
@@ -539,14 +733,14 @@ def expected_problem_performance(facts: list[Fact]) -> list[Row]:
                 "correct_attempts": len(correct),
                 "success_rate": len(correct) / len(group),
                 "learners_succeeded": len({f.actor for f in correct}),
-                "average_score": sum(f.score for f in group) / len(group),
+                "average_score": sum(scores) / len(scores) if scores else None,
             }
         )
     return rows
 
 
 def expected_score_distribution(facts: list[Fact]) -> list[Row]:
-    graded = [f for f in facts if f.verb == "evaluated"]
+    graded = [f for f in facts if is_submission(f) and f.score is not None]
     buckets: dict[tuple[Course, str, int], int] = defaultdict(int)
     for (course, problem, _), group in _by(graded, lambda f: (f.course, f.block, f.actor)).items():
         latest = group[-1].score
@@ -560,11 +754,17 @@ def expected_score_distribution(facts: list[Fact]) -> list[Row]:
 def expected_learner_status(facts: list[Fact]) -> list[Row]:
     rows = []
     for (course, actor), group in _by(facts, lambda f: (f.course, f.actor)).items():
-        enrolment = [f for f in group if f.verb in ("registered", "unregistered")]
-        activity = [f for f in group if f.verb not in NOT_LEARNING_ACTIVITY]
-        progress = [f for f in group if f.verb == "progressed" and not f.block]
-        grades = [f for f in group if f.verb in ("passed", "failed") and not f.block]
-        passed = bool(grades) and grades[-1].verb == "passed"
+        enrolment = sorted(
+            (f for f in group if f.verb in ("registered", "unregistered")), key=enrolment_order
+        )
+        activity = [f for f in group if is_activity(f)]
+        grades = [f for f in group if f.verb == "earned" and not f.block]
+        # At the same instant, a pass wins over a fail.
+        outcomes = sorted(
+            (f for f in group if f.verb in ("passed", "failed") and not f.block),
+            key=lambda f: (f.time, f.verb == "passed"),
+        )
+        passed = bool(outcomes) and outcomes[-1].verb == "passed"
         rows.append(
             {
                 **_course(course),
@@ -582,8 +782,8 @@ def expected_learner_status(facts: list[Fact]) -> list[Row]:
                 "first_activity_at": activity[0].time if activity else None,
                 "last_activity_at": activity[-1].time if activity else None,
                 "last_statement_at": group[-1].time,
-                "course_progress_percent": progress[-1].progress if progress else None,
-                "course_progress_at": progress[-1].time if progress else None,
+                "course_grade_percent": grades[-1].score * 100 if grades else None,
+                "course_grade_at": grades[-1].time if grades else None,
                 "completed_blocks": len(
                     {
                         f.block
@@ -592,30 +792,38 @@ def expected_learner_status(facts: list[Fact]) -> list[Row]:
                     }
                 ),
                 "passed": passed,
-                "passed_at": max(f.time for f in grades if f.verb == "passed") if passed else None,
+                "passed_at": (
+                    max(f.time for f in outcomes if f.verb == "passed") if passed else None
+                ),
+                "ccx_course_key": group[-1].ccx,
             }
         )
     return rows
 
 
 def expected_at_risk(facts: list[Fact], as_of: datetime | None = None) -> list[Row]:
-    as_of = as_of or max(f.time for f in facts)
+    """As of `as_of`, or of each course's latest statement."""
+    latest = {course: group[-1].time for course, group in _by(facts, lambda f: f.course).items()}
     rows = []
     for learner in expected_learner_status(facts):
         if learner["enrollment_status"] != "enrolled":
             continue
+        course_as_of = as_of or next(
+            time for course, time in latest.items() if course.key == learner["course_key"]
+        )
         inactive_since = learner["last_activity_at"] or learner["last_enrolled_at"]
-        inactive_seconds = (as_of - inactive_since).total_seconds()
+        inactive_seconds = (course_as_of - inactive_since).total_seconds()
         if inactive_seconds >= AT_RISK_INACTIVE_DAYS * 86400:
             rows.append(
                 {
                     "org": learner["org"],
                     "course_key": learner["course_key"],
                     "actor_id": learner["actor_id"],
+                    "ccx_course_key": learner["ccx_course_key"],
                     "last_enrolled_at": learner["last_enrolled_at"],
                     "last_activity_at": learner["last_activity_at"],
                     "inactive_since": inactive_since,
-                    "as_of": as_of,
+                    "as_of": course_as_of,
                     "days_inactive": int(inactive_seconds // 86400),
                 }
             )
@@ -630,8 +838,6 @@ def expected_ingestion(facts: list[Fact]) -> list[Row]:
             "statements": len(group),
             "learners": len({f.actor for f in group}),
             "statements_without_course": 0,
-            # Ralph takes the emission time from the statement's timestamp.
-            "max_emission_delay_seconds": 0.0,
         }
         for hour, group in hours.items()
     ]
@@ -756,7 +962,7 @@ TOUCHED_GROUPS: dict[str, tuple[Callable[[Fact], list[tuple[Any, ...]]], Callabl
         lambda row: (row["course_key"],),
     ),
     "course_active_learners": (
-        lambda f: _day_and_week(f) if f.verb not in NOT_LEARNING_ACTIVITY else [],
+        lambda f: _day_and_week(f) if is_activity(f) else [],
         lambda row: (row["course_key"], row["period"], row["period_start"]),
     ),
     "navigation_daily": (
@@ -768,11 +974,11 @@ TOUCHED_GROUPS: dict[str, tuple[Callable[[Fact], list[tuple[Any, ...]]], Callabl
         lambda row: (row["course_key"], row["video_id"]),
     ),
     "problem_performance": (
-        lambda f: [(f.course.key, f.block)] if f.verb == "evaluated" else [],
+        lambda f: [(f.course.key, f.block)] if is_submission(f) else [],
         lambda row: (row["course_key"], row["problem_id"]),
     ),
     "problem_score_distribution": (
-        lambda f: [(f.course.key, f.block)] if f.verb == "evaluated" else [],
+        lambda f: [(f.course.key, f.block)] if is_submission(f) and f.score is not None else [],
         lambda row: (row["course_key"], row["problem_id"]),
     ),
     "learner_course_status": (
@@ -897,15 +1103,20 @@ def test_ingestion_health_matches_the_statements(history: History, stage: str) -
     expected = expected_ingestion(state.facts)
     columns = list(expected[0])
     assert projected(actual, columns) == projected(as_expected(expected), columns)
-    # The arrival delay runs from a statement's timestamp to when it first reached the
-    # reporting tables, which happened between known bounds.
+
+    # The arrival delay runs from a statement's timestamp to the time the LRS stored it, or,
+    # without one, to when it first reached the reporting tables, between known bounds.
+    def delays(fact: Fact) -> tuple[float, float]:
+        if fact.stored is not None:
+            return ((fact.stored - fact.time).total_seconds(),) * 2
+        earliest, latest = history.arrival_bounds[fact.event_id]
+        return (earliest - fact.time).total_seconds(), (latest - fact.time).total_seconds()
+
     for row in actual:
         hour = row["emission_hour"]
         in_hour = [f for f in state.facts if f.time.replace(minute=0) == hour]
-        earliest = [
-            (history.arrival_bounds[f.event_id][0] - f.time).total_seconds() for f in in_hour
-        ]
-        latest = [(history.arrival_bounds[f.event_id][1] - f.time).total_seconds() for f in in_hour]
+        earliest = [delays(f)[0] for f in in_hour]
+        latest = [delays(f)[1] for f in in_hour]
         slack = 1.0  # the server's clock and ours are read at slightly different moments
         assert max(earliest) - slack <= row["max_arrival_delay_seconds"] <= max(latest) + slack
         average = row["avg_arrival_delay_seconds"]
@@ -948,3 +1159,86 @@ def test_at_risk_learners_for_a_given_date(history: History) -> None:
         (r["course_key"], r["actor_id"]) for r in history.stages["new"].tables["at_risk_learners"]
     }
     assert latest < {(r["course_key"], r["actor_id"]) for r in actual}
+
+
+# --- The rules the figures rest on, one by one ------------------------------------------------
+
+
+def _rows(history: History, model: str, stage: str = "new", **where: Any) -> list[Row]:
+    rows = history.stages[stage].tables[model]
+    return [row for row in rows if all(row[name] == value for name, value in where.items())]
+
+
+def test_attempts_count_submissions_not_the_questions_of_a_problem(history: History) -> None:
+    # Math P2: ann's three-question check, bob's one-question check and his two two-question
+    # checks: 4 submissions (11 statements), only the last of bob's at full marks.
+    [row] = _rows(history, "problem_performance", problem_id=MATH_P2)
+    assert (row["attempts"], row["correct_attempts"], row["learners_succeeded"]) == (4, 1, 1)
+    assert row["average_score"] == pytest.approx((2 / 3 + 0.85 + 0.5 + 1.0) / 4)
+    questions = _rows(history, "xapi_events_parsed", block_id=MATH_P2)
+    assert len({row["event_id"] for row in questions}) == 11
+    # A multi-question check's success is that of its first question: bob's half-marks one
+    # says yes, and is no correct attempt.
+    parents = {row["event_id"]: row for row in questions if row["parent_statement_id"] == ""}
+    assert sorted(row["success"] for row in parents.values()) == [False, False, True, True]
+
+
+def test_grades_and_score_records_are_not_learner_activity(history: History) -> None:
+    # cat did nothing in the first statements but get a rescore, a subsection grade and a
+    # course grade: no activity, and at risk.
+    [cat] = _rows(history, "learner_course_status", "first", course_key=MATH.key, actor_id="cat")
+    assert (cat["first_activity_at"], cat["last_statement_at"]) == (None, at(20, 12))
+    at_risk = _rows(history, "at_risk_learners", "first", course_key=MATH.key)
+    assert {"cat", "dan"} <= {row["actor_id"] for row in at_risk}
+    # The regrade of March 20th makes nobody active that day.
+    assert (
+        _rows(
+            history, "course_active_learners", course_key=MATH.key, period_start=date(2024, 3, 20)
+        )
+        == []
+    )
+
+
+def test_registrations_are_new_enrolments_and_mode_changes_are_apart(history: History) -> None:
+    [day] = _rows(
+        history, "course_enrollments_daily", course_key=MATH.key, enrollment_date=date(2024, 3, 7)
+    )
+    assert (day["registrations"], day["mode_changes"], day["net_change"]) == (0, 1, 0)
+    rows = _rows(history, "course_enrollments_daily", course_key=MATH.key)
+    # ann, bob, cat, dan (twice), eve, ivy (in the CCX) and hal
+    assert sum(row["registrations"] for row in rows) == 8
+
+
+def test_a_pass_and_a_fail_at_the_same_instant_are_a_pass(history: History) -> None:
+    for course, learner, instant in ((PHYSICS, "ann", at(15, 10)), (HISTORY, "gus", at(19, 17))):
+        [row] = _rows(
+            history, "learner_course_status", "first", course_key=course.key, actor_id=learner
+        )
+        assert (row["passed"], row["passed_at"]) == (True, instant)
+
+
+def test_ccx_statements_count_towards_the_master_course(history: History) -> None:
+    ccx_rows = [
+        r for r in history.stages["new"].tables["xapi_events_parsed"] if r["ccx_course_key"]
+    ]
+    assert {(r["course_key"], r["ccx_course_key"]) for r in ccx_rows} == {(MATH.key, MATH_CCX)}
+    assert {r["block_id"] for r in ccx_rows} == {"", MATH_VIDEO, MATH_P1}
+    [ivy] = _rows(history, "learner_course_status", course_key=MATH.key, actor_id="ivy")
+    assert ivy["ccx_course_key"] == MATH_CCX and ivy["enrollment_status"] == "enrolled"
+    [problem] = _rows(history, "problem_performance", problem_id=MATH_P1)
+    assert problem["learners"] == 4  # ann, bob, cat, and ivy in the CCX
+    [video] = _rows(history, "video_engagement", video_id=MATH_VIDEO)
+    assert video["viewers"] == 3
+
+
+def test_at_risk_is_as_of_each_course_latest_statement(history: History) -> None:
+    rows = history.stages["new"].tables["at_risk_learners"]
+    as_of = {row["course_key"]: row["as_of"] for row in rows}
+    assert as_of == {MATH.key: at(21, 11), HISTORY.key: at(21, 13)}
+
+
+def test_the_arrival_delay_runs_to_the_time_the_lrs_stored_the_statement(history: History) -> None:
+    [hour] = _rows(history, "ingestion_hourly", emission_hour=at(21, 9))
+    assert hour["avg_arrival_delay_seconds"] == hour["max_arrival_delay_seconds"] == 90.0
+    [late] = _rows(history, "ingestion_hourly", emission_hour=at(3, 13))
+    assert late["max_arrival_delay_seconds"] == 18 * 86400

@@ -21,6 +21,7 @@ at_risk_learners is built as of the end of the generated weeks (the ``at_risk_as
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -115,6 +116,7 @@ def read_fact(statement: dict[str, Any]) -> Fact:
         progress = result.get("extensions", {}).get(PROGRESS)
         if progress is None and score is not None:
             progress = score * 100
+    stored = statement.get("stored")
     return Fact(
         event_id=statement["id"],
         time=datetime.fromisoformat(statement["timestamp"]),
@@ -128,18 +130,40 @@ def read_fact(statement: dict[str, Any]) -> Fact:
         video_length=statement["context"]["extensions"].get(VIDEO_LENGTH),
         progress=progress,
         navigation=navigation_of(statement) if verb == "navigated" else "",
+        ccx=ccx_of(statement),
+        parent_statement=statement["context"].get("statement", {}).get("id", ""),
+        stored=datetime.fromisoformat(stored) if stored else None,
+        object_type=statement["object"].get("definition", {}).get("type", ""),
     )
 
 
+def course_activity(statement: dict[str, Any]) -> dict[str, Any]:
+    """The course among a statement's context activities (parents, then groupings: a question
+    of a multi-question problem has its problem as parent), else the object of a statement
+    about the course itself: {lms}/course/course-v1:ORG+COURSE+RUN (or a CCX's ccx-v1 key)."""
+    activities = statement["context"].get("contextActivities", {})
+    courses = [
+        activity
+        for activity in activities.get("parent", []) + activities.get("grouping", [])
+        if activity["id"].rpartition("/")[0].endswith("/course")
+    ]
+    return courses[0] if courses else statement["object"]
+
+
 def course_of(statement: dict[str, Any]) -> Course:
-    """The parent activity of a statement about something in a course, else the object of a
-    statement about the course itself: {lms}/course/course-v1:ORG+COURSE+RUN."""
-    parents = statement["context"].get("contextActivities", {}).get("parent", [])
-    activity = parents[0] if parents else statement["object"]
+    """The master course of the statement's course (a CCX counts towards it)."""
+    activity = course_activity(statement)
     path, _, key = activity["id"].rpartition("/")
-    assert path.endswith("/course") and key.startswith("course-v1:"), activity["id"]
+    assert path.endswith("/course") and key.startswith(("course-v1:", "ccx-v1:")), activity["id"]
+    if key.startswith("ccx-v1:"):
+        key = "course-v1:" + key.removeprefix("ccx-v1:").rpartition("+ccx@")[0]
     names = activity["definition"].get("name", {})
     return Course(key, next(iter(names.values()), ""))
+
+
+def ccx_of(statement: dict[str, Any]) -> str:
+    key = course_activity(statement)["id"].rpartition("/")[2]
+    return key if key.startswith("ccx-v1:") else ""
 
 
 def block_of(statement: dict[str, Any]) -> str:
@@ -148,7 +172,15 @@ def block_of(statement: dict[str, Any]) -> str:
     if statement_object["definition"]["type"] == COURSE_TYPE:
         return ""
     _, found, block = statement_object["id"].partition("/xblock/")
-    return block if found else ""
+    if not found:
+        return ""
+    if block.startswith("ccx-block-v1:"):
+        master, _, rest = block.removeprefix("ccx-block-v1:").partition("+type@")
+        block = f"block-v1:{master.rpartition('+ccx@')[0]}+type@{rest}"
+    if "+type@problem+" in block:
+        # A question of a multi-question problem is its problem: its id ends in _<part>_<input>.
+        block = re.sub(r"_[0-9]+_[0-9]+$", "", block)
+    return block
 
 
 def navigation_of(statement: dict[str, Any]) -> str:

@@ -122,7 +122,7 @@ DASHBOARDS = {
 }
 CHART_TITLES = {
     "learners_passed": "Learners who passed",
-    "average_progress": "Average course progress (%)",
+    "average_progress": "Average course grade (%)",
     "enrollments_over_time": "Enrolled learners over time",
     "weekly_active_learners": "Weekly active learners",
     "learners_by_status": "Learners by enrollment status",
@@ -150,7 +150,7 @@ TRANSLATIONS = {
         "Learner progress": "Progreso de los estudiantes",
         "Problems and grades": "Problemas y calificaciones",
         "Learners who passed": "Estudiantes aprobados",
-        "Average course progress (%)": "Progreso medio en el curso (%)",
+        "Average course grade (%)": "Calificación media en el curso (%)",
         "Learners at risk": "Estudiantes en riesgo",
         "Learners per score": "Estudiantes por puntuación",
         "Average arrival delay (s)": "Retraso medio de llegada (s)",
@@ -173,7 +173,7 @@ TRANSLATIONS = {
         "Learner progress": "Progression des apprenants",
         "Problems and grades": "Exercices et notes",
         "Learners who passed": "Apprenants reçus",
-        "Average course progress (%)": "Progression moyenne dans le cours (%)",
+        "Average course grade (%)": "Note moyenne dans le cours (%)",
         "Learners at risk": "Apprenants en difficulté",
         "Learners per score": "Apprenants par score",
         "Average arrival delay (s)": "Délai moyen d'arrivée (s)",

@@ -35,24 +35,58 @@ select
     -- (and with it the time it first arrived). The constant is 2100-01-01 in microseconds.
     toUInt64(4102444800000000 - toUnixTimestamp64Micro(loaded_at)) as dedup_version,
 
+    parseDateTime64BestEffortOrNull(
+        JSONExtractString(event, 'stored'), 6, 'UTC'
+    ) as stored_time,
+
     JSONExtractString(event, 'actor', 'account', 'name') as actor_id,
     toLowCardinality(JSONExtractString(event, 'verb', 'id')) as verb_id,
     JSONExtractString(event, 'object', 'id') as object_id,
     toLowCardinality(JSONExtractString(event, 'object', 'definition', 'type')) as object_type,
+    -- A custom course run (CCX, ccx-v1:ORG+COURSE+RUN+ccx@N) counts towards its master
+    -- course: course_key and block_id are the master course's, ccx_course_key names the CCX
+    -- ('' for statements of the master course itself). context_activity_ids and
+    -- master_object_id are inline aliases, not columns: the ids of the context activities,
+    -- parents first, then groupings (a question of a multi-question problem has its problem
+    -- as parent and the course as grouping); the object id with CCX keys made the master's.
+    toLowCardinality(
+        arrayFirst(
+            key -> key != '',
+            arrayMap(
+                iri -> {{ ccx_key_of("iri") }},
+                arrayPushFront(
+                    arrayConcat(
+                        arrayMap(
+                            activity -> JSONExtractString(activity, 'id'),
+                            JSONExtractArrayRaw(event, 'context', 'contextActivities', 'parent')
+                        ),
+                        arrayMap(
+                            activity -> JSONExtractString(activity, 'id'),
+                            JSONExtractArrayRaw(event, 'context', 'contextActivities', 'grouping')
+                        )
+                    ) as context_activity_ids,
+                    object_id
+                )
+            )
+        )
+    ) as ccx_course_key,
 
     -- The course: in the object when the statement is about the course itself (enrolment,
-    -- grade), else in the parent context activities, else in the key of the object's block.
+    -- grade), else in the context activities, else in the key of the object's block.
     toLowCardinality(
         coalesce(
-            nullIf(extract(object_id, {{ course_key_pattern() }}), ''),
+            nullIf(
+                extract(
+                    {{ master_ids("object_id") }} as master_object_id, {{ course_key_pattern() }}
+                ),
+                ''
+            ),
             nullIf(
                 arrayFirst(
                     key -> key != '',
                     arrayMap(
-                        parent -> extract(
-                            JSONExtractString(parent, 'id'), {{ course_key_pattern() }}
-                        ),
-                        JSONExtractArrayRaw(event, 'context', 'contextActivities', 'parent')
+                        iri -> extract({{ master_ids("iri") }}, {{ course_key_pattern() }}),
+                        context_activity_ids
                     )
                 ),
                 ''
@@ -60,7 +94,9 @@ select
             nullIf(
                 concat(
                     'course-v1:',
-                    extract(object_id, 'block-v1:([^/?#+]+[+][^/?#+]+[+][^/?#+]+)[+]type@')
+                    extract(
+                        master_object_id, 'block-v1:([^/?#+]+[+][^/?#+]+[+][^/?#+]+)[+]type@'
+                    )
                 ),
                 'course-v1:'
             ),
@@ -71,15 +107,20 @@ select
 
     -- block-v1:ORG+COURSE+RUN+type@TYPE+block@ID. The course's root block (+type@course+, the
     -- object of course progress) is the course itself: ''. Each question of a multi-question
-    -- problem is its own object, suffixed _<part>_<question>: they count towards their problem.
+    -- problem is its own object, suffixed _<part>_<question>: it carries its problem's id.
     multiIf(
-        position(object_id, '+type@course+') > 0,
+        position(master_object_id, '+type@course+') > 0,
         '',
-        position(object_id, '+type@problem+') > 0,
-        replaceRegexpOne(extract(object_id, 'block-v1:[^/?#]+'), '_[0-9]+_[0-9]+$', ''),
-        extract(object_id, 'block-v1:[^/?#]+')
+        position(master_object_id, '+type@problem+') > 0,
+        replaceRegexpOne(
+            extract(master_object_id, 'block-v1:[^/?#]+'), '_[0-9]+_[0-9]+$', ''
+        ),
+        extract(master_object_id, 'block-v1:[^/?#]+')
     ) as block_id,
     toLowCardinality(extract(block_id, '[+]type@([^+]+)[+]block@')) as block_type,
+    -- The statement this one is part of (context.statement): each question of a
+    -- multi-question problem refers to the statement of the whole submission. '' otherwise.
+    JSONExtractString(event, 'context', 'statement', 'id') as parent_statement_id,
 
     JSONExtract(event, 'result', 'score', 'scaled', 'Nullable(Float64)') as scaled_score,
     JSONExtract(event, 'result', 'success', 'Nullable(Bool)') as success,

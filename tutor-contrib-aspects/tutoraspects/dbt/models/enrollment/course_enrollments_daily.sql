@@ -1,6 +1,17 @@
 {#-
-  Enrolments per course per day: registrations, unregistrations, and how many learners are
-  enrolled at the end of the day. Only days with enrolment statements have a row.
+  Enrolments per course per day: new enrolments, mode changes, unregistrations, and how many
+  learners are enrolled at the end of the day. Only days with enrolment statements have a row.
+
+  event-routing-backends sends a registered statement both for an enrolment
+  (edx.course.enrollment.activated) and for a change of enrolment mode
+  (edx.course.enrollment.mode_changed), identical but for the mode. A registration counts as
+  a new enrolment when the learner was not enrolled (first enrolment or re-enrolment), as a
+  mode change when they were. A learner's enrolment statements are ordered by emission time;
+  at the same instant an unregistration comes before a registration (the learner ends
+  enrolled), whatever the statement ids. A mode change of a learner enrolled before statements
+  were collected has no registration before it and counts as an enrolment (the enrolment
+  event-sink table would tell them apart).
+  CCX runs count towards their master course.
 -#}
 {{
     config(
@@ -46,7 +57,7 @@ with
             verb_id,
             lagInFrame(verb_id, 1, '') over (
                 partition by org, course_key, actor_id
-                order by emission_time, event_id
+                order by emission_time, verb_id = {{ verb("registered") }}, event_id
                 rows between unbounded preceding and current row
             ) as previous_verb_id,
             multiIf(
@@ -63,7 +74,10 @@ with
             org,
             course_key,
             enrollment_date,
-            countIf(verb_id = {{ verb("registered") }}) as registrations,
+            countIf(enrolled_change = 1) as registrations,
+            countIf(
+                verb_id = {{ verb("registered") }} and previous_verb_id = verb_id
+            ) as mode_changes,
             countIf(verb_id = {{ verb("unregistered") }}) as unregistrations,
             toInt64(sum(enrolled_change)) as net_change
         from status_changes
@@ -75,6 +89,7 @@ select
     daily.course_key as course_key,
     daily.enrollment_date as enrollment_date,
     daily.registrations as registrations,
+    daily.mode_changes as mode_changes,
     daily.unregistrations as unregistrations,
     daily.net_change as net_change,
     sum(daily.net_change) over (

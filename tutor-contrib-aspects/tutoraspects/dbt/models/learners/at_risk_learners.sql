@@ -1,7 +1,11 @@
 {#-
   Enrolled learners with no learning activity for at_risk_inactive_days days or more, counted
-  back from at_risk_as_of, or from the latest statement when that var is empty. A learner who
-  enrolled and did nothing yet counts from their enrolment.
+  back from at_risk_as_of, or, when that var is empty, from the latest statement of their
+  course (a course whose statements stopped arriving is judged as of its own last day, not
+  another course's). A learner who enrolled and did nothing yet counts from their enrolment;
+  grades and grade outcomes the platform emits are not activity. Learners enrolled before
+  statements were collected have no enrolment statement (status unknown) and are not listed:
+  the enrolment event-sink table would tell whether they are enrolled.
 
   A view over learner_course_status: the answer depends on the date it is asked for, so it
   is computed when queried rather than stored.
@@ -18,30 +22,27 @@
     ) }}
 {%- endif %}
 
-with
-    as_of as (
-        select
-            {% if as_of_text -%}
-                parseDateTime64BestEffort('{{ as_of_text }}', 6, 'UTC')
-            {%- else -%}
-                -- an aggregate without GROUP BY always returns its one row
-                assumeNotNull(
-                    (select max(last_statement_at) from {{ ref("learner_course_status") }})
-                )
-            {%- endif %} as as_of_time
-    )
-
 select
     org,
     course_key,
     actor_id,
+    ccx_course_key,
     last_enrolled_at,
     last_activity_at,
     assumeNotNull(coalesce(last_activity_at, last_enrolled_at)) as inactive_since,
-    as_of.as_of_time as as_of,
+    as_of_time as as_of,
     intDiv(dateDiff('second', inactive_since, as_of), 86400) as days_inactive
-from {{ ref("learner_course_status") }}
-cross join as_of
+from
+    (
+        select
+            *,
+            {% if as_of_text -%}
+                parseDateTime64BestEffort('{{ as_of_text }}', 6, 'UTC')
+            {%- else -%}
+                max(last_statement_at) over (partition by org, course_key)
+            {%- endif %} as as_of_time
+        from {{ ref("learner_course_status") }}
+    )
 where
     enrollment_status = 'enrolled'
     and dateDiff('second', inactive_since, as_of) >= {{ inactive_days * 86400 }}

@@ -1,10 +1,23 @@
 {#-
   One row per learner per course they have statements in: enrolment status, activity,
-  progress, and whether they passed.
+  completed blocks, course grade, and whether they passed.
 
-  Course progress is the latest progressed statement about the course itself; progressed
-  statements about blocks (block completion) count as completed blocks when they reach
-  100 %. A learner has passed when their latest course grade statement is passed (not failed).
+  - Activity is what the learner does (is_learning_activity): not enrolment changes, not
+    grades or grade outcomes, which the platform emits (a bulk regrade sends an earned
+    statement for every learner, and must not make them look active).
+  - Course progress is not a figure: event-routing-backends sends no progressed statement
+    about the course in a default install (only the completion aggregator, not installed by
+    default, does). Progressed statements about blocks (edx.completion.block_completion.changed)
+    count as completed blocks when they reach 100 %.
+  - The course grade is that of the latest earned statement about the course
+    (edx.grades.course.grade_calculated, sent whenever the platform recomputes it).
+  - A learner has passed when their latest course grade outcome is passed. Outcomes at the same
+    instant (a pass and a fail emitted together) resolve to passed: the learner reached the
+    pass mark at that time, whatever order the platform logged them in.
+  - The enrolment status follows the latest enrolment statement; at the same instant a
+    registration comes after an unregistration (as in course_enrollments_daily).
+  - A CCX's statements count towards its master course; ccx_course_key says which CCX the
+    learner's latest statement came from ('' for the master course run).
 -#}
 {{
     config(
@@ -34,7 +47,10 @@ with
             actor_id,
             verb_id,
             emission_time,
+            object_type,
             block_id,
+            ccx_course_key as statement_ccx_course_key,
+            scaled_score,
             progress_percent
         from {{ ref("xapi_events_parsed") }}
         where
@@ -49,14 +65,15 @@ with
             org,
             course_key,
             actor_id,
-            -- (time, id) orders statements of the same microsecond the same way every run
+            -- (time, verb, id): at the same instant a registration is the later; the id only
+            -- orders copies of one statement
             toLowCardinality(
                 multiIf(
                     countIf(verb_id in {{ verbs(["registered", "unregistered"]) }}) = 0,
                     'unknown',
                     argMaxIf(
                         verb_id,
-                        (emission_time, event_id),
+                        (emission_time, verb_id = {{ verb("registered") }}, event_id),
                         verb_id in {{ verbs(["registered", "unregistered"]) }}
                     )
                     = {{ verb("registered") }},
@@ -69,18 +86,14 @@ with
             maxIfOrNull(emission_time, {{ is_learning_activity() }}) as last_activity_at,
             max(emission_time) as last_statement_at,
             argMaxIfOrNull(
-                progress_percent,
+                scaled_score * 100,
                 (emission_time, event_id),
-                verb_id = {{ verb("progressed") }}
-                and block_id = ''
-                and progress_percent is not null
-            ) as course_progress_percent,
+                verb_id = {{ verb("earned") }} and block_id = '' and scaled_score is not null
+            ) as course_grade_percent,
             maxIfOrNull(
                 emission_time,
-                verb_id = {{ verb("progressed") }}
-                and block_id = ''
-                and progress_percent is not null
-            ) as course_progress_at,
+                verb_id = {{ verb("earned") }} and block_id = '' and scaled_score is not null
+            ) as course_grade_at,
             uniqExactIf(
                 block_id,
                 verb_id = {{ verb("progressed") }}
@@ -90,7 +103,7 @@ with
             toBool(
                 argMaxIf(
                     verb_id = {{ verb("passed") }},
-                    (emission_time, event_id),
+                    (emission_time, verb_id = {{ verb("passed") }}, event_id),
                     verb_id in {{ verbs(["passed", "failed"]) }} and block_id = ''
                 )
             ) as passed,
@@ -98,7 +111,8 @@ with
                 passed,
                 maxIfOrNull(emission_time, verb_id = {{ verb("passed") }} and block_id = ''),
                 null
-            ) as passed_at
+            ) as passed_at,
+            argMax(statement_ccx_course_key, (emission_time, event_id)) as ccx_course_key
         from learner_statements
         group by org, course_key, actor_id
     )

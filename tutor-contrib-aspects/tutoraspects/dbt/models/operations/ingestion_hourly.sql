@@ -2,11 +2,14 @@
   Instance-wide ingestion health per hour of emission: how many statements, from how many
   learners, and how late they reached the reporting tables.
 
-  The arrival delay of a statement runs from its timestamp to the moment it first reached
-  xapi_events_parsed (loaded_at of its first copy). Statements already in the raw table when
-  xapi_events_parsed was first built arrive at that build time, so their delay says nothing
-  about the pipeline. Daily figures are the sums of the hours (each statement belongs to one
-  hour).
+  The arrival delay of a statement runs from its timestamp (when the learner acted) to its
+  arrival: the statement's stored time, which the LRS sets when it receives it. Ralph stores the
+  timestamp itself as the emission time, so a delay measured to the emission time would always
+  be zero. A statement without a stored time (inserted into the raw table by other means)
+  arrives when it first reached xapi_events_parsed (loaded_at of its first copy); statements
+  already in the raw table when xapi_events_parsed was first built arrive at that build time,
+  so their delay says nothing about the pipeline. Daily figures are the sums of the hours
+  (each statement belongs to one hour).
 -#}
 {{
     config(
@@ -34,7 +37,8 @@ with
             min(emission_time) as emitted_at,
             -- without a parsable timestamp, the emission time stands in for it
             coalesce(min(statement_time), emitted_at) as stated_at,
-            min(loaded_at) as first_loaded_at,
+            -- the LRS's stored time, else the first arrival here
+            coalesce(min(stored_time), min(loaded_at)) as arrived_at,
             any(actor_id) as learner,
             any(course_key) as course
         from {{ ref("xapi_events_parsed") }}
@@ -48,16 +52,11 @@ with
             count() as statements,
             uniqExactIf(learner, learner != '') as learners,
             countIf(course = '') as statements_without_course,
-            max(
-                (toUnixTimestamp64Micro(emitted_at) - toUnixTimestamp64Micro(stated_at)) / 1e6
-            ) as max_emission_delay_seconds,
             avg(
-                (toUnixTimestamp64Micro(first_loaded_at) - toUnixTimestamp64Micro(stated_at))
-                / 1e6
+                (toUnixTimestamp64Micro(arrived_at) - toUnixTimestamp64Micro(stated_at)) / 1e6
             ) as avg_arrival_delay_seconds,
             max(
-                (toUnixTimestamp64Micro(first_loaded_at) - toUnixTimestamp64Micro(stated_at))
-                / 1e6
+                (toUnixTimestamp64Micro(arrived_at) - toUnixTimestamp64Micro(stated_at)) / 1e6
             ) as max_arrival_delay_seconds
         from statements
         group by emission_hour

@@ -1,7 +1,16 @@
 {#-
-  Per problem: graded submissions (evaluated statements), the learners who submitted, how many
-  submissions were correct and the average scaled score. Each question of a multi-question
-  problem is graded in its own statement and counts as one submission of the problem.
+  Per problem: submissions, the learners who submitted, how many submissions were correct and
+  their average scaled score.
+
+  A submission is one graded check of a problem (an evaluated statement, from the server's
+  problem_check). event-routing-backends sends a multi-question problem's check as one
+  statement for the whole problem (with the score) and one per question (parent_statement_id
+  pointing to it, with the question's success and response but no score): the questions are
+  not submissions, so attempts, success rate and average score are all over the same
+  statements. A submission is correct when it earned full marks (scaled score 1): the whole
+  problem's statement carries, as its success, the correctness of its first question only.
+  Without a score, its success says. The browser's attempted (no grade yet) and the platform's
+  score records are not submissions.
 -#}
 {{
     config(
@@ -18,19 +27,24 @@ with
         select org, course_key, block_id as problem_id, max(loaded_at) as last_loaded_at
         from {{ ref("xapi_events_parsed") }}
         where
-            verb_id = {{ verb("evaluated") }}
-            and block_type = 'problem'
+            {{ is_submission() }}
             and course_key != ''
             and {{ arrived_since_last_run() }}
         group by org, course_key, problem_id
     ),
 
     submissions as (
-        select event_id, org, course_key, block_id as problem_id, actor_id, scaled_score, success
+        select
+            event_id,
+            org,
+            course_key,
+            block_id as problem_id,
+            actor_id,
+            scaled_score,
+            {{ submission_is_correct() }} as correct
         from {{ ref("xapi_events_parsed") }}
         where
-            verb_id = {{ verb("evaluated") }}
-            and block_type = 'problem'
+            {{ is_submission() }}
             and (org, course_key, block_id) in (
                 select org, course_key, problem_id from touched_problems
             )
@@ -44,9 +58,9 @@ with
             problem_id,
             count() as attempts,
             uniqExact(actor_id) as learners,
-            countIf(success) as correct_attempts,
+            countIf(correct) as correct_attempts,
             correct_attempts / attempts as success_rate,
-            uniqExactIf(actor_id, success) as learners_succeeded,
+            uniqExactIf(actor_id, correct) as learners_succeeded,
             -- NULL when no submission carried a score
             avg(scaled_score) as average_score
         from submissions

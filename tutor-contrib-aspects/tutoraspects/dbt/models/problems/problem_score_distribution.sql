@@ -2,6 +2,8 @@
   Per problem, how many learners have their latest score in each tenth of the scale: bucket
   0 holds scores below 10 %, 10 holds 10 % to 19.99 %, ..., 90 holds 90 % to 99.99 %, and
   100 holds full marks. A learner's latest graded submission is the score the LMS keeps.
+  Submissions as in problem_performance: the statement of the whole problem, never one of its
+  questions (which carry no score).
 -#}
 {{
     config(
@@ -18,8 +20,7 @@ with
         select org, course_key, block_id as problem_id, max(loaded_at) as last_loaded_at
         from {{ ref("xapi_events_parsed") }}
         where
-            verb_id = {{ verb("evaluated") }}
-            and block_type = 'problem'
+            {{ is_submission() }}
             and scaled_score is not null
             and course_key != ''
             and {{ arrived_since_last_run() }}
@@ -37,8 +38,7 @@ with
             assumeNotNull(scaled_score) as score
         from {{ ref("xapi_events_parsed") }}
         where
-            verb_id = {{ verb("evaluated") }}
-            and block_type = 'problem'
+            {{ is_submission() }}
             and scaled_score is not null
             and (org, course_key, block_id) in (
                 select org, course_key, problem_id from touched_problems
