@@ -1,0 +1,667 @@
+"""
+The Aspects dbt models on the statements event-routing-backends really sends.
+
+A course week is written as the LMS writes it: tracking-log events (enrolments, mode changes
+and unenrolments, browser and server problem checks of one- and multi-question problems, the
+platform's grade recomputations, a pass and a fail at the same instant, video and navigation,
+and a CCX run of a course). The log is replayed through event-routing-backends (ERB, the
+release the Open edX image installs, tests/harness/erb.py) into Ralph, run from the rendered
+Tutor settings and writing to the raw table of the test ClickHouse, as the LMS and Ralph do in
+production. Then `dbt build`.
+
+Every model's figures are computed again here from the tracking-log events themselves: each
+event says what happened (``facts_of``: a learner enrolled, submitted a problem with this grade,
+paused a video at that time, ...), and test_dbt_models' reference computations turn those facts
+into figures. Neither ERB's output nor the SQL enters the ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import clickhouse_connect
+import pytest
+
+from tests.aspects.test_dbt_models import (
+    DBT_VARS,
+    MODELS,
+    RAW_TABLE_DDL,
+    XAPI_DATABASE,
+    Course,
+    Dbt,
+    Fact,
+    Row,
+    as_expected,
+    expected_active_learners,
+    expected_at_risk,
+    expected_enrollments,
+    expected_ingestion,
+    expected_learner_status,
+    expected_navigation,
+    expected_parsed,
+    expected_problem_performance,
+    expected_score_distribution,
+    expected_video_engagement,
+    is_submission,
+    projected,
+)
+from tests.harness.erb import EventRoutingBackends, Person
+from tests.harness.fixtures import ClickHouseServer
+from tests.harness.processes import free_port
+from tests.harness.ralph import RalphProcess
+from tests.harness.tutor import TutorRoot
+
+ERB_XAPI_DATABASE = "erb_models_xapi"
+ERB_REPORTING_DATABASE = "erb_models_reporting"
+LMS = "http://lms.example.org"
+
+PHYSICS = Course("course-v1:PhysicsX+PHY101+2026", "Physics")
+HISTORY = Course("course-v1:HistoryX+HIS200+2026", "History")
+PHYSICS_CCX = "ccx-v1:PhysicsX+PHY101+2026+ccx@4"
+COURSES = {PHYSICS.key: PHYSICS.name, HISTORY.key: HISTORY.name, PHYSICS_CCX: "Physics (CCX)"}
+
+ADA = Person(7, "ada", "a0a0a0a0-0000-4000-8000-000000000007")
+BEN = Person(8, "ben", "b0b0b0b0-0000-4000-8000-000000000008")
+CLEO = Person(9, "cleo", "c0c0c0c0-0000-4000-8000-000000000009")
+DEV = Person(10, "dev", "d0d0d0d0-0000-4000-8000-000000000010")
+EMA = Person(11, "ema", "e0e0e0e0-0000-4000-8000-000000000011")
+PEOPLE = (ADA, BEN, CLEO, DEV, EMA)
+
+# Blocks: PhysicsX+PHY101+2026 "forces" has three questions, "units" one; HIS200's "dates" one.
+FORCES, UNITS, DATES, LECTURE = "forces", "units", "dates", "lecture"
+
+
+def at(day: int, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:
+    """A time in March 2026, UTC."""
+    return datetime(2026, 3, day, hour, minute, second, tzinfo=UTC)
+
+
+def block_key(course_key: str, block_type: str, name: str) -> str:
+    """A block's usage key in a course run, or in a CCX (ccx-block-v1)."""
+    version, _, run = course_key.partition(":")
+    prefix = "ccx-block-v1" if version == "ccx-v1" else "block-v1"
+    return f"{prefix}:{run}+type@{block_type}+block@{name}"
+
+
+def master_of(course_key: str) -> Course:
+    key = course_key
+    if key.startswith("ccx-v1:"):
+        key = "course-v1:" + key.removeprefix("ccx-v1:").rpartition("+ccx@")[0]
+    return next(course for course in (PHYSICS, HISTORY) if course.key == key)
+
+
+def master_block(block: str) -> str:
+    """A CCX block's key in the master course."""
+    if not block.startswith("ccx-block-v1:"):
+        return block
+    run, _, rest = block.removeprefix("ccx-block-v1:").partition("+type@")
+    return f"block-v1:{run.rpartition('+ccx@')[0]}+type@{rest}"
+
+
+# --- Tracking-log events, as the LMS writes them -----------------------------------------------
+
+
+def event(
+    name: str,
+    person: Person,
+    when: datetime,
+    course_key: str,
+    data: dict[str, Any] | str,
+    source: str = "server",
+    page: str = "",
+) -> dict[str, Any]:
+    """One line of the LMS's tracking log. Browser events carry their data as a JSON string."""
+    payload = data if source == "server" or isinstance(data, str) else json.dumps(data)
+    return {
+        "name": name,
+        "event_type": name,
+        "event_source": source,
+        "time": when.isoformat(timespec="microseconds"),
+        "username": person.username,
+        "session": "5e" * 16,
+        "ip": "10.0.0.1",
+        "agent": "Mozilla/5.0",
+        "host": "lms.example.org",
+        "referer": page or f"{LMS}/courses/{course_key}/courseware",
+        "page": page or None,
+        "accept_language": "en",
+        "context": {
+            "course_id": course_key,
+            "org_id": course_key.partition(":")[2].split("+")[0],
+            "user_id": person.id,
+            "path": "/event" if source == "browser" else "/courses/handler",
+            "course_user_tags": {},
+        },
+        "event": payload,
+    }
+
+
+def enrollment(kind: str, person: Person, when: datetime, course_key: str, mode="audit") -> dict:
+    """edx.course.enrollment.activated, .mode_changed or .deactivated."""
+    data = {"course_id": course_key, "user_id": person.id, "mode": mode}
+    return event(f"edx.course.enrollment.{kind}", person, when, course_key, data)
+
+
+def problem_check(
+    person: Person, when: datetime, course_key: str, problem: str, answers: list[bool]
+) -> dict:
+    """The server's problem_check: one graded submission of a problem's questions."""
+    problem_id = block_key(course_key, "problem", problem)
+    inputs = [f"{problem_id.rpartition('@')[2]}_{n + 2}_1" for n in range(len(answers))]
+    data = {
+        "problem_id": problem_id,
+        "attempts": 1,
+        "grade": sum(answers),
+        "max_grade": len(answers),
+        "success": "correct" if all(answers) else "incorrect",
+        "state": {"seed": 1, "done": True},
+        "answers": {
+            key: f"choice_{int(right)}" for key, right in zip(inputs, answers, strict=True)
+        },
+        "correct_map": {
+            key: {"correctness": "correct" if right else "incorrect", "npoints": None}
+            for key, right in zip(inputs, answers, strict=True)
+        },
+        "submission": {
+            key: {
+                "question": f"Question {number}",
+                "answer": f"choice_{int(right)}",
+                "response_type": "multiplechoiceresponse",
+                "input_type": "choicegroup",
+                "correct": right,
+                "variant": "",
+                "group_label": "",
+            }
+            for number, (key, right) in enumerate(zip(inputs, answers, strict=True), start=1)
+        },
+    }
+    line = event("problem_check", person, when, course_key, data)
+    line["context"]["module"] = {"display_name": problem.title(), "usage_key": problem_id}
+    return line
+
+
+def problem_check_browser(person: Person, when: datetime, course_key: str, problem: str) -> dict:
+    """The browser's problem_check: the answers as a form, before any grading."""
+    answers = f"input_{problem}_2_1=choice_1"
+    return event("problem_check", person, when, course_key, answers, source="browser")
+
+
+def problem_submitted(
+    person: Person, when: datetime, course_key: str, problem: str, earned: float, possible: float
+) -> dict:
+    """edx.grades.problem.submitted: the platform records a problem's new weighted score."""
+    data = {
+        "user_id": person.id,
+        "course_id": course_key,
+        "problem_id": block_key(course_key, "problem", problem),
+        "weighted_earned": earned,
+        "weighted_possible": possible,
+        "event_transaction_type": "edx.grades.problem.submitted",
+    }
+    return event("edx.grades.problem.submitted", person, when, course_key, data)
+
+
+def course_grade(person: Person, when: datetime, course_key: str, percent: float) -> dict:
+    """edx.grades.course.grade_calculated, sent whenever the platform recomputes the grade."""
+    data = {
+        "user_id": str(person.id),
+        "course_id": course_key,
+        "percent_grade": percent,
+        "letter_grade": "Pass" if percent >= 0.5 else "",
+        "event_transaction_type": "edx.grades.problem.submitted",
+    }
+    return event("edx.grades.course.grade_calculated", person, when, course_key, data)
+
+
+def subsection_grade(
+    person: Person, when: datetime, course_key: str, earned: float, possible: float
+) -> dict:
+    data = {
+        "user_id": str(person.id),
+        "course_id": course_key,
+        "block_id": block_key(course_key, "sequential", "week1"),
+        "weighted_total_earned": earned,
+        "weighted_total_possible": possible,
+        "weighted_graded_earned": earned,
+        "weighted_graded_possible": possible,
+        "first_attempted": when.isoformat(),
+    }
+    return event("edx.grades.subsection.grade_calculated", person, when, course_key, data)
+
+
+def grade_outcome(kind: str, person: Person, when: datetime, course_key: str) -> dict:
+    """edx.course.grade.now_passed / .now_failed / .passed.first_time."""
+    data = {"user_id": person.id, "course_id": course_key}
+    return event(f"edx.course.grade.{kind}", person, when, course_key, data)
+
+
+def block_completion(person: Person, when: datetime, course_key: str, block: str) -> dict:
+    data = {"user_id": person.id, "course_id": course_key, "block_id": block, "completion": 1.0}
+    return event("edx.completion.block_completion.changed", person, when, course_key, data)
+
+
+def video(
+    name: str, person: Person, when: datetime, course_key: str, time: float, **more: Any
+) -> dict:
+    """A browser video event (play_video, pause_video, stop_video, complete_video, seek_video)."""
+    data = {"id": LECTURE, "code": "html5", "duration": 240, "currentTime": time, **more}
+    return event(name, person, when, course_key, data, source="browser")
+
+
+def navigation(name: str, person: Person, when: datetime, course_key: str, **data: Any) -> dict:
+    return event(f"edx.ui.lms.{name}", person, when, course_key, data, source="browser")
+
+
+def sequence_move(kind: str, person: Person, when: datetime, course_key: str) -> dict:
+    sequence = block_key(course_key, "sequential", "week1")
+    target = {"next": 3, "previous": 1, "tab": 3}[kind]
+    name = {"next": "next_selected", "previous": "previous_selected", "tab": "tab_selected"}[kind]
+    return navigation(
+        f"sequence.{name}",
+        person,
+        when,
+        course_key,
+        id=sequence,
+        current_tab=2,
+        target_tab=target,
+        tab_count=4,
+        widget_placement="top",
+    )
+
+
+def scenario() -> list[dict]:
+    """Two courses and a CCX of one of them over March 2026, in the order the LMS logs it."""
+    p, h, x = PHYSICS.key, HISTORY.key, PHYSICS_CCX
+    units_target = f"{LMS}/courses/{p}/jump_to/{block_key(p, 'problem', UNITS)}"
+    lines = [
+        # Enrolments: an upgrade to verified (registered again), an unenrolment and return.
+        enrollment("activated", ADA, at(2, 9), p),
+        enrollment("activated", BEN, at(2, 10), p),
+        enrollment("mode_changed", ADA, at(3, 9), p, mode="verified"),
+        enrollment("activated", CLEO, at(3, 10), p),
+        enrollment("deactivated", CLEO, at(4, 10), p),
+        enrollment("activated", CLEO, at(5, 10), p),
+        enrollment("activated", DEV, at(2, 11), h),
+        enrollment("activated", ADA, at(2, 12), h),
+        # The CCX: enrolment, video, a problem of the master course as the CCX shows it.
+        enrollment("activated", EMA, at(3, 11), x),
+        video("play_video", EMA, at(3, 11, 5), x, 0.0),
+        video("pause_video", EMA, at(3, 11, 7), x, 95.5),
+        problem_check(EMA, at(3, 11, 10), x, UNITS, [True]),
+        # Ada: video, navigation, a multi-question problem (wrong first answer), a one-question
+        # problem, from the browser and then graded.
+        sequence_move("next", ADA, at(3, 14), p),
+        video("load_video", ADA, at(3, 14, 1), p, 0.0),
+        video("play_video", ADA, at(3, 14, 2), p, 0.0),
+        video("seek_video", ADA, at(3, 14, 3), p, 30.0, old_time=30.0, new_time=60.0),
+        video("pause_video", ADA, at(3, 14, 5), p, 120.0),
+        video("play_video", ADA, at(3, 14, 6), p, 120.0),
+        video("stop_video", ADA, at(3, 14, 8), p, 200.0),
+        video("complete_video", ADA, at(3, 14, 9), p, 240.0),
+        problem_check_browser(ADA, at(3, 14, 10), p, FORCES),
+        problem_check(ADA, at(3, 14, 10, 1), p, FORCES, [False, True, True]),
+        problem_submitted(ADA, at(3, 14, 10, 2), p, FORCES, 2, 3),
+        problem_check(ADA, at(3, 14, 12), p, FORCES, [True, True, True]),
+        block_completion(ADA, at(3, 14, 12, 1), p, block_key(p, "problem", FORCES)),
+        problem_check(ADA, at(3, 14, 15), p, UNITS, [False]),
+        problem_check(ADA, at(3, 14, 16), p, UNITS, [True]),
+        navigation(
+            "link_clicked", ADA, at(3, 14, 20), p, current_url=f"{LMS}/x", target_url=units_target
+        ),
+        # Ben: the first question right, the others wrong: half marks or less, no success.
+        sequence_move("tab", BEN, at(4, 9), p),
+        video("play_video", BEN, at(4, 9, 1), p, 10.0),
+        video("pause_video", BEN, at(4, 9, 3), p, 70.0),
+        problem_check(BEN, at(4, 9, 5), p, FORCES, [True, False, False]),
+        problem_check(BEN, at(4, 9, 6), p, FORCES, [True, True, False]),
+        navigation(
+            "outline.selected",
+            BEN,
+            at(4, 9, 8),
+            p,
+            target_url=f"{LMS}/courses/{p}/jump_to/{block_key(p, 'sequential', 'week1')}",
+            target_name="Week 1",
+            widget_placement="accordion",
+        ),
+        sequence_move("previous", BEN, at(4, 9, 9), p),
+        # History: Dev's problem, then a pass and a fail of the same instant.
+        problem_check(DEV, at(5, 15), h, DATES, [True]),
+        grade_outcome("passed.first_time", DEV, at(5, 15, 1), h),
+        grade_outcome("now_failed", DEV, at(6, 8), h),
+        grade_outcome("now_passed", DEV, at(6, 8), h),
+        navigation(
+            "sequence.next_selected",
+            ADA,
+            at(6, 9),
+            h,
+            id=block_key(h, "sequential", "s1"),
+            current_tab=1,
+            target_tab=2,
+            tab_count=2,
+        ),
+        # Grades that the platform recomputes: a subsection, and a course regrade for
+        # everyone on the 20th (nobody's activity).
+        subsection_grade(ADA, at(3, 14, 12, 2), p, 3, 3),
+        course_grade(ADA, at(3, 14, 12, 3), p, 0.6),
+        grade_outcome("passed.first_time", ADA, at(3, 14, 12, 4), p),
+        course_grade(ADA, at(20, 2), p, 0.55),
+        course_grade(BEN, at(20, 2), p, 0.2),
+        course_grade(CLEO, at(20, 2), p, 0.0),
+        course_grade(EMA, at(20, 2), x, 0.5),
+        course_grade(DEV, at(20, 3), h, 0.9),
+    ]
+    return sorted(lines, key=lambda line: line["time"])
+
+
+# --- What each event says: the ground truth --------------------------------------------------
+
+VIDEO_VERBS = {
+    "play_video": "played",
+    "pause_video": "paused",
+    "complete_video": "completed",
+    "stop_video": "terminated",
+    "seek_video": "seeked",
+    "load_video": "initialized",
+}
+VERB_IRIS = {
+    "terminated": "http://adlnet.gov/expapi/verbs/terminated",
+    "seeked": "https://w3id.org/xapi/video/verbs/seeked",
+    "initialized": "http://adlnet.gov/expapi/verbs/initialized",
+}
+NAVIGATION_KINDS = {
+    "edx.ui.lms.sequence.next_selected": "next",
+    "edx.ui.lms.sequence.previous_selected": "previous",
+    "edx.ui.lms.sequence.tab_selected": "tab",
+    "edx.ui.lms.outline.selected": "outline",
+    "edx.ui.lms.link_clicked": "link",
+}
+# Not among the events event-routing-backends routes in a default install
+# (EVENT_TRACKING_BACKENDS_ALLOWED_XAPI_EVENTS): the tracking log holds it, no statement comes.
+NOT_ROUTED = {"edx.grades.problem.submitted"}
+# The statement ids are ERB's (a hash of the learner, time and verb): the facts do without.
+NO_ID = str(uuid.UUID(int=0))
+
+
+def facts_of(line: dict[str, Any]) -> list[Fact]:
+    """What a tracking-log event says happened, as the facts test_dbt_models computes from."""
+    name, time = line["name"], datetime.fromisoformat(line["time"])
+    course_key = line["context"]["course_id"]
+    course = master_of(course_key)
+    ccx = course_key if course_key.startswith("ccx-v1:") else ""
+    actor = next(p.xapi_id for p in PEOPLE if p.id == line["context"]["user_id"])
+    data = line["event"] if isinstance(line["event"], dict) else None
+    if isinstance(line["event"], str) and line["event"].startswith("{"):
+        data = json.loads(line["event"])
+
+    def fact(verb: str, block: str = "", **more: Any) -> Fact:
+        return Fact(NO_ID, time, actor, verb, course, master_block(block), ccx=ccx, **more)
+
+    if name in NOT_ROUTED:
+        return []
+    if name.startswith("edx.course.enrollment."):
+        verb = "unregistered" if name.endswith("deactivated") else "registered"
+        return [fact(verb)]
+    if name.startswith("edx.course.grade."):
+        return [fact("failed" if name.endswith("now_failed") else "passed")]
+    if name == "edx.grades.course.grade_calculated":
+        return [fact("earned", score=data["percent_grade"])]
+    if name == "edx.grades.subsection.grade_calculated":
+        earned, possible = data["weighted_total_earned"], data["weighted_total_possible"]
+        return [
+            fact("earned", data["block_id"], score=earned / possible, success=earned >= possible)
+        ]
+    if name == "edx.completion.block_completion.changed":
+        return [fact("progressed", data["block_id"], progress=data["completion"] * 100)]
+    if name == "problem_check" and line["event_source"] == "browser":
+        problem = block_key(course_key, "problem", line["event"].split("_")[1])
+        return [fact("attempted", problem)]
+    if name == "problem_check":
+        problem = data["problem_id"]
+        questions = list(data["submission"].values())
+        # ERB's statement of the whole check carries the first question's correctness.
+        whole = fact(
+            "evaluated",
+            problem,
+            score=data["grade"] / data["max_grade"],
+            success=questions[0]["correct"],
+        )
+        if len(questions) == 1:
+            return [whole]
+        return [whole] + [
+            fact("evaluated", problem, success=q["correct"], parent_statement="the check")
+            for q in questions
+        ]
+    if name in VIDEO_VERBS:
+        verb = VIDEO_VERBS[name]
+        position = data["duration"] if verb == "completed" else data["currentTime"]
+        return [
+            fact(
+                verb,
+                block_key(course_key, "video", data["id"]),
+                video_time=None if verb in ("seeked", "initialized") else float(position),
+                video_length=float(data["duration"]),
+            )
+        ]
+    if name in NAVIGATION_KINDS or name == "edx.ui.lms.sequence.outline.selected":
+        kind = NAVIGATION_KINDS.get(name, "outline")
+        target = data.get("id") or data["target_url"]
+        block = re.search(r"block-v1:[^/?#]+", target)
+        return [fact("navigated", block.group(0) if block else "", navigation=kind)]
+    raise AssertionError(f"no ground truth for {name}")
+
+
+def ground_truth(lines: list[dict[str, Any]]) -> list[Fact]:
+    return [fact for line in lines for fact in facts_of(line)]
+
+
+# --- The history ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Replay:
+    lines: list[dict[str, Any]]
+    facts: list[Fact]
+    output: str  # what ERB's command printed
+    sent: tuple[datetime, datetime]  # the replay ran between these times
+    statements: list[dict[str, Any]]  # as Ralph stored them
+    tables: dict[str, list[Row]]
+    results: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def replay(
+    clickhouse_server: ClickHouseServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Replay]:
+    directory = tmp_path_factory.mktemp("erb-models")
+    client = clickhouse_connect.get_client(
+        host=clickhouse_server.host,
+        port=clickhouse_server.port,
+        username=clickhouse_server.user,
+        password=clickhouse_server.password,
+    )
+    for database in (ERB_XAPI_DATABASE, ERB_REPORTING_DATABASE):
+        client.command(f"DROP DATABASE IF EXISTS {database}")
+    client.command(f"CREATE DATABASE {ERB_XAPI_DATABASE}")
+    client.command(RAW_TABLE_DDL.replace(f" {XAPI_DATABASE}.", f" {ERB_XAPI_DATABASE}.", 1))
+
+    port = free_port()
+    root = TutorRoot(directory / "root").save(
+        ["clickhouse", "ralph", "aspects"],
+        {**clickhouse_server.tutor_settings(), "RALPH_HOST": "127.0.0.1", "RALPH_PORT": port},
+    )
+    # Ralph as rendered, writing to this module's raw table (the embedded server knows only
+    # its admin: the LRS user that the aspects init job creates does not exist here).
+    settings = "RALPH_BACKENDS__LRS__CLICKHOUSE__"
+    ralph = RalphProcess(
+        root,
+        port,
+        environment={
+            settings + "DATABASE": ERB_XAPI_DATABASE,
+            settings + "USERNAME": clickhouse_server.user,
+            settings + "PASSWORD": clickhouse_server.password,
+        },
+    )
+    lines = scenario()
+    ralph.start()
+    try:
+        erb = EventRoutingBackends(
+            directory / "lms",
+            f"{ralph.url}/xAPI/",
+            LMS,
+            auth=(root.value("RALPH_LMS_USERNAME"), root.config()["RALPH_LMS_PASSWORD"]),
+        )
+        before = datetime.now(UTC)
+        output = erb.transform(lines, PEOPLE, COURSES)
+        sent = (before, datetime.now(UTC))
+    finally:
+        ralph.stop()
+    stored = client.query(f"SELECT event FROM {ERB_XAPI_DATABASE}.xapi_events_all").result_rows
+    statements = [json.loads(event) for (event,) in stored]
+
+    dbt = Dbt(clickhouse_server, tmp_path_factory.mktemp("dbt-target-erb"))
+    dbt.env |= {
+        "ASPECTS_XAPI_DATABASE": ERB_XAPI_DATABASE,
+        "ASPECTS_REPORTING_DATABASE": ERB_REPORTING_DATABASE,
+    }
+    results = dbt("build", variables=DBT_VARS)
+    tables = {
+        model: as_expected(
+            client.query(f"SELECT * FROM {ERB_REPORTING_DATABASE}.{model}").named_results()
+        )
+        for model in MODELS
+    }
+    yield Replay(lines, ground_truth(lines), output, sent, statements, tables, results)
+    client.close()
+
+
+# --- Tests -------------------------------------------------------------------------------------
+
+EXPECTED_FIGURES = {
+    "course_enrollments_daily": expected_enrollments,
+    "course_active_learners": expected_active_learners,
+    "navigation_daily": expected_navigation,
+    "video_engagement": expected_video_engagement,
+    "problem_performance": expected_problem_performance,
+    "problem_score_distribution": expected_score_distribution,
+    "learner_course_status": expected_learner_status,
+    "at_risk_learners": expected_at_risk,
+    "ingestion_hourly": expected_ingestion,
+}
+
+
+def test_erb_sent_every_routed_event_and_ralph_stored_each_statement_once(replay: Replay) -> None:
+    routed = [line for line in replay.lines if line["name"] not in NOT_ROUTED]
+    assert f"Queued {len(routed)} log lines" in replay.output
+    assert len(replay.statements) == len({s["id"] for s in replay.statements})
+    assert len(replay.statements) == len(replay.facts)
+    # Every statement as ERB 10.1.0 made it, and stored by Ralph at the time it arrived.
+    for statement in replay.statements:
+        extensions = statement["context"]["extensions"]
+        version = "https://w3id.org/xapi/openedx/extension/transformer-version"
+        assert extensions[version] == "event-routing-backends@10.1.0"
+        assert replay.sent[0] <= datetime.fromisoformat(statement["stored"]) <= replay.sent[1]
+
+
+def test_dbt_builds_every_model_and_passes_every_data_test(replay: Replay) -> None:
+    statuses = {name: result["status"] for name, result in replay.results.items()}
+    assert set(MODELS) <= set(statuses)
+    assert {name: s for name, s in statuses.items() if s not in ("success", "pass")} == {}
+
+
+def test_parsed_statements_say_what_the_events_say(replay: Replay) -> None:
+    expected = []
+    for row in expected_parsed([f for f in replay.facts if f.verb not in VERB_IRIS]):
+        expected.append(row)
+    for fact in (f for f in replay.facts if f.verb in VERB_IRIS):
+        expected.append(
+            expected_parsed([Fact(NO_ID, fact.time, fact.actor, "played", fact.course)])[0]
+            | {
+                "verb_id": VERB_IRIS[fact.verb],
+                "block_id": fact.block,
+                "block_type": fact.block_type,
+                "ccx_course_key": fact.ccx,
+                "video_time": fact.video_time,
+                "video_length": fact.video_length,
+            }
+        )
+    # Ids are ERB's own (and a question's parent id, its submission's), stored times Ralph's.
+    columns = [
+        c for c in expected[0] if c not in ("event_id", "parent_statement_id", "stored_time")
+    ]
+    actual = replay.tables["xapi_events_parsed"]
+    assert projected(actual, columns) == projected(as_expected(expected), columns)
+    questions = [row for row in actual if row["parent_statement_id"]]
+    assert len(questions) == sum(bool(f.parent_statement) for f in replay.facts)
+    submissions = {str(row["event_id"]) for row in actual if row["verb_id"].endswith("/evaluated")}
+    assert {row["parent_statement_id"] for row in questions} <= submissions
+
+
+@pytest.mark.parametrize("model", list(EXPECTED_FIGURES))
+def test_model_figures_match_the_tracking_log(replay: Replay, model: str) -> None:
+    expected = as_expected(EXPECTED_FIGURES[model](replay.facts))
+    actual = replay.tables[model]
+    columns = list(expected[0])
+    assert set(columns) <= set(actual[0]), "the model lacks columns"
+    assert projected(actual, columns) == projected(expected, columns)
+
+
+def test_attempts_are_the_server_checks_of_each_problem(replay: Replay) -> None:
+    """Counted from the log alone: one attempt per server problem_check, correct at full marks."""
+    checks = [
+        line["event"]
+        for line in replay.lines
+        if line["name"] == "problem_check" and line["event_source"] == "server"
+    ]
+    expected = {}
+    for check in checks:
+        problem = master_block(check["problem_id"])
+        attempts, correct = expected.get(problem, (0, 0))
+        expected[problem] = (attempts + 1, correct + (check["grade"] == check["max_grade"]))
+    actual = {
+        row["problem_id"]: (row["attempts"], row["correct_attempts"])
+        for row in replay.tables["problem_performance"]
+    }
+    assert actual == expected
+    forces = block_key(PHYSICS.key, "problem", FORCES)
+    # 4 checks of a three-question problem: ERB sent 16 evaluated statements for them.
+    assert expected[forces] == (4, 1)
+    assert (
+        sum(is_submission(f) or bool(f.parent_statement) for f in replay.facts if f.block == forces)
+        == 16
+    )
+
+
+def test_the_arrival_delay_runs_from_the_timestamp_to_ralph_storing_it(replay: Replay) -> None:
+    for row in replay.tables["ingestion_hourly"]:
+        hour = row["emission_hour"]
+        times = [f.time for f in replay.facts if f.time.replace(minute=0, second=0) == hour]
+        low = max((replay.sent[0] - t).total_seconds() for t in times)
+        high = max((replay.sent[1] - t).total_seconds() for t in times)
+        assert low - 1 <= row["max_arrival_delay_seconds"] <= high + 1
+        assert row["max_arrival_delay_seconds"] > 0
+
+
+def test_a_ccx_counts_towards_its_master_course(replay: Replay) -> None:
+    status = {
+        (row["course_key"], row["ccx_course_key"])
+        for row in replay.tables["learner_course_status"]
+        if row["actor_id"] == EMA.xapi_id
+    }
+    assert status == {(PHYSICS.key, PHYSICS_CCX)}
+    keys = {row["course_key"] for row in replay.tables["xapi_events_parsed"]}
+    assert keys == {PHYSICS.key, HISTORY.key}
+
+
+def test_the_regrade_makes_nobody_active(replay: Replay) -> None:
+    days = {row["period_start"] for row in replay.tables["course_active_learners"]}
+    assert at(20).date() not in days
+    statements = [
+        row for row in replay.tables["xapi_events_parsed"] if row["emission_time"].day == 20
+    ]
+    assert len(statements) == 5
