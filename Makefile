@@ -12,6 +12,7 @@ VENV_LMS := .venv-lms
 VENV_REFERENCE := .venv-reference
 VENV_OPENEDX := .venv-openedx
 PLUGINS := clickhouse ralph superset aspects
+EMBEDDED_SDK := @superset-ui/embedded-sdk@0.4.0
 APT_PACKAGES := docker-compose wget curl git mariadb-server redis-server chromium caddy
 # Root runs apt directly (CI); anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -33,6 +34,8 @@ install: system-packages ## Install everything the tests need: apt packages and 
 	$(VENV_SUPERSET)/bin/pip install --quiet -r requirements/superset.txt
 	$(PYTHON) -m venv $(VENV_LMS)
 	$(VENV_LMS)/bin/pip install --quiet -r requirements/lms.txt
+	@# The embedded SDK that the LMS's Reports tab loads (from unpkg.com, its newest release)
+	npm install --silent --no-save --no-package-lock --prefix .npm $(EMBEDDED_SDK)
 	$(PYTHON) -m venv $(VENV_OPENEDX)
 	$(VENV_OPENEDX)/bin/pip install --quiet --ignore-requires-python -r requirements/openedx.txt
 
@@ -74,4 +77,4 @@ docs: ## Regenerate docs/configuration.md and the plugins' configuration section
 	$(VENV)/bin/python tools/generate_config_docs.py
 
 clean: ## Remove virtualenvs and caches
-	rm -rf $(VENV) $(VENV_CC07) $(VENV_RALPH) $(VENV_DBT) $(VENV_SUPERSET) $(VENV_LMS) $(VENV_OPENEDX) $(VENV_REFERENCE) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_CC07) $(VENV_RALPH) $(VENV_DBT) $(VENV_SUPERSET) $(VENV_LMS) $(VENV_OPENEDX) $(VENV_REFERENCE) .npm .pytest_cache .ruff_cache

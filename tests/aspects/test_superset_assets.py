@@ -7,8 +7,10 @@ the read-only report user, and real Superset answers every chart's query with ro
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import shutil
 import subprocess
 import typing as t
 import urllib.error
@@ -417,25 +419,32 @@ print(json.dumps({"token": token}))
 """
 
 
-def lms_guest_token(deployment: Deployment, directory: Path, course: str) -> str:
-    """A guest token, asked of Superset by the real platform-plugin-aspects (LMS settings)."""
-    directory.mkdir()
-    for name in ("manage.py", "standin_settings.py"):
-        (directory / name).write_text((OPENEDX_STANDIN / name).read_text())
-    (directory / "guest_token.py").write_text(GUEST_TOKEN_VIEW)
+def run_in_lms(deployment: Deployment, directory: Path, code: str, *args: str) -> Any:
+    """
+    Code run in the stand-in LMS with the deployment's LMS settings (the real
+    platform-plugin-aspects); what it prints last, as JSON.
+    """
+    shutil.copytree(OPENEDX_STANDIN, directory, dirs_exist_ok=True)
+    (directory / "code.py").write_text(code)
     settings_dir = deployment.root.path / "env" / "apps" / "openedx" / "settings"
     environ = {
         "PATH": os.environ["PATH"],
         "OPENEDX_STANDIN_DATABASE": str(directory / "openedx.sqlite3"),
         "OPENEDX_STANDIN_SETTINGS_DIR": str(settings_dir),
+        "OPENEDX_STANDIN_LMS_ROOT_URL": "http://" + deployment.root.value("LMS_HOST"),
     }
     result = subprocess.run(
         [str(OPENEDX_PYTHON), "manage.py", "lms", "shell", "--command",
-         f"import sys; sys.argv.append({course!r}); exec(open('guest_token.py').read())"],
+         f"import sys; sys.argv += {list(args)!r}; exec(open('code.py').read())"],
         cwd=directory, env=environ, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])["token"]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def lms_guest_token(deployment: Deployment, directory: Path, course: str) -> str:
+    """A guest token, asked of Superset by the real platform-plugin-aspects (LMS settings)."""
+    return run_in_lms(deployment, directory, GUEST_TOKEN_VIEW, course)["token"]
 
 
 def guest_request(
@@ -516,3 +525,138 @@ def test_the_lms_embeds_course_dashboards_for_one_course_with_a_guest_token(
         assert guest_request(f"{server_url}/api/v1/dashboard/{dashboard_id}", None)[0] in (401, 403)
         operator = superset.asset_uuid("dashboard", "operator")
         assert guest_request(f"{server_url}/api/v1/dashboard/{operator}", token)[0] in (403, 404)
+
+
+# The legacy instructor dashboard's Reports section, as platform-plugin-aspects' filter step
+# renders it for a course: its HTML and the scripts it adds.
+REPORTS_SECTION = """
+import json, sys
+from types import SimpleNamespace
+from crum import impersonate
+from django.contrib.auth import get_user_model
+from opaque_keys.edx.keys import CourseKey
+from openedx_filters.learning.filters import InstructorDashboardRenderStarted
+
+import os
+from django.core.management import call_command
+
+call_command("migrate", verbosity=0)
+instructor, _ = get_user_model().objects.get_or_create(username="ida")
+# Her language preference, as edx-platform keeps it (openedx_standin/edx_platform).
+os.environ["OPENEDX_STANDIN_PEOPLE"] = "people.json"
+with open("people.json", "w") as people:
+    json.dump([{"id": instructor.id, "username": "ida", "language": "en"}], people)
+context = {"course": SimpleNamespace(id=CourseKey.from_string(sys.argv[-1])), "sections": []}
+with impersonate(instructor):
+    context, _ = InstructorDashboardRenderStarted.run_filter(context, "instructor_dashboard_2.html")
+[section] = context["sections"]
+scripts = [r.data for r in section["fragment"].resources if r.mimetype == "application/javascript"]
+print(json.dumps({"html": section["fragment"].content, "scripts": scripts}))
+"""
+EMBEDDED_SDK = (
+    Path(__file__).resolve().parents[2]
+    / ".npm"
+    / "node_modules"
+    / "@superset-ui"
+    / "embedded-sdk"
+    / "bundle"
+)
+
+
+def test_an_embedded_dashboard_outlives_its_guest_tokens(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """
+    The Reports tab in a browser, its guest tokens living 20 s: the page that
+    platform-plugin-aspects renders embeds the course overview with the embedded SDK, which
+    asks the LMS for a new token before each expires; a chart refreshed once the first token
+    has expired asks Superset with a valid one, and gets its rows.
+    """
+    courses = generated_courses(deployment)
+    superset_port = free_port()
+    server_url = f"http://127.0.0.1:{superset_port}"
+    lifetime = 20
+    deployment.root.save(
+        (), {"SUPERSET_INTERNAL_URL": server_url, "SUPERSET_GUEST_TOKEN_EXP_SECONDS": lifetime}
+    )
+    lms_origin = "http://" + deployment.root.value("LMS_HOST")
+    section = run_in_lms(deployment, tmp_path / "lms", REPORTS_SECTION, courses[0])
+    config = deployment.root.config()
+    # The browser reaches Superset on this machine's port rather than at its public host name.
+    public_url = section["html"].split('window.superset_url = "', 1)[1].split('"', 1)[0]
+    page_html = section["html"].replace(public_url, server_url + "/") + "".join(
+        f"<script>{script}</script>" for script in section["scripts"]
+    )
+    tokens: list[str] = []
+
+    def lms(route: t.Any) -> None:
+        url = route.request.url
+        if url.startswith(f"{lms_origin}/aspects/superset_guest_token/"):
+            # platform-plugin-aspects' guest token view, for the course of the URL.
+            assert url.endswith(courses[0]), url
+            tokens.append(
+                lms_guest_token(deployment, tmp_path / f"token-{len(tokens)}", courses[0])
+            )
+            route.fulfill(json={"guestToken": tokens[-1]})
+        else:
+            route.fulfill(body=page_html, content_type="text/html")
+
+    chart_requests: list[tuple[int, str]] = []  # status, the guest token it carried
+
+    def chart_data(response: t.Any) -> None:
+        if "/api/v1/chart/data" in response.url:
+            token = response.request.all_headers().get("x-guesttoken", "")
+            chart_requests.append((response.status, token))
+
+    try:
+        with (
+            running_superset(deployment.superset(), port=superset_port) as server,
+            sync_playwright() as playwright,
+        ):
+            assert server.url == server_url
+            # The LMS page is served by the test, from no address: Chromium would take it for
+            # a public site and refuse it the local network, where Superset is here.
+            args = [*CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"]
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            sdk = (EMBEDDED_SDK / "index.js").read_text()
+            context.route(
+                "https://unpkg.com/@superset-ui/embedded-sdk",
+                lambda route: route.fulfill(body=sdk, content_type="text/javascript"),
+            )
+            context.route(f"{lms_origin}/**", lms)
+            context.on("response", chart_data)
+            page = context.new_page()
+            page.goto(f"{lms_origin}/courses/{courses[0]}/instructor#view-aspects")
+            frame = page.wait_for_selector("iframe", timeout=60_000).content_frame()
+            assert frame is not None
+            frame.wait_for_selector('[aria-label="More Options"]', timeout=90_000)
+            loaded = -1
+            while loaded < len(chart_requests):  # until its charts stop asking
+                loaded = len(chart_requests)
+                page.wait_for_timeout(3_000)
+            # Past two lifetimes: the SDK has asked for new tokens before each expiry.
+            page.wait_for_timeout((2 * lifetime + 5) * 1000)
+            assert len(tokens) >= 3, tokens
+            # She asks a chart for fresh figures: it asks Superset with the current token.
+            frame.locator('[aria-label="More Options"]').first.click()
+            frame.get_by_text("Force refresh").click()
+            page.wait_for_timeout(5_000)
+            browser.close()
+    finally:
+        deployment.root.save((), {"SUPERSET_GUEST_TOKEN_EXP_SECONDS": 300})
+    assert loaded and {status for status, _ in chart_requests[:loaded]} == {200}, chart_requests
+    assert all(token == tokens[0] for _, token in chart_requests[:loaded])
+    [(status, token)] = chart_requests[loaded:]
+    assert status == 200
+    # A token the LMS gave after the first expired, and itself still valid.
+    assert token in tokens[2:], (token, tokens)
+    expiries = [guest_token_claims(token)["exp"] for token in tokens]
+    assert expiries == sorted(expiries) and expiries[-1] - expiries[0] >= 2 * lifetime - 10
+    assert config["SUPERSET_GUEST_TOKEN_EXP_SECONDS"] == lifetime
+
+
+def guest_token_claims(token: str) -> dict[str, Any]:
+    """A guest token's claims (a JWT's payload; its signature is Superset's business)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

@@ -83,6 +83,12 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
     ),
     ("SUPERSET_ROW_LIMIT", 100_000, "Most rows a chart or query returns."),
     (
+        "SUPERSET_GUEST_TOKEN_EXP_SECONDS",
+        300,
+        "Seconds a guest token (an embedded dashboard's) is valid; the embedding page asks for a "
+        "new one before it expires.",
+    ),
+    (
         "SUPERSET_USER_COURSES_CACHE_TIMEOUT",
         300,
         "Seconds a person's course list from the LMS (row-level security) is kept before it is "
@@ -216,7 +222,11 @@ def config_errors(config: Config) -> t.Iterator[str]:
     ):
         if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 0:
             yield f"{key} must be a whole number, not {config[key]!r}"
-    for key in ("SUPERSET_REPLICAS", "SUPERSET_WORKER_REPLICAS"):
+    for key in (
+        "SUPERSET_REPLICAS",
+        "SUPERSET_WORKER_REPLICAS",
+        "SUPERSET_GUEST_TOKEN_EXP_SECONDS",
+    ):
         if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 1:
             yield f"{key} must be a whole number of at least 1, not {config[key]!r}"
     for key in ("SUPERSET_K8S_RESOURCES", "SUPERSET_WORKER_K8S_RESOURCES"):

@@ -110,6 +110,7 @@ SUPERSET_URL = "{% if ENABLE_HTTPS %}https{% else %}http{% endif %}://{{ SUPERSE
 GUEST_ROLE_NAME = "{{ SUPERSET_GUEST_ROLE }}"
 GUEST_TOKEN_JWT_SECRET = os.environ["SUPERSET_GUEST_TOKEN_JWT_SECRET"]
 GUEST_TOKEN_JWT_AUDIENCE = SUPERSET_URL
+GUEST_TOKEN_JWT_EXP_SECONDS = {{ SUPERSET_GUEST_TOKEN_EXP_SECONDS }}
 # Only the sites that plugins embed dashboards in may frame Superset (frame-ancestors, which
 # browsers obey over X-Frame-Options); otherwise Superset 6.1's own policy.
 EMBEDDING_ORIGINS = {{ superset_embedded_dashboards()|map(attribute=2)|sum(start=[])|unique|sort|list|tojson }}
