@@ -125,7 +125,7 @@ QUESTIONS = [
     ),
     Question(
         "learners' last activity",
-        "SELECT actor_id, enrollment_status, last_activity_at, course_progress_percent "
+        "SELECT actor_id, enrollment_status, last_activity_at, course_grade_percent "
         "FROM reporting.learner_course_status WHERE course_key = {course} ORDER BY actor_id",
         f"SELECT actor_id, max(emission_time) FROM ({RAW}) WHERE course_key = {{course}} "
         f"AND verb_id NOT IN {NOT_ACTIVITY} GROUP BY actor_id ORDER BY actor_id",

@@ -33,7 +33,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import clickhouse_connect
 import pytest
 
 from tests.harness.fixtures import ClickHouseServer
@@ -1013,12 +1012,7 @@ class History:
 @pytest.fixture(scope="module")
 def history(clickhouse_server: ClickHouseServer, dbt_target_path: Path) -> Iterator[History]:
     dbt = Dbt(clickhouse_server, dbt_target_path)
-    client = clickhouse_connect.get_client(
-        host=clickhouse_server.host,
-        port=clickhouse_server.port,
-        username=clickhouse_server.user,
-        password=clickhouse_server.password,
-    )
+    client = clickhouse_server.client()
     for database in (XAPI_DATABASE, REPORTING_DATABASE):
         client.command(f"DROP DATABASE IF EXISTS {database}")
     client.command(f"CREATE DATABASE {XAPI_DATABASE}")

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import clickhouse_connect
 import pytest
 
 from tests.aspects.test_dbt_models import (
@@ -479,12 +478,7 @@ def replay(
     clickhouse_server: ClickHouseServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Replay]:
     directory = tmp_path_factory.mktemp("erb-models")
-    client = clickhouse_connect.get_client(
-        host=clickhouse_server.host,
-        port=clickhouse_server.port,
-        username=clickhouse_server.user,
-        password=clickhouse_server.password,
-    )
+    client = clickhouse_server.client()
     for database in (ERB_XAPI_DATABASE, ERB_REPORTING_DATABASE):
         client.command(f"DROP DATABASE IF EXISTS {database}")
     client.command(f"CREATE DATABASE {ERB_XAPI_DATABASE}")
