@@ -256,6 +256,22 @@ def _check_config(config: Config) -> None:
         )
 
 
+# Ralph's public host while Caddy serves one, for `tutor local launch`'s list of URLs (which
+# runs after the configuration is loaded). Caddy does not serve it under `tutor dev`.
+_public_hosts: list[str] = []
+
+
+@hooks.Actions.CONFIG_LOADED.add()
+def _remember_public_host(config: Config) -> None:
+    served = config["RUN_RALPH"] and config["RALPH_ENABLE_PUBLIC_URL"]
+    _public_hosts[:] = ["{{ RALPH_PUBLIC_HOST }}"] if served else []
+
+
+@hooks.Filters.APP_PUBLIC_HOSTS.add()
+def _ralph_public_host(hosts: list[str], context_name: str) -> list[str]:
+    return hosts + _public_hosts if context_name == "local" else hosts
+
+
 # Path inside the Ralph container; the compose and Kubernetes mounts put the file there.
 AUTH_FILE = "/etc/ralph/auth.json"
 
