@@ -73,8 +73,9 @@ $(VENV_REFERENCE): requirements/reference.txt
 demo: ## Run the whole stack natively with test data (in .demo/, or DEMO_ROOT); Ctrl-C stops it
 	$(VENV)/bin/python tools/demo.py
 
-docs: ## Regenerate docs/configuration.md and the plugins' configuration sections
+docs: ## Regenerate docs/configuration.md, the plugins' configuration sections and docs/upgrading-from-aspects.md
 	$(VENV)/bin/python tools/generate_config_docs.py
+	$(VENV)/bin/python tools/generate_upgrade_docs.py
 
 clean: ## Remove virtualenvs and caches
 	rm -rf $(VENV) $(VENV_CC07) $(VENV_RALPH) $(VENV_DBT) $(VENV_SUPERSET) $(VENV_LMS) $(VENV_OPENEDX) $(VENV_REFERENCE) .npm .pytest_cache .ruff_cache

@@ -16,6 +16,15 @@ def test_configuration_reference_is_up_to_date() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_upgrade_guide_lists_every_reference_setting_as_the_table_says() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPOSITORY / "tools" / "generate_upgrade_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_every_plugin_readme_carries_its_configuration_section() -> None:
     for readme in REPOSITORY.glob("tutor-contrib-*/README.md"):
         text = readme.read_text(encoding="utf-8")

@@ -23,7 +23,7 @@ from tutorclickhouse.settings_checks import ConfigGuard, resources_errors
 from tutorralph.hooks import SETTINGS as RALPH_SETTINGS
 
 # superset, embedding: their contributions to Superset, through the superset plugin's hooks.
-from . import assets_check, embedding, grants, superset  # noqa: F401 - embedding: hooks only
+from . import assets_check, embedding, grants, reference, superset  # noqa: F401 - embedding: hooks only
 from .__about__ import __version__
 from .delete_learner_data import actor_id
 
@@ -340,6 +340,15 @@ def value_errors(config: Config) -> t.Iterator[str]:
 CONFIG_GUARD = ConfigGuard("Aspects", config_errors)
 hooks.Actions.PROJECT_ROOT_READY.add(priority=hooks.priorities.LOW)(CONFIG_GUARD.remember)
 hooks.Actions.CONFIG_LOADED.add()(CONFIG_GUARD.check)
+
+# A config.yml written for the reference plugin (tutor-contrib-aspects 6.x): its settings are
+# read, carried over to this project's settings, or reported as unused on `tutor config save`;
+# its patch names are applied where this project renders the same content (reference.py).
+REFERENCE_UPGRADE = reference.Upgrade()
+hooks.Actions.PROJECT_ROOT_READY.add(priority=hooks.priorities.LOW)(REFERENCE_UPGRADE.remember)
+hooks.Filters.CONFIG_USER.add()(REFERENCE_UPGRADE.carried_settings)
+hooks.Actions.ENV_SAVED.add()(REFERENCE_UPGRADE.report)
+hooks.Filters.ENV_PATCHES.add(priority=hooks.priorities.LOW)(reference.renamed_patches)
 
 
 ########################################
