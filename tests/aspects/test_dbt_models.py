@@ -2,11 +2,12 @@
 The Aspects dbt project (tutoraspects/dbt), built by dbt on the real ClickHouse engine.
 
 Hand-written statements, shaped as event-routing-backends 10 emits them (a multi-question
-problem as a statement for the whole problem plus one per question, grades, CCX runs, the
-LRS's stored time), go into an empty raw table; `dbt build` (models and their data tests) runs
-in a subprocess from .venv-dbt. Every figure of every model is then computed again here, in
-Python, from what the statements were built to say (not from their JSON), and the two must
-agree.
+problem as a statement for the whole problem plus one per question, course and subsection
+grades, video seeks, transcripts and speeds, answers and hints shown, forum threads and
+replies, CCX runs, the LRS's stored time), go into an empty raw table; `dbt build` (models
+and their data tests) runs in a subprocess from .venv-dbt. Every figure of every model is then
+computed again here, in Python, from what the statements were built to say (not from their
+JSON), and the two must agree.
 
 dbt is slow to start, so the module builds one history and each test checks one stage of it:
 
@@ -68,7 +69,13 @@ INCREMENTAL_MODELS = [
     "video_engagement",
     "problem_performance",
     "problem_score_distribution",
+    "problem_hints_and_answers",
     "learner_course_status",
+    "course_grades",
+    "subsection_grades",
+    "forum_activity_daily",
+    "video_interactions_daily",
+    "video_seeks",
     "ingestion_hourly",
 ]
 MODELS = ["xapi_events_parsed", *INCREMENTAL_MODELS, "at_risk_learners"]
@@ -91,7 +98,21 @@ VERBS = {
     "passed": "http://adlnet.gov/expapi/verbs/passed",
     "failed": "http://adlnet.gov/expapi/verbs/failed",
     "earned": "http://id.tincanapi.com/verb/earned",
+    "initialized": "http://adlnet.gov/expapi/verbs/initialized",
+    "terminated": "http://adlnet.gov/expapi/verbs/terminated",
+    "seeked": "https://w3id.org/xapi/video/verbs/seeked",
+    "interacted": "http://adlnet.gov/expapi/verbs/interacted",
+    "asked": "http://adlnet.gov/expapi/verbs/asked",
+    "posted": "https://w3id.org/xapi/acrossx/verbs/posted",
+    "edited": "https://w3id.org/xapi/acrossx/verbs/edited",
+    "deleted": "https://w3id.org/xapi/dod-isd/verbs/deleted",
+    "reported": "https://w3id.org/xapi/acrossx/verbs/reported",
+    "unreported": "https://w3id.org/xapi/openedx/verb/unreported",
+    "voted": "https://w3id.org/xapi/openedx/verb/voted",
+    "viewed": "http://id.tincanapi.com/verb/viewed",
 }
+FORUM_VERBS = ("posted", "edited", "deleted", "reported", "unreported", "voted", "viewed")
+VIDEO_INTERACTION_VERBS = ("initialized", "terminated", "seeked", "interacted")
 # What the platform emits about a learner, not what the learner does (with the platform's
 # problem score records: attempted about a question, see is_activity).
 NOT_LEARNING_ACTIVITY = {"registered", "unregistered", "passed", "failed", "earned"}
@@ -102,8 +123,17 @@ RESOURCE_TYPE = "http://id.tincanapi.com/activitytype/resource"
 LINK_TYPE = "http://adlnet.gov/expapi/activities/link"
 MODULE_TYPE = "http://adlnet.gov/expapi/activities/module"
 QUESTION_TYPE = "http://adlnet.gov/expapi/activities/question"
+DISCUSSION_TYPE = "http://id.tincanapi.com/activitytype/discussion"
+SOLUTION_TYPE = "http://id.tincanapi.com/activitytype/solution"
+HINT_TYPE = "https://w3id.org/xapi/acrossx/extensions/supplemental-info"
 VIDEO_TIME = "https://w3id.org/xapi/video/extensions/time"
 VIDEO_LENGTH = "https://w3id.org/xapi/video/extensions/length"
+VIDEO_TIME_FROM = "https://w3id.org/xapi/video/extensions/time-from"
+VIDEO_TIME_TO = "https://w3id.org/xapi/video/extensions/time-to"
+VIDEO_SPEED_FROM = "https://w3id.org/xapi/openedx/extension/speed-from"
+VIDEO_SPEED_TO = "https://w3id.org/xapi/openedx/extension/speed-to"
+VIDEO_CC_ENABLED = "https://w3id.org/xapi/video/extensions/cc-enabled"
+ACTIVITY_MODE = "https://w3id.org/xapi/acrossx/extensions/type"
 PROGRESS = "https://w3id.org/xapi/cmi5/result/extensions/progress"
 ENDING_POINT = "http://id.tincanapi.com/extension/ending-point"
 STARTING_POSITION = "http://id.tincanapi.com/extension/starting-position"
@@ -180,7 +210,17 @@ class Fact:
     )
     parent_statement: str = ""  # a question of a multi-question problem: the submission's id
     stored: datetime | None = None  # when the LRS received it, when it says
-    object_type: str = ""  # only where a rule reads it: QUESTION_TYPE for score records
+    object_type: str = ""  # only where a rule reads it: score records, answers and hints
+    raw_score: float | None = None  # result.score.raw and .max: points earned and possible
+    max_score: float | None = None
+    time_from: float | None = None  # a seek, from and to (seconds)
+    time_to: float | None = None
+    speed_from: float | None = None  # a speed change
+    speed_to: float | None = None
+    captions: bool | None = None  # transcript or captions shown (True) or hidden (False)
+    object_name: str = ""  # the object's name (a course's, a thread's title)
+    post_type: str = ""  # forum: "thread" or "reply"
+    thread: str = ""  # forum: the thread the statement names
 
     @property
     def block_type(self) -> str:
@@ -254,7 +294,17 @@ class Statements:
         """A graded submission of a one-question problem."""
         course = _course_of(problem)
         fact = Fact(
-            self._id(), when, actor, "evaluated", course, problem, score, score == 1.0, ccx=ccx
+            self._id(),
+            when,
+            actor,
+            "evaluated",
+            course,
+            problem,
+            score,
+            score == 1.0,
+            ccx=ccx,
+            raw_score=score * 4,
+            max_score=4,
         )
         result = {
             "score": {"min": 0, "max": 4, "raw": score * 4, "scaled": score},
@@ -271,7 +321,18 @@ class Statements:
         and response, no score), each referring to the first."""
         course = _course_of(problem)
         score = sum(correct) / len(correct)
-        parent = Fact(self._id(), when, actor, "evaluated", course, problem, score, correct[0])
+        parent = Fact(
+            self._id(),
+            when,
+            actor,
+            "evaluated",
+            course,
+            problem,
+            score,
+            correct[0],
+            raw_score=sum(correct),
+            max_score=len(correct),
+        )
         result = {
             "score": {"min": 0, "max": len(correct), "raw": sum(correct), "scaled": score},
             "success": correct[0],
@@ -308,6 +369,8 @@ class Statements:
             score,
             score == 1.0,
             object_type=QUESTION_TYPE,
+            raw_score=score,
+            max_score=1,
         )
         result = {
             "score": {"min": 0, "max": 1, "raw": score, "scaled": score},
@@ -333,13 +396,32 @@ class Statements:
     def course_graded(
         self, actor: str, course: Course, when: datetime, percent: float, ccx: str = ""
     ) -> None:
-        fact = Fact(self._id(), when, actor, "earned", course, score=percent / 100, ccx=ccx)
+        fact = Fact(
+            self._id(),
+            when,
+            actor,
+            "earned",
+            course,
+            score=percent / 100,
+            ccx=ccx,
+            raw_score=percent / 100,
+            max_score=1,
+        )
         score = {"min": 0, "max": 1, "raw": percent / 100, "scaled": percent / 100}
         self._add(fact, result={"score": score})
 
     def subsection_graded(self, actor: str, block: str, when: datetime, score: float) -> None:
         fact = Fact(
-            self._id(), when, actor, "earned", _course_of(block), block, score, score == 1.0
+            self._id(),
+            when,
+            actor,
+            "earned",
+            _course_of(block),
+            block,
+            score,
+            score == 1.0,
+            raw_score=score * 2,
+            max_score=2,
         )
         result = {"score": {"min": 0, "max": 2, "raw": score * 2, "scaled": score}}
         self._add(fact, result=result | {"success": fact.success})
@@ -349,6 +431,123 @@ class Statements:
 
     def failed(self, actor: str, course: Course, when: datetime) -> None:
         self._add(Fact(self._id(), when, actor, "failed", course))
+
+    # The player: loads, stops, seeks, transcripts or captions, speed. The length is in the
+    # context of each, as for plays.
+    def video_loaded(self, actor: str, video: str, when: datetime, length=300.0) -> None:
+        fact = Fact(
+            self._id(), when, actor, "initialized", _course_of(video), video, video_length=length
+        )
+        self._add(fact, context_extensions={VIDEO_LENGTH: length})
+
+    def video_stopped(
+        self, actor: str, video: str, when: datetime, time: float, length=300.0
+    ) -> None:
+        self._video("terminated", actor, video, when, time, length, "")
+
+    def video_seeked(
+        self,
+        actor: str,
+        video: str,
+        when: datetime,
+        time_from: float,
+        time_to: float,
+        length=300.0,
+        ccx: str = "",
+    ) -> None:
+        fact = Fact(
+            self._id(),
+            when,
+            actor,
+            "seeked",
+            _course_of(video),
+            video,
+            video_length=length,
+            ccx=ccx,
+            time_from=time_from,
+            time_to=time_to,
+        )
+        result = {"extensions": {VIDEO_TIME_FROM: time_from, VIDEO_TIME_TO: time_to}}
+        self._add(fact, result=result, context_extensions={VIDEO_LENGTH: length})
+
+    def captions(
+        self, actor: str, video: str, when: datetime, time: float, shown: bool, length=300.0
+    ) -> None:
+        """A transcript or captions shown or hidden: the same statement for both."""
+        fact = Fact(
+            self._id(),
+            when,
+            actor,
+            "interacted",
+            _course_of(video),
+            video,
+            video_time=time,
+            video_length=length,
+            captions=shown,
+        )
+        result = {"extensions": {VIDEO_TIME: time, VIDEO_CC_ENABLED: shown}}
+        self._add(fact, result=result, context_extensions={VIDEO_LENGTH: length})
+
+    def speed_changed(
+        self, actor: str, video: str, when: datetime, old: str, new: str, length=300.0
+    ) -> None:
+        """Speeds as the platform logs them ("1.50"); the statement writes them "1.50x"."""
+        fact = Fact(
+            self._id(),
+            when,
+            actor,
+            "interacted",
+            _course_of(video),
+            video,
+            video_length=length,
+            speed_from=float(old),
+            speed_to=float(new),
+        )
+        result = {"extensions": {VIDEO_SPEED_FROM: f"{old}x", VIDEO_SPEED_TO: f"{new}x"}}
+        self._add(fact, result=result, context_extensions={VIDEO_LENGTH: length})
+
+    # A problem's answer shown (showanswer) and a hint (edx.problem.hint.demandhint_displayed).
+    def answer_shown(self, actor: str, problem: str, when: datetime) -> None:
+        course = _course_of(problem)
+        fact = Fact(self._id(), when, actor, "asked", course, problem, object_type=SOLUTION_TYPE)
+        self._add(fact, object_id_suffix="/answer")
+
+    def hint_shown(self, actor: str, problem: str, when: datetime, index: int = 0) -> None:
+        course = _course_of(problem)
+        fact = Fact(self._id(), when, actor, "asked", course, problem, object_type=HINT_TYPE)
+        self._add(fact, object_id_suffix=f"/hint/{index}")
+
+    # The forum: a thread is its own object; a reply (response or comment) is a comments
+    # object, and only its posted statement names its thread (as grouping).
+    def thread_action(
+        self,
+        verb: str,
+        actor: str,
+        course: Course,
+        when: datetime,
+        thread: str,
+        title: str = "",
+        mode: str = "",
+    ) -> None:
+        fact = Fact(
+            self._id(),
+            when,
+            actor,
+            verb,
+            course,
+            object_name=title,
+            post_type="thread",
+            thread=thread,
+        )
+        extensions = {ACTIVITY_MODE: mode} if mode else {}
+        self._add(fact, forum_id=thread, context_extensions=extensions)
+
+    def reply_action(
+        self, verb: str, actor: str, course: Course, when: datetime, reply: str, thread: str = ""
+    ) -> None:
+        """`thread`: the thread a posted reply answers."""
+        fact = Fact(self._id(), when, actor, verb, course, post_type="reply", thread=thread)
+        self._add(fact, forum_id=reply)
 
     def _video(
         self,
@@ -389,9 +588,12 @@ class Statements:
         extensions: dict[str, Any] | None = None,
         context_extensions: dict[str, Any] | None = None,
         interaction: str = "choice",
+        forum_id: str = "",
     ) -> None:
         if self.stored_after is not None:
             fact = replace(fact, stored=fact.time + self.stored_after)
+        if not fact.block and not fact.post_type:
+            fact = replace(fact, object_name=fact.course.name)  # the course is the object
         context: dict[str, Any] = {
             "extensions": {EVENT_VERSION: "1.0", **(context_extensions or {})}
         }
@@ -401,7 +603,7 @@ class Statements:
             "definition": {"name": {"en-US": fact.course.name}, "type": COURSE_TYPE},
         }
         statement_object = {"objectType": "Activity"} | _statement_object(
-            fact, object_id_suffix, extensions, interaction
+            fact, object_id_suffix, extensions, interaction, forum_id
         )
         if fact.parent_statement:
             # A question names its problem as parent, the course as grouping, and refers to
@@ -415,6 +617,14 @@ class Statements:
         elif fact.block:
             # Statements about a block name their course as the parent activity.
             context["contextActivities"] = {"parent": [course_activity]}
+        elif fact.post_type:
+            # Forum statements too; a posted reply also names its thread, as grouping.
+            context["contextActivities"] = {"parent": [course_activity]}
+            if fact.post_type == "reply" and fact.thread:
+                thread = {"id": f"{LMS}/api/discussion/v1/threads/{fact.thread}"}
+                context["contextActivities"]["grouping"] = [
+                    thread | {"objectType": "Activity", "definition": {"type": DISCUSSION_TYPE}}
+                ]
         statement: dict[str, Any] = {
             "id": fact.event_id,
             "actor": {"objectType": "Agent", "account": {"homePage": LMS, "name": fact.actor}},
@@ -437,8 +647,14 @@ def _course_of(block: str) -> Course:
 
 
 def _statement_object(
-    fact: Fact, id_suffix: str, extensions: dict[str, Any] | None, interaction: str
+    fact: Fact, id_suffix: str, extensions: dict[str, Any] | None, interaction: str, forum_id: str
 ) -> dict:
+    if fact.post_type:
+        kind = "threads" if fact.post_type == "thread" else "comments"
+        definition = {"type": DISCUSSION_TYPE}
+        if fact.object_name:
+            definition["name"] = {"en": fact.object_name}
+        return {"id": f"{LMS}/api/discussion/v1/{kind}/{forum_id}", "definition": definition}
     if not fact.block:
         definition = {"type": COURSE_TYPE, "name": {"en": fact.course.name}}
         if extensions:
@@ -466,6 +682,7 @@ def _statement_object(
 
 
 MATH_CCX = MATH.ccx(1)
+MATH_S1 = MATH.block("sequential", "s1")
 
 
 def first_statements() -> Statements:
@@ -515,6 +732,47 @@ def first_statements() -> Statements:
     # Exactly at_risk_inactive_days before Math's latest statement: at risk.
     s.navigated("dan", MATH, at(6, 12), "link")
 
+    # The video player: loads, seeks (eve's the same seconds as ann's on the same day),
+    # captions, speed, a stop.
+    s.video_loaded("ann", MATH_VIDEO, at(1, 10, 4))
+    s.video_seeked("ann", MATH_VIDEO, at(1, 10, 6), 30.0, 90.0)
+    s.video_seeked("ann", MATH_VIDEO, at(1, 10, 8), 100.0, 20.0)
+    s.captions("ann", MATH_VIDEO, at(1, 10, 9), 25.0, shown=True)
+    s.speed_changed("ann", MATH_VIDEO, at(1, 10, 11), "1.0", "1.50")
+    s.video_stopped("ann", MATH_VIDEO, at(1, 10, 12), 150.0)
+    s.video_seeked("eve", MATH_VIDEO, at(1, 18), 30.4, 90.9)
+    s.video_loaded("bob", MATH_VIDEO, at(2, 14))
+    s.captions("bob", MATH_VIDEO, at(2, 14, 3), 40.0, shown=False)
+    s.speed_changed("bob", MATH_VIDEO, at(2, 14, 4), "1.50", "1.0")
+    s.video_seeked("ivy", MATH_VIDEO, at(4, 10, 6), 0.0, 45.0, ccx=MATH_CCX)
+
+    # Answers and hints: ann asks for two hints and the answer twice, bob for a hint and the
+    # answer.
+    s.hint_shown("ann", MATH_P1, at(1, 10, 18))
+    s.hint_shown("ann", MATH_P1, at(1, 10, 18), index=1)
+    s.answer_shown("ann", MATH_P1, at(1, 10, 21))
+    s.answer_shown("ann", MATH_P1, at(1, 10, 22))
+    s.hint_shown("bob", MATH_P1, at(2, 14, 8))
+    s.answer_shown("bob", MATH_P1, at(2, 14, 11))
+
+    # The forum: a question thread, viewed, answered, edited, voted on and reported; a second
+    # thread reported, cleared and deleted by its author. Only the posted reply names its
+    # thread; an edit and a vote carry no title.
+    s.thread_action("posted", "ann", MATH, at(2, 9), "t1", "Limits?", mode="question")
+    s.thread_action("viewed", "bob", MATH, at(2, 10), "t1", "Limits?")
+    s.reply_action("posted", "bob", MATH, at(2, 10, 5), "r1", thread="t1")
+    s.reply_action("edited", "bob", MATH, at(2, 10, 9), "r1")
+    s.thread_action("edited", "ann", MATH, at(2, 11, 5), "t1")
+    s.reply_action("voted", "ann", MATH, at(2, 11), "r1")
+    s.thread_action("voted", "bob", MATH, at(2, 11, 7), "t1")
+    s.thread_action("viewed", "ann", MATH, at(2, 12), "t1", "Limits?")
+    s.thread_action("viewed", "ann", MATH, at(2, 12, 1), "t1", "Limits?")
+    s.reply_action("reported", "eve", MATH, at(3, 8), "r1")
+    s.thread_action("posted", "dan", MATH, at(4, 9), "t2", "Homework 1", mode="discussion")
+    s.thread_action("reported", "eve", MATH, at(4, 9, 10), "t2", "Homework 1")
+    s.thread_action("unreported", "ann", MATH, at(4, 9, 20), "t2", "Homework 1")
+    s.thread_action("deleted", "dan", MATH, at(4, 9, 30), "t2", "Homework 1")
+
     # A custom run of Math 101 (CCX): its statements count towards Math 101.
     s.registered("ivy", MATH, at(4, 10), ccx=MATH_CCX)
     s.played("ivy", MATH_VIDEO, at(4, 10, 5), 0.0, ccx=MATH_CCX)
@@ -524,9 +782,14 @@ def first_statements() -> Statements:
     # The platform recomputes grades: a rescore of cat's problem, a subsection grade and a
     # course regrade for everyone. None of it is learner activity (cat and dan stay at risk).
     s.score_recorded("cat", MATH_P1, at(9, 3), 0.5)
-    s.subsection_graded("cat", MATH.block("sequential", "s1"), at(9, 3, 1), 0.5)
+    s.subsection_graded("cat", MATH_S1, at(9, 3, 1), 0.5)
+    s.subsection_graded("cat", MATH_S1, at(9, 5), 1.0)  # recomputed: replaces the half
+    s.subsection_graded("ann", MATH_S1, at(1, 10, 27), 1.0)
+    s.subsection_graded("ann", MATH.block("sequential", "s2"), at(1, 10, 31), 0.0)
+    s.course_graded("ann", MATH, at(10, 15), 70.0)  # the same day as the 80 %: replaces it
     for learner in ("ann", "bob", "cat", "dan"):
         s.course_graded(learner, MATH, at(20, 12), 50.0)
+    s.course_graded("bob", MATH, at(20, 12), 45.0)  # the same instant: the higher grade
     s.course_graded("ivy", MATH, at(20, 12), 50.0, ccx=MATH_CCX)
 
     # Physics 201
@@ -534,7 +797,10 @@ def first_statements() -> Statements:
     s.registered("fay", PHYSICS, at(2, 9))
     s.played("fay", PHYSICS_VIDEO, at(3, 10), 0.0, length=200.0)
     s.paused("fay", PHYSICS_VIDEO, at(3, 10, 1), 50.0, length=200.0)
+    s.hint_shown("fay", PHYSICS_P3, at(3, 10, 4))
     s.evaluated("fay", PHYSICS_P3, at(3, 10, 5), 0.25)
+    s.thread_action("posted", "fay", PHYSICS, at(3, 11), "p1", "Units", mode="discussion")
+    s.video_seeked("fay", PHYSICS_VIDEO, at(3, 10, 2), 60.0, 150.0, length=200.0)
     s.progressed_block("fay", PHYSICS_HTML, at(3, 10, 6), 100.0)
     s.passed("fay", PHYSICS, at(11, 9))
     s.failed("fay", PHYSICS, at(12, 9))  # a regrade: no longer passing
@@ -560,15 +826,21 @@ def new_statements() -> Statements:
     statement: a new day, and a late statement for an old one."""
     s = Statements("new", stored_after=timedelta(seconds=90))
     s.navigated("cat", MATH, at(21, 9), "next")
+    s.reply_action("posted", "cat", MATH, at(21, 9, 2), "r2", thread="t1")
+    s.video_seeked("cat", MATH_VIDEO, at(21, 9, 3), 10.0, 5.0)
+    s.answer_shown("cat", MATH_P1, at(21, 9, 4))
     s.evaluated("cat", MATH_P1, at(21, 9, 5), 0.8)
+    s.subsection_graded("cat", MATH_S1, at(21, 9, 6), 0.75)
     s.registered("hal", MATH, at(21, 10))
     s.unregistered("bob", MATH, at(21, 11))
     s.course_graded("fay", PHYSICS, at(21, 12), 55.0)
+    s.video_loaded("fay", PHYSICS_VIDEO, at(21, 12, 4), length=200.0)
     s.played("fay", PHYSICS_VIDEO, at(21, 12, 5), 50.0, length=200.0)
     s.video_completed("fay", PHYSICS_VIDEO, at(21, 12, 8), length=200.0)
     s.passed("gus", HISTORY, at(21, 13))
     s.stored_after = timedelta(days=18)
     s.navigated("ann", MATH, at(3, 13), "tab")  # emitted on the 3rd, received late
+    s.thread_action("viewed", "bob", MATH, at(3, 13, 1), "t1", "Limits?")
     return s
 
 
@@ -608,6 +880,16 @@ def expected_parsed(facts: list[Fact]) -> list[Row]:
             "video_length": f.video_length,
             "progress_percent": f.progress,
             "navigation_type": f.navigation,
+            "raw_score": None if f.raw_score is None else float(f.raw_score),
+            "max_score": None if f.max_score is None else float(f.max_score),
+            "video_time_from": f.time_from,
+            "video_time_to": f.time_to,
+            "video_speed_from": f.speed_from,
+            "video_speed_to": f.speed_to,
+            "captions_enabled": f.captions,
+            "object_name": f.object_name,
+            "forum_post_type": f.post_type,
+            "forum_thread_id": f.thread,
         }
         for f in facts
     ]
@@ -757,7 +1039,11 @@ def expected_learner_status(facts: list[Fact]) -> list[Row]:
             (f for f in group if f.verb in ("registered", "unregistered")), key=enrolment_order
         )
         activity = [f for f in group if is_activity(f)]
-        grades = [f for f in group if f.verb == "earned" and not f.block]
+        # The latest course grade; at the same instant, the higher.
+        grades = sorted(
+            (f for f in group if f.verb == "earned" and not f.block),
+            key=lambda f: (f.time, f.score),
+        )
         # At the same instant, a pass wins over a fail.
         outcomes = sorted(
             (f for f in group if f.verb in ("passed", "failed") and not f.block),
@@ -842,6 +1128,162 @@ def expected_ingestion(facts: list[Fact]) -> list[Row]:
     ]
 
 
+def _latest_grade(facts: list[Fact]) -> Fact:
+    """The grade that replaces the others: the latest; at the same instant, the higher."""
+    return max(facts, key=lambda f: (f.time, f.score))
+
+
+def expected_course_grades(facts: list[Fact]) -> list[Row]:
+    grades = [f for f in facts if f.verb == "earned" and not f.block and f.score is not None]
+    rows = []
+    for (course, actor), group in _by(grades, lambda f: (f.course, f.actor)).items():
+        days = _by(group, lambda f: f.time.date())
+        previous = None
+        for number, (day, calculations) in enumerate(sorted(days.items()), start=1):
+            latest = _latest_grade(calculations)
+            rows.append(
+                {
+                    **_course(course),
+                    "actor_id": actor,
+                    "grade_date": day,
+                    "course_grade_percent": latest.score * 100,
+                    "graded_at": latest.time,
+                    "calculations": len(calculations),
+                    "ccx_course_key": latest.ccx,
+                    "previous_grade_percent": previous,
+                    "is_latest": number == len(days),
+                }
+            )
+            previous = latest.score * 100
+    return rows
+
+
+def expected_subsection_grades(facts: list[Fact]) -> list[Row]:
+    grades = [f for f in facts if f.verb == "earned" and f.block_type == "sequential"]
+    rows = []
+    for (course, actor, block), group in _by(
+        grades, lambda f: (f.course, f.actor, f.block)
+    ).items():
+        latest = _latest_grade(group)
+        rows.append(
+            {
+                **_course(course),
+                "actor_id": actor,
+                "subsection_id": block,
+                "grade_percent": latest.score * 100,
+                "earned_points": float(latest.raw_score),
+                "possible_points": float(latest.max_score),
+                "graded_at": latest.time,
+                "calculations": len(group),
+                "ccx_course_key": latest.ccx,
+            }
+        )
+    return rows
+
+
+def expected_forum_activity(facts: list[Fact]) -> list[Row]:
+    forum = [f for f in facts if f.verb in FORUM_VERBS and f.post_type]
+    titles = {
+        (f.course, f.thread): f.object_name
+        for f in forum  # in time order: the latest title wins
+        if f.post_type == "thread" and f.object_name
+    }
+    groups = _by(forum, lambda f: (f.course, f.time.date(), f.actor, f.thread, f.post_type, f.verb))
+    return [
+        {
+            **_course(course),
+            "activity_date": day,
+            "actor_id": actor,
+            "thread_id": thread,
+            "thread_title": titles.get((course, thread), ""),
+            "post_type": post_type,
+            "action": action,
+            "statements": len(group),
+        }
+        for (course, day, actor, thread, post_type, action), group in groups.items()
+    ]
+
+
+def expected_video_interactions(facts: list[Fact]) -> list[Row]:
+    interactions = [
+        f for f in facts if f.verb in VIDEO_INTERACTION_VERBS and f.block_type == "video"
+    ]
+    rows = []
+    for (course, video, day), group in _by(
+        interactions, lambda f: (f.course, f.block, f.time.date())
+    ).items():
+        seeks = [f for f in group if f.verb == "seeked"]
+        forward = [f.time_to - f.time_from for f in seeks if f.time_to > f.time_from]
+        backward = [f.time_from - f.time_to for f in seeks if f.time_to < f.time_from]
+        speeds = [f for f in group if f.verb == "interacted" and f.speed_to is not None]
+        rows.append(
+            {
+                **_course(course),
+                "video_id": video,
+                "interaction_date": day,
+                "learners": len({f.actor for f in group}),
+                "loads": sum(f.verb == "initialized" for f in group),
+                "stops": sum(f.verb == "terminated" for f in group),
+                "seeks": len(seeks),
+                "forward_seeks": len(forward),
+                "backward_seeks": len(backward),
+                "skipped_seconds": float(sum(forward)),
+                "rewound_seconds": float(sum(backward)),
+                "captions_shown": sum(f.captions is True for f in group),
+                "captions_hidden": sum(f.captions is False for f in group),
+                "speed_changes": len(speeds),
+                "speed_ups": sum(f.speed_to > f.speed_from for f in speeds),
+            }
+        )
+    return rows
+
+
+def expected_video_seeks(facts: list[Fact]) -> list[Row]:
+    seeks = [f for f in facts if f.verb == "seeked" and f.block_type == "video"]
+
+    def second(time: float) -> int:
+        return max(math.floor(time), 0)
+
+    groups = _by(
+        seeks,
+        lambda f: (f.course, f.block, f.time.date(), second(f.time_from), second(f.time_to)),
+    )
+    return [
+        {
+            **_course(course),
+            "video_id": video,
+            "seek_date": day,
+            "time_from": time_from,
+            "time_to": time_to,
+            "direction": (
+                "forward" if time_to > time_from else "backward" if time_to < time_from else "none"
+            ),
+            "seeks": len(group),
+            "learners": len({f.actor for f in group}),
+        }
+        for (course, video, day, time_from, time_to), group in groups.items()
+    ]
+
+
+def expected_hints_and_answers(facts: list[Fact]) -> list[Row]:
+    asked = [f for f in facts if f.verb == "asked" and f.block_type == "problem"]
+    rows = []
+    for (course, problem), group in _by(asked, lambda f: (f.course, f.block)).items():
+        answers = [f for f in group if f.object_type == SOLUTION_TYPE]
+        hints = [f for f in group if f.object_type == HINT_TYPE]
+        rows.append(
+            {
+                **_course(course),
+                "problem_id": problem,
+                "answers_shown": len(answers),
+                "answer_learners": len({f.actor for f in answers}),
+                "hints_shown": len(hints),
+                "hint_learners": len({f.actor for f in hints}),
+            }
+        )
+    return rows
+
+
 EXPECTED: dict[str, Callable[[list[Fact]], list[Row]]] = {
     "xapi_events_parsed": expected_parsed,
     "course_enrollments_daily": expected_enrollments,
@@ -853,6 +1295,12 @@ EXPECTED: dict[str, Callable[[list[Fact]], list[Row]]] = {
     "learner_course_status": expected_learner_status,
     "at_risk_learners": expected_at_risk,
     "ingestion_hourly": expected_ingestion,
+    "course_grades": expected_course_grades,
+    "subsection_grades": expected_subsection_grades,
+    "forum_activity_daily": expected_forum_activity,
+    "video_interactions_daily": expected_video_interactions,
+    "video_seeks": expected_video_seeks,
+    "problem_hints_and_answers": expected_hints_and_answers,
 }
 
 
@@ -969,7 +1417,11 @@ TOUCHED_GROUPS: dict[str, tuple[Callable[[Fact], list[tuple[Any, ...]]], Callabl
         lambda row: (row["course_key"], row["navigation_date"]),
     ),
     "video_engagement": (
-        lambda f: [(f.course.key, f.block)] if f.block_type == "video" else [],
+        lambda f: (
+            [(f.course.key, f.block)]
+            if f.block_type == "video" and f.verb in ("played", "paused", "completed")
+            else []
+        ),
         lambda row: (row["course_key"], row["video_id"]),
     ),
     "problem_performance": (
@@ -987,6 +1439,36 @@ TOUCHED_GROUPS: dict[str, tuple[Callable[[Fact], list[tuple[Any, ...]]], Callabl
     "ingestion_hourly": (
         lambda f: [(f.time.replace(minute=0),)],
         lambda row: (row["emission_hour"],),
+    ),
+    "course_grades": (
+        lambda f: [(f.course.key, f.actor)] if f.verb == "earned" and not f.block else [],
+        lambda row: (row["course_key"], row["actor_id"]),
+    ),
+    "subsection_grades": (
+        lambda f: (
+            [(f.course.key, f.actor)] if f.verb == "earned" and f.block_type == "sequential" else []
+        ),
+        lambda row: (row["course_key"], row["actor_id"]),
+    ),
+    "forum_activity_daily": (
+        lambda f: [(f.course.key, f.time.date())] if f.post_type else [],
+        lambda row: (row["course_key"], row["activity_date"]),
+    ),
+    "video_interactions_daily": (
+        lambda f: (
+            [(f.course.key, f.time.date())]
+            if f.verb in VIDEO_INTERACTION_VERBS and f.block_type == "video"
+            else []
+        ),
+        lambda row: (row["course_key"], row["interaction_date"]),
+    ),
+    "video_seeks": (
+        lambda f: [(f.course.key, f.time.date())] if f.verb == "seeked" else [],
+        lambda row: (row["course_key"], row["seek_date"]),
+    ),
+    "problem_hints_and_answers": (
+        lambda f: [(f.course.key, f.block)] if f.verb == "asked" else [],
+        lambda row: (row["course_key"], row["problem_id"]),
     ),
 }
 
@@ -1236,3 +1718,84 @@ def test_the_arrival_delay_runs_to_the_time_the_lrs_stored_the_statement(history
     assert hour["avg_arrival_delay_seconds"] == hour["max_arrival_delay_seconds"] == 90.0
     [late] = _rows(history, "ingestion_hourly", emission_hour=at(3, 13))
     assert late["max_arrival_delay_seconds"] == 18 * 86400
+
+
+def test_a_recomputed_grade_replaces_the_previous_one(history: History) -> None:
+    # ann's course grade on March 10th: 80 % then 70 % the same day; the 60 % of the 8th
+    # arrived after them. A day's grade is its latest calculation, never a sum.
+    ann = {
+        row["grade_date"]: row
+        for row in _rows(history, "course_grades", course_key=MATH.key, actor_id="ann")
+    }
+    assert [(day.day, row["course_grade_percent"]) for day, row in sorted(ann.items())] == [
+        (1, 40.0),
+        (8, 60.0),
+        (10, 70.0),
+        (20, 50.0),
+    ]
+    march_10 = ann[date(2024, 3, 10)]
+    assert (march_10["calculations"], march_10["previous_grade_percent"]) == (2, 60.0)
+    # bob's 50 % and 45 % at the same instant: the higher; the latest grade is
+    # learner_course_status's.
+    [bob] = _rows(history, "course_grades", course_key=MATH.key, actor_id="bob")
+    assert (bob["course_grade_percent"], bob["calculations"], bob["is_latest"]) == (50.0, 2, True)
+    latest = {
+        (row["course_key"], row["actor_id"]): row["course_grade_percent"]
+        for row in _rows(history, "course_grades", is_latest=True)
+    }
+    status = {
+        (row["course_key"], row["actor_id"]): row["course_grade_percent"]
+        for row in _rows(history, "learner_course_status")
+        if row["course_grade_percent"] is not None
+    }
+    assert latest == status
+    # cat's subsection: 50 %, recomputed to 100 %, then 75 % in the new statements.
+    [first] = _rows(history, "subsection_grades", "first", actor_id="cat", subsection_id=MATH_S1)
+    [new] = _rows(history, "subsection_grades", actor_id="cat", subsection_id=MATH_S1)
+    assert (first["grade_percent"], first["earned_points"], first["calculations"]) == (100, 2, 2)
+    assert (new["grade_percent"], new["earned_points"], new["possible_points"]) == (75, 1.5, 2)
+
+
+def test_forum_threads_are_named_and_replies_counted_apart(history: History) -> None:
+    rows = _rows(history, "forum_activity_daily", "first", course_key=MATH.key)
+    by_action = defaultdict(int)
+    for row in rows:
+        by_action[row["post_type"], row["action"], row["thread_id"]] += row["statements"]
+    assert dict(by_action) == {
+        ("thread", "posted", "t1"): 1,
+        ("thread", "viewed", "t1"): 3,
+        ("thread", "edited", "t1"): 1,
+        ("thread", "voted", "t1"): 1,
+        ("reply", "posted", "t1"): 1,  # a posted reply names its thread
+        ("reply", "edited", ""): 1,  # its other statements do not
+        ("reply", "voted", ""): 1,
+        ("reply", "reported", ""): 1,
+        ("thread", "posted", "t2"): 1,
+        ("thread", "reported", "t2"): 1,
+        ("thread", "unreported", "t2"): 1,
+        ("thread", "deleted", "t2"): 1,
+    }
+    # The title of the thread, on the statements that carry none too (an edit, a vote, a reply).
+    titles = {(row["thread_id"], row["thread_title"]) for row in rows}
+    assert titles == {("t1", "Limits?"), ("t2", "Homework 1"), ("", "")}
+
+
+def test_seeks_skip_forward_and_rewind(history: History) -> None:
+    [day] = _rows(
+        history, "video_interactions_daily", video_id=MATH_VIDEO, interaction_date=date(2024, 3, 1)
+    )
+    assert (day["seeks"], day["forward_seeks"], day["backward_seeks"]) == (3, 2, 1)
+    assert (day["skipped_seconds"], day["rewound_seconds"]) == (60.0 + 60.5, 80.0)
+    assert (day["captions_shown"], day["speed_changes"], day["speed_ups"]) == (1, 1, 1)
+    assert (day["loads"], day["stops"], day["learners"]) == (1, 1, 2)
+    # ann's 30 -> 90 and eve's 30.4 -> 90.9 are the same seconds.
+    [both] = _rows(history, "video_seeks", video_id=MATH_VIDEO, time_from=30, time_to=90)
+    assert (both["seeks"], both["learners"], both["direction"]) == (2, 2, "forward")
+
+
+def test_answers_and_hints_shown_per_problem(history: History) -> None:
+    [p1] = _rows(history, "problem_hints_and_answers", "first", problem_id=MATH_P1)
+    assert (p1["answers_shown"], p1["answer_learners"]) == (3, 2)
+    assert (p1["hints_shown"], p1["hint_learners"]) == (3, 2)
+    [new] = _rows(history, "problem_hints_and_answers", problem_id=MATH_P1)
+    assert (new["answers_shown"], new["answer_learners"]) == (4, 3)

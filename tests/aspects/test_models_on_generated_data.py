@@ -35,6 +35,7 @@ import pytest
 from tests.aspects.test_dbt_models import (
     COURSE_TYPE,
     DBT_VARS,
+    DISCUSSION_TYPE,
     ENDING_POINT,
     LINK_TYPE,
     MODELS,
@@ -42,8 +43,13 @@ from tests.aspects.test_dbt_models import (
     PROGRESS,
     RAW_TABLE_DDL,
     VERBS,
+    VIDEO_CC_ENABLED,
     VIDEO_LENGTH,
+    VIDEO_SPEED_FROM,
+    VIDEO_SPEED_TO,
     VIDEO_TIME,
+    VIDEO_TIME_FROM,
+    VIDEO_TIME_TO,
     XAPI_DATABASE,
     Course,
     Dbt,
@@ -53,14 +59,19 @@ from tests.aspects.test_dbt_models import (
     as_expected,
     expected_active_learners,
     expected_at_risk,
+    expected_course_grades,
     expected_enrollments,
+    expected_forum_activity,
     expected_ingestion,
     expected_learner_status,
     expected_navigation,
     expected_parsed,
     expected_problem_performance,
     expected_score_distribution,
+    expected_subsection_grades,
     expected_video_engagement,
+    expected_video_interactions,
+    expected_video_seeks,
     figures,
     projected,
 )
@@ -99,6 +110,11 @@ EXPECTED_FIGURES = {
     "problem_score_distribution": expected_score_distribution,
     "learner_course_status": expected_learner_status,
     "ingestion_hourly": expected_ingestion,
+    "course_grades": expected_course_grades,
+    "subsection_grades": expected_subsection_grades,
+    "forum_activity_daily": expected_forum_activity,
+    "video_interactions_daily": expected_video_interactions,
+    "video_seeks": expected_video_seeks,
 }
 
 
@@ -117,6 +133,8 @@ def read_fact(statement: dict[str, Any]) -> Fact:
         if progress is None and score is not None:
             progress = score * 100
     stored = statement.get("stored")
+    extensions = result.get("extensions", {})
+    post_type, thread = forum_post_of(statement)
     return Fact(
         event_id=statement["id"],
         time=datetime.fromisoformat(statement["timestamp"]),
@@ -134,7 +152,38 @@ def read_fact(statement: dict[str, Any]) -> Fact:
         parent_statement=statement["context"].get("statement", {}).get("id", ""),
         stored=datetime.fromisoformat(stored) if stored else None,
         object_type=statement["object"].get("definition", {}).get("type", ""),
+        raw_score=result.get("score", {}).get("raw"),
+        max_score=result.get("score", {}).get("max"),
+        time_from=extensions.get(VIDEO_TIME_FROM),
+        time_to=extensions.get(VIDEO_TIME_TO),
+        speed_from=speed(extensions.get(VIDEO_SPEED_FROM)),
+        speed_to=speed(extensions.get(VIDEO_SPEED_TO)),
+        captions=extensions.get(VIDEO_CC_ENABLED),
+        object_name=next(iter(statement["object"]["definition"].get("name", {}).values()), ""),
+        post_type=post_type,
+        thread=thread,
     )
+
+
+def speed(text: str | None) -> float | None:
+    """A speed as event-routing-backends writes it: "1.50x"."""
+    return None if text is None else float(text.removesuffix("x"))
+
+
+THREAD = re.compile(r"/threads/([^/?#]+)$")
+
+
+def forum_post_of(statement: dict[str, Any]) -> tuple[str, str]:
+    """A forum statement's post type (thread, or reply: a comments object) and the thread it
+    names: its object, or a reply's grouping thread."""
+    statement_object = statement["object"]
+    if statement_object["definition"]["type"] != DISCUSSION_TYPE:
+        return "", ""
+    if found := THREAD.search(statement_object["id"]):
+        return "thread", found.group(1)
+    grouping = statement["context"].get("contextActivities", {}).get("grouping", [])
+    threads = [found.group(1) for a in grouping if (found := THREAD.search(a["id"]))]
+    return "reply", threads[0] if threads else ""
 
 
 def course_activity(statement: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,18 @@
         "passed": "http://adlnet.gov/expapi/verbs/passed",
         "failed": "http://adlnet.gov/expapi/verbs/failed",
         "earned": "http://id.tincanapi.com/verb/earned",
+        "initialized": "http://adlnet.gov/expapi/verbs/initialized",
+        "terminated": "http://adlnet.gov/expapi/verbs/terminated",
+        "seeked": "https://w3id.org/xapi/video/verbs/seeked",
+        "interacted": "http://adlnet.gov/expapi/verbs/interacted",
+        "asked": "http://adlnet.gov/expapi/verbs/asked",
+        "posted": "https://w3id.org/xapi/acrossx/verbs/posted",
+        "edited": "https://w3id.org/xapi/acrossx/verbs/edited",
+        "deleted": "https://w3id.org/xapi/dod-isd/verbs/deleted",
+        "reported": "https://w3id.org/xapi/acrossx/verbs/reported",
+        "unreported": "https://w3id.org/xapi/openedx/verb/unreported",
+        "voted": "https://w3id.org/xapi/openedx/verb/voted",
+        "viewed": "http://id.tincanapi.com/verb/viewed",
     } -%}
     {%- if name not in verbs -%}
         {{ exceptions.raise_compiler_error("Unknown verb '" ~ name ~ "'; known: " ~ verbs.keys() | join(", ")) }}
@@ -47,6 +59,30 @@
 {% macro question_type() -%}
     {#- The activity type of the platform's problem score statements (edx.grades.problem.submitted). -#}
     http://adlnet.gov/expapi/activities/question
+{%- endmacro %}
+
+
+{% macro activity_type(name) -%}
+    {#- The IRI of an activity type event-routing-backends gives objects, as an SQL string
+        literal: activity_type('discussion'). -#}
+    {%- set types = {
+        "discussion": "http://id.tincanapi.com/activitytype/discussion",
+        "solution": "http://id.tincanapi.com/activitytype/solution",
+        "supplemental_info": "https://w3id.org/xapi/acrossx/extensions/supplemental-info",
+        "video": "https://w3id.org/xapi/video/activity-type/video",
+    } -%}
+    {%- if name not in types -%}
+        {{ exceptions.raise_compiler_error("Unknown activity type '" ~ name ~ "'; known: " ~ types.keys() | join(", ")) }}
+    {%- endif -%}
+    '{{ types[name] }}'
+{%- endmacro %}
+
+
+{% macro forum_verbs() -%}
+    {#- What event-routing-backends sends for the edx.forum.* events a default install routes:
+        threads, responses and comments posted, edited, deleted, reported, unreported, voted
+        (threads and responses), viewed (threads). -#}
+    {{ verbs(["posted", "edited", "deleted", "reported", "unreported", "voted", "viewed"]) }}
 {%- endmacro %}
 
 

@@ -123,6 +123,9 @@ select
     JSONExtractString(event, 'context', 'statement', 'id') as parent_statement_id,
 
     JSONExtract(event, 'result', 'score', 'scaled', 'Nullable(Float64)') as scaled_score,
+    -- Points earned and possible: a subsection grade's weighted totals, a problem's points.
+    JSONExtract(event, 'result', 'score', 'raw', 'Nullable(Float64)') as raw_score,
+    JSONExtract(event, 'result', 'score', 'max', 'Nullable(Float64)') as max_score,
     JSONExtract(event, 'result', 'success', 'Nullable(Bool)') as success,
     JSONExtract(
         event, 'result', 'extensions', 'https://w3id.org/xapi/video/extensions/time',
@@ -132,6 +135,40 @@ select
         event, 'context', 'extensions', 'https://w3id.org/xapi/video/extensions/length',
         'Nullable(Float64)'
     ) as video_length,
+    -- A seek: where the player was and where it went (seconds).
+    JSONExtract(
+        event, 'result', 'extensions', 'https://w3id.org/xapi/video/extensions/time-from',
+        'Nullable(Float64)'
+    ) as video_time_from,
+    JSONExtract(
+        event, 'result', 'extensions', 'https://w3id.org/xapi/video/extensions/time-to',
+        'Nullable(Float64)'
+    ) as video_time_to,
+    -- A speed change: event-routing-backends writes speeds as text, "1.50x".
+    toFloat64OrNull(
+        replaceRegexpOne(
+            JSONExtractString(
+                event, 'result', 'extensions', 'https://w3id.org/xapi/openedx/extension/speed-from'
+            ),
+            'x$',
+            ''
+        )
+    ) as video_speed_from,
+    toFloat64OrNull(
+        replaceRegexpOne(
+            JSONExtractString(
+                event, 'result', 'extensions', 'https://w3id.org/xapi/openedx/extension/speed-to'
+            ),
+            'x$',
+            ''
+        )
+    ) as video_speed_to,
+    -- Transcript or captions shown (true) or hidden (false): event-routing-backends sends the
+    -- same statement for both.
+    JSONExtract(
+        event, 'result', 'extensions', 'https://w3id.org/xapi/video/extensions/cc-enabled',
+        'Nullable(Bool)'
+    ) as captions_enabled,
     -- Percent complete: block completion sends the cmi5 progress extension (0-100); course
     -- progress from the completion aggregator sends a scaled score (0-1) instead.
     if(
@@ -160,5 +197,28 @@ select
             ending_point = 'previous unit', 'previous',
             'tab'
         )
-    ) as navigation_type
+    ) as navigation_type,
+    -- The object's name in its first language (a forum thread's title, a course's name), ''
+    -- when it has none.
+    JSONExtractString(event, 'object', 'definition', 'name', 1) as object_name,
+    -- Forum statements: a thread (object .../threads/ID) or a reply to one (a response or a
+    -- comment, .../comments/ID: event-routing-backends does not tell them apart), and the
+    -- thread the statement names: its object, or the grouping activity of a posted reply.
+    toLowCardinality(
+        multiIf(
+            object_type != {{ activity_type("discussion") }}, '',
+            match(object_id, '/threads/[^/?#]+$'), 'thread',
+            'reply'
+        )
+    ) as forum_post_type,
+    multiIf(
+        forum_post_type = 'thread',
+        extract(object_id, '/threads/([^/?#]+)$'),
+        forum_post_type = 'reply',
+        extract(
+            arrayFirst(iri -> match(iri, '/threads/[^/?#]+$'), context_activity_ids),
+            '/threads/([^/?#]+)$'
+        ),
+        ''
+    ) as forum_thread_id
 from {{ source("xapi", "xapi_events_all") }}

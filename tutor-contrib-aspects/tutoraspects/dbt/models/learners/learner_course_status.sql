@@ -10,7 +10,8 @@
     default, does). Progressed statements about blocks (edx.completion.block_completion.changed)
     count as completed blocks when they reach 100 %.
   - The course grade is that of the latest earned statement about the course
-    (edx.grades.course.grade_calculated, sent whenever the platform recomputes it).
+    (edx.grades.course.grade_calculated, sent whenever the platform recomputes it); at the
+    same instant, the higher grade (as in course_grades).
   - A learner has passed when their latest course grade outcome is passed. Outcomes at the same
     instant (a pass and a fail emitted together) resolve to passed: the learner reached the
     pass mark at that time, whatever order the platform logged them in.
@@ -87,7 +88,7 @@ with
             max(emission_time) as last_statement_at,
             argMaxIfOrNull(
                 scaled_score * 100,
-                (emission_time, event_id),
+                (emission_time, scaled_score),
                 verb_id = {{ verb("earned") }} and block_id = '' and scaled_score is not null
             ) as course_grade_percent,
             maxIfOrNull(
