@@ -237,6 +237,16 @@ def test_dbt_builds_only_what_changed_since_the_last_complete_run(tmp_path: Path
         third = root.run("local", "do", "dbt", ASPECTS_JOB_DIR=str(job_dir)).stdout
         assert "`reporting`.`video_engagement`" in third
         assert "`reporting`.`course_enrollments_daily`" not in third
+        # A release adds a column to the parsed statements: the table gets it, rebuilt from the
+        # raw table with every model built on it (an incremental run would drop the column).
+        parsed = job_dir / "dbt" / "models" / "base" / "xapi_events_parsed.sql"
+        sql = parsed.read_text()
+        parsed.write_text(sql.replace("select\n", "select\n    'v2' as release_probe,\n", 1))
+        fourth = root.run("local", "do", "dbt", ASPECTS_JOB_DIR=str(job_dir)).stdout
+        assert "Rebuilding from scratch the models changed" in fourth
+        assert "`reporting`.`course_enrollments_daily`" in fourth
+        columns = server.client().query("DESCRIBE TABLE reporting.xapi_events_parsed")
+        assert "release_probe" in [row[0] for row in columns.result_rows]
 
 
 def test_dbt_runs_every_few_minutes(root: TutorRoot, make_root) -> None:

@@ -22,10 +22,13 @@ if [ "${1:-}" != "changed" ]; then
 fi
 # "changed": build the models changed since the last complete run (every model the first
 # time), then remember this run. New statements reach unchanged models through scheduled runs.
+# A changed model is rebuilt from scratch with the models built on it: an incremental run would
+# keep the rows computed by the old SQL and drop the columns the new one adds.
 state=$(mktemp -d)
 python3 "$here/dbt_state.py" load "$state"
 if [ -f "$state/manifest.json" ]; then
-    dbt --no-use-colors run --select state:modified+ --state "$state"
+    echo "Rebuilding from scratch the models changed since the last complete run, and theirs."
+    dbt --no-use-colors run --select state:modified+ --state "$state" --full-refresh
 else
     dbt --no-use-colors run
 fi
