@@ -20,6 +20,16 @@ CHROMIUM_ARGS = [
 ]
 
 
+def published_ports(ports: t.Mapping[str, int]) -> str:
+    """
+    A Chromium argument that sends the browser's connections to `host:port` (a platform's
+    public address, as docker publishes it) to a port of this machine, {"host:port": port};
+    the browser keeps the address in its URLs, Host headers and cookies.
+    """
+    rules = [f"MAP {address} 127.0.0.1:{port}" for address, port in ports.items()]
+    return "--host-resolver-rules=" + ", ".join(rules)
+
+
 class SignedIn(t.NamedTuple):
     status: int  # of the page the browser ended on
     text: str

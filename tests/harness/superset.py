@@ -23,12 +23,17 @@ Example::
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import io
 import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
+import types
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,6 +42,7 @@ from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 from urllib.parse import urlencode
 
 from tests.harness.processes import terminate
@@ -432,3 +438,64 @@ def superset_job_environment(root: TutorRoot, home: Path) -> dict[str, str]:
         "SUPERSET_ASSETS_DIR": str(plugin / "build" / "superset" / "assets"),
         "TUTOR_DOCKER_SHIM_SKIP": "lms-job",
     }
+
+
+def dev_superset(root: TutorRoot, home: Path) -> Superset:
+    """
+    Superset as `tutor dev` runs it: the rendered configuration, with the environment that the
+    compose files of `tutor dev` give the `superset` service (superset.env, then the dev
+    compose file's own values).
+    """
+    apps = root.path / "env" / "plugins" / "superset" / "apps"
+    environment = root.compose_config(dev=True)["services"]["superset"]["environment"]
+    env = {key: str(value) for key, value in environment.items()}
+    return Superset(apps / "pythonpath" / "superset_config.py", home=home, env=env)
+
+
+def lms_oauth2_applications(root: TutorRoot, dev: bool = False) -> list[dict[str, Any]]:
+    """
+    The OAuth2 applications that the superset plugin's LMS init task registers, by running the
+    Python of its rendered script as the lms-job service of `tutor local` (or `tutor dev`) would:
+    with that service's Django settings module and the client secret of the LMS settings file
+    rendered for it. Each application: name, user, client_id, client_secret, redirect_uris,
+    grant_type, scopes, skip_authorization.
+    """
+    [lms_script] = [script for service, script in root.init_scripts("superset") if service == "lms"]
+    code = lms_script.split("<<'PYTHON'\n", 1)[1].split("\nPYTHON\n", 1)[0]
+    job = root.compose_config(jobs=True, dev=dev)["services"]["lms-job"]
+    settings_module = job["environment"]["DJANGO_SETTINGS_MODULE"]
+    rendered = root.env_file(
+        "apps", "openedx", "settings", "lms", settings_module.rsplit(".", 1)[1] + ".py"
+    )
+    [secret] = re.findall(r"^SUPERSET_OAUTH2_CLIENT_SECRET = (.+)$", rendered, re.MULTILINE)
+    calls: list[tuple[str, ...]] = []
+    conf = types.ModuleType("django.conf")
+    conf.settings = types.SimpleNamespace(  # type: ignore[attr-defined]
+        SETTINGS_MODULE=settings_module, SUPERSET_OAUTH2_CLIENT_SECRET=ast.literal_eval(secret)
+    )
+    management = types.ModuleType("django.core.management")
+    management.call_command = lambda *args: calls.append(args)  # type: ignore[attr-defined]
+    django = {
+        "django": types.ModuleType("django"),
+        "django.conf": conf,
+        "django.core": types.ModuleType("django.core"),
+        "django.core.management": management,
+    }
+    with mock.patch.dict(sys.modules, django), contextlib.redirect_stdout(io.StringIO()):
+        exec(code, {})  # noqa: S102 - the rendered task, with Django's pieces standing in
+    applications = []
+    for command, *args in calls:
+        assert command == "create_dot_application", command
+        options: dict[str, Any] = {"skip_authorization": "--skip-authorization" in args}
+        positional = []
+        rest = [arg for arg in args if arg not in ("--skip-authorization", "--update")]
+        while rest:
+            arg = rest.pop(0)
+            if arg.startswith("--"):
+                options[arg[2:].replace("-", "_")] = rest.pop(0)
+            else:
+                positional.append(arg)
+        options["name"], options["user"] = positional
+        options["redirect_uris"] = options["redirect_uris"].split()
+        applications.append(options)
+    return applications

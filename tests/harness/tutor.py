@@ -110,17 +110,28 @@ class TutorRoot:
     def env_file(self, *parts: str) -> str:
         return (self.path / "env" / Path(*parts)).read_text(encoding="utf-8")
 
-    def compose_files(self, jobs: bool = False) -> list[Path]:
-        local = self.path / "env" / "local"
+    def compose_files(self, jobs: bool = False, dev: bool = False) -> list[Path]:
+        """
+        The compose files of `tutor local`, or of `tutor dev` (the local files, each followed
+        by its dev counterpart), in the order Tutor gives them to docker compose.
+        """
+        env = self.path / "env"
+        if dev:
+            files = [env / "local" / "docker-compose.yml", env / "dev" / "docker-compose.yml"]
+            if jobs:
+                files += [env / "local" / "docker-compose.jobs.yml"]
+                files += [env / "dev" / "docker-compose.jobs.yml"]
+            return files
         names = ["docker-compose.yml", "docker-compose.prod.yml"]
         if jobs:
             names.append("docker-compose.jobs.yml")
-        return [local / name for name in names]
+        return [env / "local" / name for name in names]
 
-    def compose_config(self, jobs: bool = False) -> dict[str, t.Any]:
+    def compose_config(self, jobs: bool = False, dev: bool = False) -> dict[str, t.Any]:
         """Validate the compose files with docker-compose, then return the merged project."""
-        args = ["docker-compose", "--project-name", "tutor_local"]
-        for path in self.compose_files(jobs):
+        project = "tutor_dev" if dev else "tutor_local"
+        args = ["docker-compose", "--project-name", project]
+        for path in self.compose_files(jobs, dev):
             args += ["-f", str(path)]
         subprocess.run([*args, "config", "-q"], check=True, capture_output=True, text=True)
         return yaml.safe_load(

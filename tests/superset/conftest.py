@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, SignedIn, sign_in
 from tests.harness.fixtures import ClickHouseServer
@@ -164,11 +164,19 @@ def create_enrollments(clickhouse: ClickHouseServer) -> None:
 
 
 @pytest.fixture(scope="package")
+def playwright_driver() -> Iterator[Playwright]:
+    """Playwright for the package's browsers: its sync API runs one driver at a time."""
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="package")
 def stack(
     tmp_path_factory: pytest.TempPathFactory,
     mariadb_server: MariaDBServer,
     redis_server: RedisServer,
     clickhouse_server: ClickHouseServer,
+    playwright_driver: Playwright,
 ) -> Iterator[Stack]:
     directory = tmp_path_factory.mktemp("sso")
     superset_port, lms_port = free_port(), free_port()
@@ -215,8 +223,7 @@ def stack(
             jwt_flaws=FLAWED_TOKENS,
         ) as lms,
         running_superset(superset, port=superset_port) as server,
-        sync_playwright() as playwright,
     ):
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield Stack(root, server, lms, browser, mariadb_server)
         browser.close()

@@ -43,6 +43,12 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
     ("SUPERSET_HOST", "superset.{{ LMS_HOST }}", "Public host name of Superset."),
     ("SUPERSET_PORT", 8088, "Port of Superset's web server inside the platform."),
     (
+        "SUPERSET_DEV_PORT",
+        8088,
+        "Port of this machine at which `tutor dev` serves Superset: "
+        "`http://SUPERSET_HOST:SUPERSET_DEV_PORT`.",
+    ),
+    (
         "SUPERSET_INTERNAL_URL",
         "http://superset:{{ SUPERSET_PORT }}",
         "URL at which the other services of the platform (the LMS) reach Superset.",
@@ -59,6 +65,12 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
     ),
     ("SUPERSET_OAUTH2_AUTHORIZE_PATH", "/oauth2/authorize/", "LMS OAuth2 authorization path."),
     ("SUPERSET_OAUTH2_ACCESS_TOKEN_PATH", "/oauth2/access_token/", "LMS OAuth2 token path."),
+    (
+        "SUPERSET_OAUTH2_CLIENT_ID_DEV",
+        "{{ SUPERSET_OAUTH2_CLIENT_ID }}-dev",
+        "OAuth2 client id of Superset in the LMS under `tutor dev` (application superset-sso-dev, "
+        "with the same client secret).",
+    ),
     (
         "SUPERSET_COURSE_STAFF_ROLE",
         "Course Staff",
@@ -193,7 +205,7 @@ def resources_errors(key: str, value: t.Any) -> t.Iterator[str]:
 
 def config_errors(config: Config) -> t.Iterator[str]:
     """Say what is wrong with the superset settings, one message per offending key."""
-    for key in ("SUPERSET_PORT", "SUPERSET_DB_PORT"):
+    for key in ("SUPERSET_PORT", "SUPERSET_DEV_PORT", "SUPERSET_DB_PORT"):
         value = str(config[key])
         if not value.isdigit() or not 0 < int(value) < 65536:
             yield f"{key} must be a port number between 1 and 65535, not {value!r}"
@@ -325,9 +337,16 @@ def value_errors(config: Config) -> t.Iterator[str]:
             "SUPERSET_EXTRA_REQUIREMENTS must be a list of pip requirements without quotes, "
             f"not {requirements!r}"
         )
-    for key in ("SUPERSET_OAUTH2_CLIENT_ID", "SUPERSET_OAUTH2_CLIENT_SECRET"):
+    for key in (
+        "SUPERSET_OAUTH2_CLIENT_ID",
+        "SUPERSET_OAUTH2_CLIENT_ID_DEV",
+        "SUPERSET_OAUTH2_CLIENT_SECRET",
+    ):
         if not str(config[key] or ""):
             yield f"{key} must not be empty"
+    # Two applications of the LMS cannot share a client id.
+    if str(config["SUPERSET_OAUTH2_CLIENT_ID_DEV"]) == str(config["SUPERSET_OAUTH2_CLIENT_ID"]):
+        yield "SUPERSET_OAUTH2_CLIENT_ID_DEV must differ from SUPERSET_OAUTH2_CLIENT_ID"
 
 
 # config.yml as this command found it: `tutor config save` writes the new values before
@@ -515,9 +534,12 @@ hooks.Filters.IMAGES_PUSH.add_item(("superset", "{{ DOCKER_IMAGE_SUPERSET }}"))
 
 @hooks.Filters.APP_PUBLIC_HOSTS.add()
 def _superset_public_host(hosts: list[str], context_name: t.Literal["local", "dev"]) -> list[str]:
-    # `tutor local launch` lists it with the platform's URLs; Caddy serves it (local only).
+    # `tutor local launch` lists it with the platform's URLs, where Caddy serves it; `tutor dev
+    # launch` at the port it publishes.
     if context_name == "local":
         hosts.append("{{ SUPERSET_HOST }}")
+    else:
+        hosts.append("{{ SUPERSET_HOST }}:{{ SUPERSET_DEV_PORT }}")
     return hosts
 
 

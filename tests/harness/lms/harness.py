@@ -141,6 +141,7 @@ class LmsServer:
         port: int = 0,
         log_path: Path | None = None,
         jwt_flaws: Mapping[str, str] | None = None,
+        allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost"),
     ) -> None:
         self.data_dir = Path(data_dir)
         self.people = people
@@ -160,6 +161,9 @@ class LmsServer:
         # JWT_FLAWS in the LMS's settings.py), for tests of clients that must refuse them.
         self.jwt_flaws = dict(jwt_flaws or {})
         self.host = host
+        # The host names it answers to (Django's ALLOWED_HOSTS): a browser may reach it by
+        # the platform's name, mapped to this machine.
+        self.allowed_hosts = list(allowed_hosts)
         self.port = port  # 0 until started: then the port it listens on, kept across restarts
         self.log_path = Path(log_path) if log_path else self.data_dir / "lms.log"
         self._process: subprocess.Popen[str] | None = None
@@ -200,6 +204,7 @@ class LmsServer:
             "LMS_JWT_SECRET_KEY": self.jwt_secret_key,
             "LMS_JWT_FORCE_CREATE_ASYMMETRIC": "true" if self.force_asymmetric_jwt else "false",
             "LMS_JWT_FLAWS": json.dumps(self.jwt_flaws),
+            "LMS_ALLOWED_HOSTS": " ".join(self.allowed_hosts),
         }
         if self.issuer:
             environment["LMS_JWT_ISSUER"] = self.issuer
@@ -336,7 +341,7 @@ def running_lms(
     (a path, or its content: see people.py); options are those of LmsServer (client id and
     secret, private key, issuer, audience, skip_authorization, force_asymmetric_jwt,
     jwt_secret_key, jwt_algorithm, jwt_expire_seconds, host, port, log_path: by default
-    lms.log in `data_dir`, jwt_flaws).
+    lms.log in `data_dir`, jwt_flaws, allowed_hosts).
     """
     with LmsServer(Path(data_dir), people, redirect_uris, **options) as server:
         yield server

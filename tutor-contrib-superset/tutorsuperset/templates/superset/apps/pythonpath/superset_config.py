@@ -62,7 +62,18 @@ LANGUAGES = {{ SUPERSET_SUPPORTED_LANGUAGES|tojson }}
 from openedx_sso import OpenEdxSsoSecurityManager  # noqa: E402
 
 CUSTOM_SECURITY_MANAGER = OpenEdxSsoSecurityManager
-LMS_URL = "{% if ENABLE_HTTPS %}https{% else %}http{% endif %}://{{ LMS_HOST }}"
+# The LMS and Superset as the browser reaches them, and Superset's OAuth2 client in the LMS.
+# `tutor dev` serves both over plain HTTP on ports of their own, without Caddy, and registers a
+# client of its own for Superset there: its compose file gives these values in the environment.
+LMS_URL = os.environ.get(
+    "SUPERSET_LMS_PUBLIC_URL",
+    "{% if ENABLE_HTTPS %}https{% else %}http{% endif %}://{{ LMS_HOST }}",
+)
+SUPERSET_URL = os.environ.get(
+    "SUPERSET_PUBLIC_URL",
+    "{% if ENABLE_HTTPS %}https{% else %}http{% endif %}://{{ SUPERSET_HOST }}",
+)
+OAUTH2_CLIENT_ID = os.environ.get("SUPERSET_OAUTH2_CLIENT_ID", "{{ SUPERSET_OAUTH2_CLIENT_ID }}")
 AUTH_TYPE = AUTH_OAUTH
 AUTH_USER_REGISTRATION = True  # an LMS user's first login creates their Superset user
 AUTH_USER_REGISTRATION_ROLE = None  # no role but those the LMS gives, at every login
@@ -85,7 +96,7 @@ OAUTH_PROVIDERS = [
         "icon": "fa-sign-in",
         "token_key": "access_token",
         "remote_app": {
-            "client_id": "{{ SUPERSET_OAUTH2_CLIENT_ID }}",
+            "client_id": OAUTH2_CLIENT_ID,
             "client_secret": os.environ["SUPERSET_OAUTH2_CLIENT_SECRET"],
             # django-oauth-toolkit, which the LMS uses, requires PKCE.
             # The identity claims of the LMS's JWT come with the email and profile scopes.
@@ -106,7 +117,6 @@ ENABLE_PROXY_FIX = True
 # Embedded dashboards: a guest token, asked for by a user allowed to grant them (the LMS's),
 # names the dashboards a guest may see and the row-level security clauses of their rows. The
 # guest gets GUEST_ROLE_NAME's permissions, no datasource of its own.
-SUPERSET_URL = "{% if ENABLE_HTTPS %}https{% else %}http{% endif %}://{{ SUPERSET_HOST }}"
 GUEST_ROLE_NAME = "{{ SUPERSET_GUEST_ROLE }}"
 GUEST_TOKEN_JWT_SECRET = os.environ["SUPERSET_GUEST_TOKEN_JWT_SECRET"]
 GUEST_TOKEN_JWT_AUDIENCE = SUPERSET_URL
@@ -154,6 +164,9 @@ TALISMAN_CONFIG = {
 SESSION_COOKIE_SECURE = {{ ENABLE_HTTPS }}
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+if SUPERSET_URL.startswith("http://"):
+    # Served over plain HTTP (`tutor dev`): a secure cookie would never come back.
+    SESSION_COOKIE_SECURE = TALISMAN_CONFIG["session_cookie_secure"] = False
 
 {% if SUPERSET_SENTRY_DSN -%}
 import sentry_sdk  # noqa: E402

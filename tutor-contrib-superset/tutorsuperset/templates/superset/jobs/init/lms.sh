@@ -25,5 +25,21 @@ call_command(
     "superset-sso",
     "superset",
 )
+# `tutor dev` (the LMS's development settings) publishes Superset on a port of this machine,
+# without Caddy: it signs people in with an application of its own, as Tutor's Studio does.
+if settings.SETTINGS_MODULE.endswith(".development"):
+    print("Creating or updating the OAuth2 application superset-sso-dev of Superset")
+    call_command(
+        "create_dot_application",
+        "--grant-type", "authorization-code",
+        "--redirect-uris", {{ ("http://" ~ SUPERSET_HOST ~ ":" ~ SUPERSET_DEV_PORT ~ "/oauth-authorized/openedxsso")|tojson }},
+        "--client-id", {{ SUPERSET_OAUTH2_CLIENT_ID_DEV|string|tojson }},
+        "--client-secret", settings.SUPERSET_OAUTH2_CLIENT_SECRET,
+        "--scopes", "user_id",
+        "--skip-authorization",
+        "--update",
+        "superset-sso-dev",
+        "superset",
+    )
 PYTHON
 )"
