@@ -173,8 +173,10 @@ def ids(stack: Stack) -> Ids:
     return Ids(int(dataset), int(chart), int(dashboard))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def guest(stack: Stack) -> Guest:
+    # A token of its own for each test: one lives SUPERSET_GUEST_TOKEN_EXP_SECONDS (5 minutes),
+    # less than this module takes on a loaded machine.
     return new_guest(stack)
 
 
