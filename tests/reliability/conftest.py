@@ -139,7 +139,13 @@ def model_figures(
             and (arrival_delays or not c.endswith("arrival_delay_seconds"))
         ]
         figures[name] = sorted(
-            json.dumps({c: row[c] for c in columns}, default=str, sort_keys=True)
+            json.dumps({c: _figure(row[c]) for c in columns}, default=str, sort_keys=True)
             for row in result.named_results()
         )
     return figures
+
+
+def _figure(value: Any) -> Any:
+    """A value as compared: a float to 12 significant digits (an average of floats depends, in
+    its last bits, on the order ClickHouse adds them in, which parts and merges decide)."""
+    return float(f"{value:.12g}") if isinstance(value, float) else value
