@@ -88,21 +88,34 @@ class TutorRoot:
 
     def loaded_config(self) -> dict[str, t.Any]:
         """Every setting as Tutor renders templates with it: config.yml, then the defaults."""
+        return self._loaded("print(json.dumps(config.load(sys.argv[1])))\n")
+
+    def launch_urls(self, context: t.Literal["local", "dev"]) -> list[str]:
+        """The URLs `tutor local launch` (or `tutor dev launch`) prints as the platform's."""
         code = (
+            "loaded = config.load(sys.argv[1])\n"
+            "scheme = '{% if ENABLE_HTTPS %}https{% else %}http{% endif %}://'\n"
+            "hosts = hooks.Filters.APP_PUBLIC_HOSTS.iterate(sys.argv[2])\n"
+            "print(json.dumps([env.render_str(loaded, scheme + host) for host in hosts]))\n"
+        )
+        return self._loaded(code, context)
+
+    def _loaded(self, code: str, *args: str) -> t.Any:
+        """What code prints (JSON) once the root's project and configuration are loaded."""
+        setup = (
             "import json, sys\n"
-            "from tutor import config, hooks\n"
+            "from tutor import config, env, hooks\n"
             "hooks.Actions.CORE_READY.do()\n"
             "hooks.Actions.PROJECT_ROOT_READY.do(sys.argv[1])\n"
-            "print(json.dumps(config.load(sys.argv[1])))\n"
         )
         result = subprocess.run(
-            [sys.executable, "-c", code, str(self.path)],
+            [sys.executable, "-c", setup + code, str(self.path), *args],
             env=self.environ(),
             capture_output=True,
             text=True,
             check=True,
         )
-        return json.loads(result.stdout)
+        return json.loads(result.stdout.strip().splitlines()[-1])
 
     def value(self, key: str) -> str:
         return self.run("config", "printvalue", key).stdout.strip()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -303,23 +302,10 @@ def test_the_tests_run_the_images_ralph_release(alone: TutorRoot) -> None:
 
 @pytest.mark.parametrize("public", [True, False])
 def test_launch_lists_ralphs_public_url_when_caddy_serves_it(make_root, public: bool) -> None:
-    from tests.superset.test_render import PUBLIC_URLS
-
     root = make_root(["ralph"], {"RALPH_ENABLE_PUBLIC_URL": public})
-
-    def urls(context: str) -> list[str]:
-        result = subprocess.run(
-            [sys.executable, "-c", PUBLIC_URLS, str(root.path), context],
-            env=root.environ(),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return json.loads(result.stdout.strip().splitlines()[-1])
-
     ralph_url = "http://lrs." + root.value("LMS_HOST")
-    assert (ralph_url in urls("local")) is public
-    assert ralph_url not in urls("dev")
+    assert (ralph_url in root.launch_urls("local")) is public
+    assert ralph_url not in root.launch_urls("dev")
     assert (
         "lrs." + root.value("LMS_HOST") in root.env_file("apps", "caddy", "Caddyfile")
     ) is public

@@ -7,7 +7,6 @@ import base64
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -148,35 +147,12 @@ def test_the_session_cookie_is_secure_under_https(make_root, https: bool) -> Non
     assert secure is https
 
 
-# What `tutor local launch` and `tutor dev launch` print as the platform's URLs.
-PUBLIC_URLS = """
-import json, sys
-from tutor import config, env, hooks
-hooks.Actions.CORE_READY.do()
-hooks.Actions.PROJECT_ROOT_READY.do(sys.argv[1])
-loaded = config.load(sys.argv[1])
-scheme = "{% if ENABLE_HTTPS %}https{% else %}http{% endif %}://"
-hosts = hooks.Filters.APP_PUBLIC_HOSTS.iterate(sys.argv[2])
-print(json.dumps([env.render_str(loaded, scheme + host) for host in hosts]))
-"""
-
-
 def test_launch_prints_supersets_url(alone: TutorRoot) -> None:
-    def urls(context: str) -> list[str]:
-        result = subprocess.run(
-            [sys.executable, "-c", PUBLIC_URLS, str(alone.path), context],
-            env=alone.environ(),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return json.loads(result.stdout.strip().splitlines()[-1])
-
     superset_url = "http://" + alone.value("SUPERSET_HOST")
-    assert superset_url in urls("local")
+    assert superset_url in alone.launch_urls("local")
     # Under `tutor dev`, Caddy does not serve it: the port that the dev compose file publishes.
-    assert superset_url not in urls("dev")
-    assert f"{superset_url}:{alone.value('SUPERSET_DEV_PORT')}" in urls("dev")
+    assert superset_url not in alone.launch_urls("dev")
+    assert f"{superset_url}:{alone.value('SUPERSET_DEV_PORT')}" in alone.launch_urls("dev")
 
 
 def test_caddy_serves_superset_on_its_host(alone: TutorRoot) -> None:
