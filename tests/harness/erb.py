@@ -141,12 +141,12 @@ class EventRoutingBackends:
         )
 
 
+@dataclass(frozen=True)
 class CapturingLrs:
-    """What an LRS received: every statement POSTed to it, in order."""
+    """An LRS's URL, and every statement POSTed to it, in order."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.statements: list[dict] = []
+    url: str
+    statements: list[dict]
 
 
 @contextmanager
@@ -172,10 +172,8 @@ def capturing_lrs() -> Iterator[CapturingLrs]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    lrs = CapturingLrs(f"http://127.0.0.1:{server.server_port}/xAPI/statements")
-    lrs.statements = received
     try:
-        yield lrs
+        yield CapturingLrs(f"http://127.0.0.1:{server.server_port}/xAPI/statements", received)
     finally:
         server.shutdown()
         server.server_close()
