@@ -227,16 +227,19 @@ def test_a_virtual_dataset_that_parses_is_checked_for_columns_on_a_live_server_o
 
 
 def test_a_dashboard_with_a_missing_chart_fails(bundle: Path) -> None:
+    # A dashboard's file holds a document per language (#0, #1...): the first one is broken.
     dashboard = files(bundle, "dashboards")[0]
-    name = dashboard.relative_to(bundle).as_posix()
-    position = load(dashboard)["position"]
+    documents = list(yaml.safe_load_all(dashboard.read_text(encoding="utf-8")))
+    name = dashboard.relative_to(bundle).as_posix() + ("#0" if len(documents) > 1 else "")
+    position = documents[0]["position"]
     position = json.loads(position) if isinstance(position, str) else position
     key = next(
         k for k, node in position.items() if isinstance(node, dict) and node.get("type") == "CHART"
     )
     missing = str(uuid.uuid4())
     position[key]["meta"]["uuid"] = missing
-    edit(dashboard, lambda data: data.update(position=position))
+    documents[0]["position"] = position
+    dashboard.write_text(yaml.safe_dump_all(documents, sort_keys=False), encoding="utf-8")
     expected = f"{name}: position.{key}.meta.uuid: no chart of uuid {missing} in the bundle"
     assert any(p.startswith(expected) for p in problems(check(bundle)))
 

@@ -148,8 +148,21 @@ def test_needs_its_service_plugins(make_root) -> None:
         ("ASPECTS_PLATFORM_PLUGIN_REQUIREMENT", "", "ASPECTS_PLATFORM_PLUGIN_REQUIREMENT must be"),
         (
             "SUPERSET_DASHBOARD_LOCALES",
-            ["en", "de"],
-            "SUPERSET_DASHBOARD_LOCALES must be a list of some of",
+            "en,es",
+            "SUPERSET_DASHBOARD_LOCALES must be a list of language codes such as en, es, pt_BR, "
+            "not 'en,es'",
+        ),
+        (
+            "SUPERSET_DASHBOARD_LOCALES",
+            ["en", "de;rm -rf"],
+            "SUPERSET_DASHBOARD_LOCALES must be a list of language codes such as en, es, pt_BR, "
+            "not ['en', 'de;rm -rf'] ('de;rm -rf' is not one)",
+        ),
+        ("SUPERSET_DASHBOARD_LOCALES", [], "SUPERSET_DASHBOARD_LOCALES must be a list"),
+        (
+            "SUPERSET_DASHBOARD_LOCALES",
+            ["en", "pt_BR", "pt-br"],
+            "SUPERSET_DASHBOARD_LOCALES lists a language twice: pt-br, pt_BR",
         ),
         (
             "EVENT_SINK_MODELS_ENABLED",

@@ -395,25 +395,29 @@ def load_bundle(directory: Path, report: Report) -> Bundle:
             continue
         text = file.read_text(encoding="utf-8")
         try:
-            data = yaml.safe_load(text)
+            documents = [data for data in yaml.safe_load_all(text) if data is not None]
         except yaml.YAMLError as error:
             hint = (
                 " (an unrendered template? Check the bundle Tutor rendered)" if "{{" in text else ""
             )
             report.problems.append(Problem(relative, "(file)", f"not valid YAML{hint}: {error}"))
             continue
-        if not isinstance(data, dict):
-            report.problems.append(Problem(relative, "(file)", "must be a YAML mapping"))
-            continue
-        uuid = data.get("uuid")
-        if not uuid:
-            report.problems.append(Problem(relative, "uuid", "missing"))
-            continue
-        if str(uuid) in kinds[kind]:
-            other = kinds[kind][str(uuid)].path
-            report.problems.append(Problem(relative, "uuid", f"{uuid} is also that of {other}"))
-            continue
-        kinds[kind][str(uuid)] = Document(relative, data)
+        # A file of several documents holds as many objects, named as Superset's import names
+        # them (the superset plugin's superset_sync).
+        for index, data in enumerate(documents):
+            path = f"{relative}#{index}" if len(documents) > 1 else relative
+            if not isinstance(data, dict):
+                report.problems.append(Problem(path, "(file)", "must be a YAML mapping"))
+                continue
+            uuid = data.get("uuid")
+            if not uuid:
+                report.problems.append(Problem(path, "uuid", "missing"))
+                continue
+            if str(uuid) in kinds[kind]:
+                other = kinds[kind][str(uuid)].path
+                report.problems.append(Problem(path, "uuid", f"{uuid} is also that of {other}"))
+                continue
+            kinds[kind][str(uuid)] = Document(path, data)
     report.counts = {kind: len(documents) for kind, documents in kinds.items()}
     return bundle
 

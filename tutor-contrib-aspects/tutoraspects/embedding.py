@@ -11,15 +11,16 @@ from __future__ import annotations
 import typing as t
 
 from tutor import hooks
+from tutor.types import Config
 
 from tutorsuperset.hooks import EMBEDDED_DASHBOARDS
 
 from .superset import (
     DASHBOARDS,
     INSTRUCTOR_DASHBOARDS,
-    LOCALES,
     asset_uuid,
     dashboard_uuid,
+    locales_error,
     translated_uuid,
 )
 
@@ -47,20 +48,21 @@ def instructor_dashboards() -> list[dict[str, t.Any]]:
     ]
 
 
-# Only the copies imported (SUPERSET_DASHBOARD_LOCALES): an item rendered without a dashboard
-# is left out.
-EMBEDDED_DASHBOARDS.add_items(
-    [
-        (
-            f"{{% if {locale!r} in SUPERSET_DASHBOARD_LOCALES %}}"
-            f"{dashboard_uuid(slug, locale)}{{% endif %}}",
-            embedding_uuid(slug, locale),
-            [LMS_ORIGIN],
-        )
+@EMBEDDED_DASHBOARDS.add()
+def _embedded_copies(
+    items: list[tuple[str, str, list[str]]], config: Config
+) -> list[tuple[str, str, list[str]]]:
+    """Each imported copy (one per language of SUPERSET_DASHBOARD_LOCALES), for the LMS."""
+    locales = config.get("SUPERSET_DASHBOARD_LOCALES")
+    if locales_error(locales):
+        return items  # refused by the aspects settings check
+    return items + [
+        (dashboard_uuid(slug, locale), embedding_uuid(slug, locale), [LMS_ORIGIN])
         for slug in INSTRUCTOR_DASHBOARDS
-        for locale in LOCALES
+        for locale in locales
     ]
-)
+
+
 hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(
     ("aspects_instructor_dashboards", instructor_dashboards)
 )

@@ -117,7 +117,9 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
     (
         "SUPERSET_DASHBOARD_LOCALES",
         ["en", "es", "fr"],
-        "Languages the Aspects dashboards are imported in, one copy each (en, es, fr).",
+        "Languages the Aspects dashboards are imported in, one copy each: any language code "
+        "(pt_BR, de...); one without a catalog (bundled: es, fr) gets English titles and a "
+        "warning on `tutor config save`.",
     ),
     (
         "ASPECTS_ENABLE_PII",
@@ -253,12 +255,9 @@ def config_errors(config: Config) -> t.Iterator[str]:
             yield f"{key} must be a pip requirement without quotes, not {requirement!r}"
         elif "\n" in requirement:
             yield f"{key} must be a pip requirement on one line, not {requirement!r}"
-    locales = config["SUPERSET_DASHBOARD_LOCALES"]
-    if not isinstance(locales, list) or not locales or not set(locales) <= set(superset.LOCALES):
-        yield (
-            f"SUPERSET_DASHBOARD_LOCALES must be a list of some of {', '.join(superset.LOCALES)}, "
-            f"not {locales!r}"
-        )
+    # Any language: one without a catalog gets English dashboards and a warning, no error.
+    if error := superset.locales_error(config["SUPERSET_DASHBOARD_LOCALES"]):
+        yield error
     for key in ("EVENT_ROUTING_BACKEND_BATCHING_ENABLED", "ASPECTS_ENABLE_PII"):
         if not isinstance(config[key], bool):
             yield f"{key} must be true or false, not {config[key]!r}"

@@ -7,15 +7,21 @@ of courses, and their own courses' rows only; nothing else.
 
 from __future__ import annotations
 
+import functools
+import html
 import json
+import re
 import typing as t
 import uuid
 from importlib import resources
 from pathlib import Path
 
-from tutor import hooks
+import yaml
+from tutor import fmt, hooks
+from tutor.types import Config
 
 from tutoraspects.grants import DATASETS, bundle_datasets, dataset_name
+from tutoraspects.hooks import DASHBOARD_CATALOGS
 from tutorsuperset.hooks import ASSETS, DATABASES, PYTHON_REQUIREMENTS, RLS_FILTERS
 
 DATABASE_NAME = "ClickHouse"
@@ -144,55 +150,6 @@ COURSE_DASHBOARDS = (
     "video-engagement",
     "learners",
 )
-TRANSLATIONS = {
-    "es": {
-        "Course overview": "Resumen del curso",
-        "Learner progress": "Progreso de los estudiantes",
-        "Problems and grades": "Problemas y calificaciones",
-        "Learners who passed": "Estudiantes aprobados",
-        "Average course grade (%)": "Calificación media en el curso (%)",
-        "Learners at risk": "Estudiantes en riesgo",
-        "Learners per score": "Estudiantes por puntuación",
-        "Average arrival delay (s)": "Retraso medio de llegada (s)",
-        "Storage by table": "Almacenamiento por tabla",
-        "Individual learners": "Estudiantes",
-        "Operator view": "Vista de operación",
-        "Enrolled learners over time": "Estudiantes inscritos a lo largo del tiempo",
-        "Weekly active learners": "Estudiantes activos por semana",
-        "Learners by enrollment status": "Estudiantes por estado de inscripción",
-        "Video engagement": "Uso de los vídeos",
-        "Problem performance": "Resultados de los problemas",
-        "Learners": "Estudiantes",
-        "Statements received per hour": "Declaraciones recibidas por hora",
-        "Organisation": "Organización",
-        "Course": "Curso",
-        "Date": "Fecha",
-    },
-    "fr": {
-        "Course overview": "Vue d'ensemble du cours",
-        "Learner progress": "Progression des apprenants",
-        "Problems and grades": "Exercices et notes",
-        "Learners who passed": "Apprenants reçus",
-        "Average course grade (%)": "Note moyenne dans le cours (%)",
-        "Learners at risk": "Apprenants en difficulté",
-        "Learners per score": "Apprenants par score",
-        "Average arrival delay (s)": "Délai moyen d'arrivée (s)",
-        "Storage by table": "Stockage par table",
-        "Individual learners": "Apprenants",
-        "Operator view": "Vue d'exploitation",
-        "Enrolled learners over time": "Apprenants inscrits au fil du temps",
-        "Weekly active learners": "Apprenants actifs par semaine",
-        "Learners by enrollment status": "Apprenants par statut d'inscription",
-        "Video engagement": "Visionnage des vidéos",
-        "Problem performance": "Résultats des exercices",
-        "Learners": "Apprenants",
-        "Statements received per hour": "Déclarations reçues par heure",
-        "Organisation": "Organisation",
-        "Course": "Cours",
-        "Date": "Date",
-    },
-}
-LOCALES = ("en", *TRANSLATIONS)
 
 
 def asset_uuid(kind: str, name: str) -> str:
@@ -206,7 +163,7 @@ def translated_uuid(slug: str, locale: str) -> str:
     dashboard's English uuid for its copy in `locale`, whatever the case of `locale`.
     """
     namespace = uuid.uuid5(uuid.UUID(asset_uuid("dashboard", slug)), "superset")
-    return str(uuid.uuid5(namespace, locale.lower().replace("-", "_")))
+    return str(uuid.uuid5(namespace, locale_key(locale)))
 
 
 def dashboard_uuid(slug: str, locale: str) -> str:
@@ -214,8 +171,80 @@ def dashboard_uuid(slug: str, locale: str) -> str:
     return asset_uuid("dashboard", slug) if locale == "en" else translated_uuid(slug, locale)
 
 
+# Dashboard strings live in message catalogs, one file per language, in the format that
+# openedx-translations ships for Aspects (Transifex's YAML: conf/locale/<locale>/locale.yaml):
+# translators and operators know it, and a catalog pulled from there works here as it is.
+CATALOGS = Path(str(resources.files("tutoraspects"))) / "conf" / "locale"
+# First, so that a plugin's catalog of the same language corrects the bundled one.
+DASHBOARD_CATALOGS.add_items(
+    [(path.parent.name, str(path)) for path in sorted(CATALOGS.glob("*/locale.yaml"))],
+    priority=hooks.priorities.HIGH,
+)
+# A language code, with a region or script (pt_BR, zh-Hans): locales end up in slugs, uuids
+# and templates, so nothing else is let through.
+LOCALE = re.compile(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*")
+
+
+def locale_key(locale: str) -> str:
+    """A locale as platform-plugin-aspects compares them: lower case, `_` for `-`."""
+    return locale.lower().replace("-", "_")
+
+
+def locales_error(locales: t.Any) -> str | None:
+    """What is wrong with a value of SUPERSET_DASHBOARD_LOCALES, if anything."""
+    expected = "SUPERSET_DASHBOARD_LOCALES must be a list of language codes such as en, es, pt_BR"
+    if not isinstance(locales, list) or not locales:
+        return f"{expected}, not {locales!r}"
+    for locale in locales:
+        if not isinstance(locale, str) or not LOCALE.fullmatch(locale):
+            return f"{expected}, not {locales!r} ({locale!r} is not one)"
+    keys = [locale_key(locale) for locale in locales]
+    if twice := sorted({locale for locale in locales if keys.count(locale_key(locale)) > 1}):
+        # Two copies of a dashboard would get one uuid.
+        return f"SUPERSET_DASHBOARD_LOCALES lists a language twice: {', '.join(twice)}"
+    return None
+
+
+def read_catalog(path: str | Path) -> dict[str, str]:
+    """A catalog file: English text -> translation, without the texts left untranslated."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    # Transifex puts the mapping under the source language's key.
+    if isinstance(data, dict) and len(data) == 1 and isinstance([*data.values()][0], dict):
+        [data] = data.values()
+    if not isinstance(data, dict):
+        raise ValueError(f"Dashboard catalog {path}: not a mapping of English text to translation")
+    # Transifex writes some characters as HTML entities (' as &#39;); its files also hold
+    # texts that YAML reads as other types (null): those are not dashboard strings.
+    return {
+        text: html.unescape(translation)
+        for text, translation in data.items()
+        if isinstance(text, str) and isinstance(translation, str) and translation
+    }
+
+
+@functools.cache
+def _merged_catalogs(paths: tuple[str, ...]) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for path in paths:
+        merged.update(read_catalog(path))
+    return merged
+
+
+def catalog_paths(locale: str) -> tuple[str, ...]:
+    """The catalogs contributed for `locale`, in the order they apply."""
+    key = locale_key(locale)
+    return tuple(path for name, path in DASHBOARD_CATALOGS.iterate() if locale_key(name) == key)
+
+
+def untranslated_locales(locales: list[str]) -> list[str]:
+    """The locales, English apart, that no catalog translates."""
+    return [
+        locale for locale in locales if locale_key(locale) != "en" and not catalog_paths(locale)
+    ]
+
+
 def translate(text: str, locale: str) -> str:
-    return TRANSLATIONS.get(locale, {}).get(text, text)
+    return _merged_catalogs(catalog_paths(locale)).get(text, text)
 
 
 def native_filters(locale: str) -> list[dict[str, t.Any]]:
@@ -318,7 +347,25 @@ def dashboard_yaml(slug: str, locale: str) -> str:
     )
 
 
-hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(("aspects_dashboard_yaml", dashboard_yaml))
+def dashboards_yaml(slug: str, locales: list[str]) -> str:
+    """
+    A dashboard in each language of `locales`, one YAML document each: a bundle file holds
+    them all, whatever the languages (the superset plugin imports each document).
+    """
+    return "---\n".join(dashboard_yaml(slug, locale) for locale in locales)
+
+
+hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(("aspects_dashboards_yaml", dashboards_yaml))
+
+
+@hooks.Actions.ENV_SAVED.add()
+def _warn_of_untranslated_locales(_root_env: str, config: Config) -> None:
+    locales = config["SUPERSET_DASHBOARD_LOCALES"]
+    for locale in untranslated_locales(locales if not locales_error(locales) else []):
+        fmt.echo_alert(
+            f"SUPERSET_DASHBOARD_LOCALES: no dashboard catalog for {locale}: its dashboards are "
+            "in English. A plugin adds one through tutoraspects.hooks.DASHBOARD_CATALOGS."
+        )
 
 
 # The dashboards course teams open, also from the LMS's instructor dashboard.

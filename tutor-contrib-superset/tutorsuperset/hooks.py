@@ -9,6 +9,7 @@ takes Superset's own Jinja (row-level security clauses, SQL macros' output).
 from __future__ import annotations
 
 from tutor.core.hooks import Filter
+from tutor.types import Config
 
 #: Python code appended to ``superset_config.py``, as ``(name, code)`` pairs: feature flags,
 #: engine options...
@@ -40,7 +41,8 @@ DATABASES: Filter[list[tuple[str, str]], []] = Filter()
 #: init job imports, overwriting what an earlier import made: directories whose base name,
 #: unique, names the bundle, each holding ``metadata.yaml`` and the object folders. Their files
 #: are Tutor templates: wrap Superset's own Jinja in ``{% raw %}``; a file rendered empty is left
-#: out of the import. They are rendered into the
+#: out of the import; a file rendered as several YAML documents (separated by ``---``) is one
+#: object per document (as many as a setting asks for, say). They are rendered into the
 #: Superset image's build context (``tutor images build superset`` bakes them in).
 ASSETS: Filter[list[str], []] = Filter()
 
@@ -62,5 +64,7 @@ INIT_COMMANDS: Filter[list[tuple[str, str]], []] = Filter()
 #: so that the other site can know it), and ``origins`` the sites (``https://host[:port]``)
 #: allowed to frame it. The init job creates or updates the embeddings; Superset's content
 #: security policy lets those origins, and no other, frame it. Guests see it with the
-#: SUPERSET_GUEST_ROLE role and the row-level security clauses of their token.
-EMBEDDED_DASHBOARDS: Filter[list[tuple[str, str, list[str]]], []] = Filter()
+#: SUPERSET_GUEST_ROLE role and the row-level security clauses of their token. Callbacks get
+#: the configuration, for items that depend on settings (``@EMBEDDED_DASHBOARDS.add()`` on a
+#: function of ``(items, config)``).
+EMBEDDED_DASHBOARDS: Filter[list[tuple[str, str, list[str]]], [Config]] = Filter()

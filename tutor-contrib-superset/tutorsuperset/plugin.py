@@ -417,11 +417,12 @@ hooks.Filters.CLI_DO_COMMANDS.add_item(import_assets)
 
 
 def rendered_items(
-    items: Filter[t.Any, t.Any], verbatim: tuple[int, ...] = ()
+    items: Filter[t.Any, t.Any], verbatim: tuple[int, ...] = (), with_config: bool = False
 ) -> t.Callable[..., t.Iterator[t.Any]]:
     """
     A template variable that yields a filter's items with their strings rendered as Tutor
-    templates, except the tuple positions in `verbatim` (Superset's own Jinja).
+    templates, except the tuple positions in `verbatim` (Superset's own Jinja); `with_config`:
+    the filter's callbacks get the configuration.
     """
 
     @jinja2.pass_context
@@ -433,7 +434,7 @@ def rendered_items(
                 return [render(part) for part in value]
             return value
 
-        for item in items.iterate():
+        for item in items.iterate(*([context.get_all()] if with_config else [])):
             if isinstance(item, tuple):
                 yield [part if i in verbatim else render(part) for i, part in enumerate(item)]
             else:
@@ -470,13 +471,13 @@ def rendered_embedded_dashboards(config: Config) -> list[tuple[str, str, list[st
 
     items = [
         (render(dashboard), render(embedded_uuid), [render(origin) for origin in origins])
-        for dashboard, embedded_uuid, origins in superset_hooks.EMBEDDED_DASHBOARDS.iterate()
+        for dashboard, embedded_uuid, origins in superset_hooks.EMBEDDED_DASHBOARDS.iterate(config)
     ]
     return [item for item in items if item[0]]
 
 
 # An item whose dashboard renders empty is left out (a setting leaves that dashboard out).
-_embedded_dashboards = rendered_items(superset_hooks.EMBEDDED_DASHBOARDS)
+_embedded_dashboards = rendered_items(superset_hooks.EMBEDDED_DASHBOARDS, with_config=True)
 
 
 @jinja2.pass_context

@@ -100,11 +100,17 @@ def bundle_contents(name: str, uris: dict[str, str]) -> dict[str, str]:
     for path in sorted(directory.rglob("*.yaml")):
         key = path.relative_to(directory).as_posix()
         text = path.read_text(encoding="utf-8")
-        if not text.strip():
-            continue  # rendered empty: the bundle leaves this object out (a setting is off)
-        contents[key] = text
+        # Rendered empty, the bundle leaves the object out (a setting is off); several YAML
+        # documents are as many objects (one per language of a setting, say).
+        documents = [document for document in yaml.safe_load_all(text) if document is not None]
+        if len(documents) > 1:
+            for index, document in enumerate(documents):
+                contents[f"{key}#{index}"] = yaml.safe_dump(document, allow_unicode=True)
+        elif documents:
+            contents[key] = text
+    for key, text in contents.items():
         if key.startswith("databases/"):
-            database = yaml.safe_load(contents[key])
+            database = yaml.safe_load(text)
             if database["database_name"] in uris:
                 database["sqlalchemy_uri"] = uris[database["database_name"]]
                 contents[key] = yaml.safe_dump(database)
