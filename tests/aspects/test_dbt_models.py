@@ -36,7 +36,10 @@ from typing import Any
 
 import pytest
 
+from tests.aspects.test_migrations import COURSE_BLOCKS_0003, COURSE_OVERVIEWS_0003
 from tests.harness.fixtures import ClickHouseServer
+from tutoraspects import xapi_generator
+from tutoraspects.grants import bundle_datasets
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 DBT_PROJECT = REPOSITORY / "tutor-contrib-aspects" / "tutoraspects" / "dbt"
@@ -1304,6 +1307,242 @@ EXPECTED: dict[str, Callable[[list[Fact]], list[Row]]] = {
 }
 
 
+# --- Course structure, as the CMS dumps it into the event sink ---------------------------------
+
+EVENT_SINK_DATABASE = "dbt_models_event_sink"
+STRUCTURE_MODELS = ["course_names", "course_block_names"]
+SINK_TIME = "%Y-%m-%d %H:%M:%S.%f+00:00"  # str() of a UTC datetime, as the sink writes times
+
+
+@dataclass(frozen=True)
+class Dump:
+    """One dump of a course: what the CMS sends when the course is published."""
+
+    course: Course
+    name: str
+    dumped: datetime
+    # (block type, block id, name, graded), in outline order, the course's root first
+    outline: tuple[tuple[str, str, str, bool], ...]
+
+    @property
+    def dump_id(self) -> str:
+        return str(uuid.uuid5(ID_NAMESPACE, f"dump {self.course.key} {self.dumped}"))
+
+    def overview_row(self) -> list[Any]:
+        """course_overviews, in the sink's column order (xapi_generator.COURSE_OVERVIEW_COLUMNS)."""
+        dumped = self.dumped.strftime(SINK_TIME)
+        return [self.course.org, self.course.key, self.name, "", "", "", "", False, "{}"] + [
+            dumped,
+            dumped,
+            self.dump_id,
+            dumped,
+        ]
+
+    def block_rows(self) -> list[tuple]:
+        """course_blocks rows, numbered as the sink numbers the outline."""
+        outline = [
+            (self.course.block(block_type, block_id), name, block_type, graded)
+            for block_type, block_id, name, graded in self.outline
+        ]
+        dumped = self.dumped.strftime(SINK_TIME)
+        return xapi_generator.course_block_rows(self.course.key, outline, self.dump_id, dumped)
+
+
+NAMELESS = Course("course-v1:OrgB+Nameless+2024", "")
+MATH_FIRST_DUMP = Dump(
+    MATH,
+    "Algebra (draft)",
+    at(1, 8),
+    (
+        ("course", "course", "Algebra (draft)", False),
+        ("chapter", "ch1", "Week 1", False),
+        ("sequential", "s1", "Homework 1", True),
+        ("vertical", "u1", "Unit 1", False),
+        ("problem", "p1", "Problem 1", False),
+        ("video", "v1", "Welcome", False),
+        ("chapter", "ch2", "Week 2", False),
+        ("sequential", "s2", "Reading", False),
+        ("vertical", "u2", "Unit 2", False),
+        ("html", "old", "A page removed later", False),
+        ("problem", "p2", "Problem 2", False),
+    ),
+)
+# Published again: renamed, a page removed, a problem moved, a nameless unit, a static tab.
+MATH_LATEST_DUMP = Dump(
+    MATH,
+    "Algebra",
+    at(10, 8),
+    (
+        ("course", "course", "Algebra", False),
+        ("chapter", "ch1", "Week 1: Numbers", False),
+        ("sequential", "s1", "Homework 1", True),
+        ("vertical", "u1", "Unit 1", False),
+        ("problem", "p1", "Linear equations", False),
+        ("video", "v1", "Welcome", False),
+        ("vertical", "u3", "", False),
+        ("problem", "p2", "Quadratics", False),
+        ("chapter", "ch2", "Week 2", False),
+        ("sequential", "s2", "Reading", False),
+        ("vertical", "u2", "Unit 2", False),
+        ("static_tab", "syllabus", "Syllabus", False),
+    ),
+)
+# Physics' video (PHYSICS_VIDEO) is in no dump: its statements are shown under its key.
+PHYSICS_DUMP = Dump(
+    PHYSICS,
+    "Mechanics",
+    at(1, 8),
+    (
+        ("course", "course", "Mechanics", False),
+        ("chapter", "ch1", "Kinematics", False),
+        ("sequential", "s1", "Quiz 1", True),
+        ("vertical", "u1", "Unit 1", False),
+        ("problem", "p3", "Problem 3", False),
+        ("html", "h1", "Notes", False),
+    ),
+)
+NAMELESS_DUMP = Dump(NAMELESS, "", at(1, 8), (("course", "course", "", False),))
+# Before the first build; History has no dump at all.
+FIRST_DUMPS = [MATH_FIRST_DUMP, PHYSICS_DUMP, NAMELESS_DUMP]
+# Before the last build: a new dump of Math, inserted twice, and copies of the older dumps.
+NEW_DUMPS = [MATH_LATEST_DUMP, MATH_LATEST_DUMP, MATH_FIRST_DUMP, PHYSICS_DUMP]
+
+
+def latest_dumps(dumps: list[Dump]) -> list[Dump]:
+    latest: dict[str, Dump] = {}
+    for dump in dumps:
+        known = latest.get(dump.course.key)
+        if known is None or (dump.dumped, dump.dump_id) > (known.dumped, known.dump_id):
+            latest[dump.course.key] = dump
+    return list(latest.values())
+
+
+def expected_course_names(dumps: list[Dump]) -> list[Row]:
+    return [
+        {
+            **_course(dump.course),
+            "course_name": dump.name or dump.course.key,
+            "course_run": dump.course.key.rsplit("+", 1)[1],
+            "dump_id": uuid.UUID(dump.dump_id),
+        }
+        for dump in latest_dumps(dumps)
+    ]
+
+
+def expected_block_names(dumps: list[Dump]) -> list[Row]:
+    """Each block of each course's latest dump, its place and names read off the outline."""
+    rows = []
+    for dump in latest_dumps(dumps):
+        section_name = subsection_name = ""
+        subsection_graded = False
+        numbers = {"chapter": 0, "sequential": 0, "vertical": 0}
+        for order, (block_type, block_id, name, graded) in enumerate(dump.outline, start=1):
+            name = name or f"{block_type} {block_id}"
+            if block_type in numbers:
+                numbers[block_type] += 1
+                # A new section starts its subsections again, a new subsection its units.
+                for lower in list(numbers)[list(numbers).index(block_type) + 1 :]:
+                    numbers[lower] = 0
+            if block_type == "chapter":
+                section_name, subsection_name, subsection_graded = name, "", False
+            elif block_type == "sequential":
+                subsection_name, subsection_graded = name, graded
+            outside = block_type in xapi_generator.DETACHED_BLOCK_TYPES or block_type == "course"
+            place = [0, 0, 0] if outside else list(numbers.values())
+            names = ["", ""] if outside else [section_name, subsection_name]
+            parts = [
+                names[0] if block_type != "chapter" else "",
+                names[1] if block_type != "sequential" else "",
+                name,
+            ]
+            rows.append(
+                {
+                    **_course(dump.course),
+                    "block_id": dump.course.block(block_type, block_id),
+                    "block_name": name,
+                    "block_type": block_type,
+                    "section": place[0],
+                    "subsection": place[1],
+                    "unit": place[2],
+                    "block_order": order,
+                    "graded": graded or (place[1] > 0 and subsection_graded),
+                    "section_name": names[0],
+                    "subsection_name": names[1],
+                    "location_label": " › ".join(part for part in parts if part),
+                    "dump_id": uuid.UUID(dump.dump_id),
+                }
+            )
+    return rows
+
+
+# The Superset datasets that show a model's rows with names: the model, and its block's key
+# and name columns, if it has a block.
+NAMED_DATASETS: dict[str, tuple[str, str] | None] = {
+    "course_enrollments_daily": None,
+    "course_active_learners": None,
+    "learner_course_status": None,
+    "at_risk_learners": None,
+    "problem_performance": ("problem_id", "problem_name"),
+    "problem_score_distribution": ("problem_id", "problem_name"),
+    "video_engagement": ("video_id", "video_name"),
+    "video_interactions_daily": ("video_id", "video_name"),
+    "video_seeks": ("video_id", "video_name"),
+}
+
+
+def dataset_sql(table: str, reporting_database: str) -> str:
+    """The SQL of the bundle's dataset of a model, on the given reporting database."""
+    [sql] = [
+        dataset["sql"]
+        for _, dataset in bundle_datasets()
+        if dataset["table_name"] == table and dataset.get("sql")
+    ]
+    return sql.replace("__tutor_DBT_PROFILE_TARGET_DATABASE__", reporting_database)
+
+
+def expected_named_rows(table: str, facts: list[Fact], dumps: list[Dump]) -> list[Row]:
+    """A model's expected rows, with the names of the latest dumps, or keys where none has them."""
+    names = {row["course_key"]: row["course_name"] for row in expected_course_names(dumps)}
+    labels = {row["block_id"]: row["location_label"] for row in expected_block_names(dumps)}
+    rows = []
+    for row in EXPECTED[table](facts):
+        key = row["course_key"]
+        row = {**row, "course_name": names.get(key, key), "course_run": key.rsplit("+", 1)[1]}
+        if block := NAMED_DATASETS[table]:
+            row[block[1]] = labels.get(row[block[0]], row[block[0]])
+        rows.append(row)
+    return rows
+
+
+EXPECTED_STRUCTURE: dict[str, Callable[[list[Dump]], list[Row]]] = {
+    "course_names": expected_course_names,
+    "course_block_names": expected_block_names,
+}
+
+
+def create_event_sink(client: Any, database: str) -> None:
+    """The course tables of the event sink, as the migrations leave them (revision 0003)."""
+    client.command(f"DROP DATABASE IF EXISTS {database}")
+    client.command(f"CREATE DATABASE {database}")
+    for ddl in (COURSE_OVERVIEWS_0003, COURSE_BLOCKS_0003):
+        client.command(ddl.format(event_sink=database))
+
+
+def insert_dumps(client: Any, database: str, dumps: list[Dump]) -> None:
+    """Each dump as the sink sends it: its overview, then its blocks."""
+    for dump in dumps:
+        client.insert(
+            f"{database}.course_overviews",
+            [dump.overview_row()],
+            list(xapi_generator.COURSE_OVERVIEW_COLUMNS),
+        )
+        client.insert(
+            f"{database}.course_blocks",
+            dump.block_rows(),
+            list(xapi_generator.COURSE_BLOCK_COLUMNS),
+        )
+
+
 # --- Running dbt and reading the tables -------------------------------------------------------
 
 
@@ -1332,6 +1571,7 @@ class Dbt:
             "ASPECTS_CLICKHOUSE_SECURE": "false",
             "ASPECTS_REPORTING_DATABASE": REPORTING_DATABASE,
             "ASPECTS_XAPI_DATABASE": XAPI_DATABASE,
+            "ASPECTS_EVENT_SINK_DATABASE": EVENT_SINK_DATABASE,
             "DBT_TARGET_PATH": str(target_path),
             "DBT_LOG_PATH": str(target_path / "logs"),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -1499,6 +1739,7 @@ def history(clickhouse_server: ClickHouseServer, dbt_target_path: Path) -> Itera
         client.command(f"DROP DATABASE IF EXISTS {database}")
     client.command(f"CREATE DATABASE {XAPI_DATABASE}")
     client.command(RAW_TABLE_DDL)
+    create_event_sink(client, EVENT_SINK_DATABASE)
 
     def insert(statements: Statements) -> tuple[datetime, datetime]:
         rows = [
@@ -1512,7 +1753,8 @@ def history(clickhouse_server: ClickHouseServer, dbt_target_path: Path) -> Itera
         return before, datetime.now(UTC)
 
     def snapshot(facts: list[Fact], results: dict[str, Any]) -> Stage:
-        return Stage(facts, {model: read_table(client, model) for model in MODELS}, results)
+        models = MODELS + STRUCTURE_MODELS
+        return Stage(facts, {model: read_table(client, model) for model in models}, results)
 
     first, new = first_statements(), new_statements()
     stages: dict[str, Stage] = {}
@@ -1520,6 +1762,7 @@ def history(clickhouse_server: ClickHouseServer, dbt_target_path: Path) -> Itera
 
     # The first statements are in the raw table before the models exist: they reach
     # xapi_events_parsed when dbt first builds it.
+    insert_dumps(client, EVENT_SINK_DATABASE, FIRST_DUMPS)
     inserted, _ = insert(first)
     stages["first"] = snapshot(first.facts, dbt("build"))
     bounds |= dict.fromkeys((f.event_id for f in first.facts), (inserted, datetime.now(UTC)))
@@ -1530,6 +1773,7 @@ def history(clickhouse_server: ClickHouseServer, dbt_target_path: Path) -> Itera
     stages["replay"] = snapshot(first.facts, dbt("build"))
 
     bounds |= dict.fromkeys((f.event_id for f in new.facts), insert(new))
+    insert_dumps(client, EVENT_SINK_DATABASE, NEW_DUMPS)
     dbt("compile", "--select", *INCREMENTAL_MODELS)
     recomputed = {
         model: [
@@ -1539,6 +1783,11 @@ def history(clickhouse_server: ClickHouseServer, dbt_target_path: Path) -> Itera
         for model in INCREMENTAL_MODELS
     }
     stages["new"] = snapshot(first.facts + new.facts, dbt("build"))
+    for table in NAMED_DATASETS:
+        stages["new"].tables[f"dataset {table}"] = [
+            {name: _normalise(value) for name, value in row.items()}
+            for row in client.query(dataset_sql(table, REPORTING_DATABASE)).named_results()
+        ]
 
     as_of_vars = DBT_VARS | {"at_risk_as_of": AS_OF.strftime("%Y-%m-%dT%H:%M:%S")}
     results = dbt("run", "--select", "at_risk_learners", variables=as_of_vars)
@@ -1597,6 +1846,64 @@ def test_ingestion_health_matches_the_statements(history: History, stage: str) -
         assert max(earliest) - slack <= row["max_arrival_delay_seconds"] <= max(latest) + slack
         average = row["avg_arrival_delay_seconds"]
         assert sum(earliest) / len(in_hour) - slack <= average <= sum(latest) / len(in_hour) + slack
+
+
+def dumps_at(stage: str) -> list[Dump]:
+    return FIRST_DUMPS + (NEW_DUMPS if stage in ("new", "as_of") else [])
+
+
+@pytest.mark.parametrize("stage", ["first", "replay", "new"])
+@pytest.mark.parametrize("model", STRUCTURE_MODELS)
+def test_course_structure_is_each_course_latest_dump(
+    history: History, stage: str, model: str
+) -> None:
+    """Names and places from the latest dump only: a second dump, copies of a dump and a late
+    copy of an older one add no row."""
+    expected = as_expected(EXPECTED_STRUCTURE[model](dumps_at(stage)))
+    actual = history.stages[stage].tables[model]
+    columns = list(expected[0])
+    assert projected(actual, columns) == projected(expected, columns)
+
+
+def test_a_new_dump_renames_moves_and_removes_blocks(history: History) -> None:
+    def labels(stage: str) -> dict[str, str]:
+        rows = history.stages[stage].tables["course_block_names"]
+        return {row["block_id"]: row["location_label"] for row in rows}
+
+    first, new = labels("first"), labels("new")
+    assert first[MATH_P1] == "Week 1 › Homework 1 › Problem 1"
+    assert new[MATH_P1] == "Week 1: Numbers › Homework 1 › Linear equations"
+    assert first[MATH_P2] == "Week 2 › Reading › Problem 2"
+    assert new[MATH_P2] == "Week 1: Numbers › Homework 1 › Quadratics"
+    assert MATH.block("html", "old") in first and MATH.block("html", "old") not in new
+    assert new[MATH.block("vertical", "u3")] == "Week 1: Numbers › Homework 1 › vertical u3"
+    assert new[MATH.block("static_tab", "syllabus")] == "Syllabus"
+    assert PHYSICS_VIDEO not in new and HISTORY_P4 not in new  # no dump holds them
+    rows = history.stages["new"].tables["course_names"]
+    names = {row["course_key"]: row["course_name"] for row in rows}
+    assert names == {MATH.key: "Algebra", PHYSICS.key: "Mechanics", NAMELESS.key: NAMELESS.key}
+
+
+@pytest.mark.parametrize("table", NAMED_DATASETS)
+def test_the_datasets_show_every_row_with_names_or_keys(history: History, table: str) -> None:
+    """Every row of the model, with the course's and the block's names; where the CMS has sent
+    no structure (History, Physics' video), the key stands for the name."""
+    state = history.stages["new"]
+    actual = state.tables[f"dataset {table}"]
+    expected = as_expected(expected_named_rows(table, state.facts, dumps_at("new")))
+    columns = sorted(set(actual[0]) & set(expected[0]))
+    assert {"course_name", "course_run", *(NAMED_DATASETS[table] or ())} <= set(columns)
+    assert projected(actual, columns) == projected(expected, columns)
+    names = {row["course_key"]: row["course_name"] for row in actual}
+    assert names.get(MATH.key, "Algebra") == "Algebra"
+    assert names.get(HISTORY.key, HISTORY.key) == HISTORY.key
+
+
+def test_a_block_without_structure_is_shown_by_its_key(history: History) -> None:
+    rows = history.stages["new"].tables["dataset video_engagement"]
+    names = {row["video_id"]: row["video_name"] for row in rows}
+    assert names[PHYSICS_VIDEO] == PHYSICS_VIDEO
+    assert names[MATH_VIDEO] == "Week 1: Numbers › Homework 1 › Welcome"
 
 
 def test_a_rerun_without_new_statements_changes_nothing(history: History) -> None:

@@ -60,8 +60,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             yield Stack(root, server, job_dir)
 
 
+def loaded_config(statements: int, seed: int) -> xapi_generator.Config:
+    return xapi_generator.sized_config(statements, seed=seed, lms_url="http://local.openedx.io")
+
+
 def expected_ids(statements: int, seed: int) -> list[str]:
-    config = xapi_generator.sized_config(statements, seed=seed, lms_url="http://local.openedx.io")
+    config = loaded_config(statements, seed)
     return sorted(statement["id"] for statement in xapi_generator.iter_statements(config))
 
 
@@ -71,6 +75,17 @@ def test_statements_go_through_ralph_into_the_raw_table_once(stack: Stack) -> No
     assert "300/300 statements" in output
     assert "Loaded 300 test statements." in output
     assert stack.stored_ids() == expected_ids(300, 3)
+    # The courses' structure, in the event sink tables the CMS writes it to.
+    overviews, blocks = xapi_generator.course_structure(loaded_config(300, 3))
+    assert f"Course structure of {len(overviews)} courses ({len(blocks):,} blocks)" in output
+    stored = stack.admin.query(
+        "SELECT course_key, display_name FROM event_sink.course_overviews"
+    ).result_rows
+    assert set(stored) == {(row[1], row[2]) for row in overviews}
+    [(stored_blocks,)] = stack.admin.query(
+        "SELECT uniqExact(location) FROM event_sink.course_blocks"
+    ).result_rows
+    assert stored_blocks == len(blocks)
     # Loading the same statements again stores nothing new: Ralph knows their ids.
     stack.load("--statements", "300", "--seed", "3")
     assert stack.stored_ids() == expected_ids(300, 3)
@@ -93,8 +108,7 @@ def test_bad_options_are_refused(stack: Stack) -> None:
 
 
 def generated(statements: int, seed: int) -> list[dict]:
-    config = xapi_generator.sized_config(statements, seed=seed, lms_url="http://local.openedx.io")
-    return list(xapi_generator.iter_statements(config))
+    return list(xapi_generator.iter_statements(loaded_config(statements, seed)))
 
 
 def test_dbt_models_read_the_loaded_statements(stack: Stack) -> None:
@@ -115,6 +129,9 @@ def test_dbt_models_read_the_loaded_statements(stack: Stack) -> None:
         "SELECT video_id, plays FROM reporting.video_engagement WHERE plays > 0"
     ).result_rows
     assert dict(rows) == plays
+    overviews, _ = xapi_generator.course_structure(loaded_config(300, 3))
+    names = stack.admin.query("SELECT course_key, course_name FROM reporting.course_names")
+    assert dict(names.result_rows) == {row[1]: row[2] for row in overviews}
 
 
 def test_dbt_runs_a_project_from_another_repository(stack: Stack, tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ from tests.aspects.test_dbt_models import (
     Fact,
     Row,
     as_expected,
+    create_event_sink,
     expected_parsed,
     is_submission,
     projected,
@@ -54,6 +55,7 @@ from tests.harness.tutor import TutorRoot
 
 ERB_XAPI_DATABASE = "erb_models_xapi"
 ERB_REPORTING_DATABASE = "erb_models_reporting"
+ERB_EVENT_SINK_DATABASE = "erb_models_event_sink"
 LMS = "http://lms.example.org"
 
 PHYSICS = Course("course-v1:PhysicsX+PHY101+2026", "Physics")
@@ -619,6 +621,8 @@ def replay(
         client.command(f"DROP DATABASE IF EXISTS {database}")
     client.command(f"CREATE DATABASE {ERB_XAPI_DATABASE}")
     client.command(RAW_TABLE_DDL.replace(f" {XAPI_DATABASE}.", f" {ERB_XAPI_DATABASE}.", 1))
+    # Empty: no course was published here, and the models must still build.
+    create_event_sink(client, ERB_EVENT_SINK_DATABASE)
 
     port = free_port()
     root = TutorRoot(directory / "root").save(
@@ -658,6 +662,7 @@ def replay(
     dbt.env |= {
         "ASPECTS_XAPI_DATABASE": ERB_XAPI_DATABASE,
         "ASPECTS_REPORTING_DATABASE": ERB_REPORTING_DATABASE,
+        "ASPECTS_EVENT_SINK_DATABASE": ERB_EVENT_SINK_DATABASE,
     }
     results = dbt("build", variables=DBT_VARS)
     tables = {

@@ -42,6 +42,7 @@ from tests.aspects.test_dbt_models import (
     MODULE_TYPE,
     PROGRESS,
     RAW_TABLE_DDL,
+    STRUCTURE_MODELS,
     VERBS,
     VIDEO_CC_ENABLED,
     VIDEO_LENGTH,
@@ -57,6 +58,7 @@ from tests.aspects.test_dbt_models import (
     Row,
     Stage,
     as_expected,
+    create_event_sink,
     expected_active_learners,
     expected_at_risk,
     expected_course_grades,
@@ -80,6 +82,7 @@ from tutoraspects import xapi_generator
 
 GENERATED_XAPI_DATABASE = "generated_models_xapi"
 GENERATED_REPORTING_DATABASE = "generated_models_reporting"
+GENERATED_EVENT_SINK_DATABASE = "generated_models_event_sink"
 
 # Small courses and one session a week give many learners for the number of statements.
 COURSE_SHAPE = {"orgs": 3, "courses_per_org": 2, "sections_per_course": 2, "sessions_per_week": 1.0}
@@ -278,6 +281,7 @@ def history(
     dbt.env |= {
         "ASPECTS_XAPI_DATABASE": GENERATED_XAPI_DATABASE,
         "ASPECTS_REPORTING_DATABASE": GENERATED_REPORTING_DATABASE,
+        "ASPECTS_EVENT_SINK_DATABASE": GENERATED_EVENT_SINK_DATABASE,
     }
     client = clickhouse_connect.get_client(
         host=clickhouse_server.host,
@@ -292,6 +296,16 @@ def history(
         client.command(f"DROP DATABASE IF EXISTS {database}")
     client.command(f"CREATE DATABASE {GENERATED_XAPI_DATABASE}")
     client.command(RAW_TABLE_DDL.replace(f" {XAPI_DATABASE}.", f" {GENERATED_XAPI_DATABASE}.", 1))
+    create_event_sink(client, GENERATED_EVENT_SINK_DATABASE)
+
+    def publish(batch: Batch) -> None:
+        """The courses' structure, as the CMS dumps it (the test data loader writes the same)."""
+        overviews, blocks = xapi_generator.course_structure(batch.config)
+        for table, rows, columns in (
+            ("course_overviews", overviews, xapi_generator.COURSE_OVERVIEW_COLUMNS),
+            ("course_blocks", blocks, xapi_generator.COURSE_BLOCK_COLUMNS),
+        ):
+            client.insert(f"{GENERATED_EVENT_SINK_DATABASE}.{table}", rows, list(columns))
 
     inserted: set[str] = set()
 
@@ -318,17 +332,22 @@ def history(
                     f"SELECT * FROM {GENERATED_REPORTING_DATABASE}.{model}"
                 ).named_results()
             )
-            for model in MODELS
+            for model in MODELS + STRUCTURE_MODELS
         }
         return Stage(facts, tables, results)
 
     first = generate(**FIRST_BATCH)
     second = generate(**SECOND_BATCH)
     stages = {}
+    publish(first)
     insert(first)
     stages["first"] = snapshot(first.facts, dbt("build", variables=dbt_variables(first)))
+    # The statements and the course structure again, as a second load of the same test data.
+    publish(first)
     insert(first)
     stages["replay"] = snapshot(first.facts, dbt("build", variables=dbt_variables(first)))
+    # The second batch's courses have the same keys and other blocks: a later publish.
+    publish(second)
     insert(second)
     union = first.facts + second.facts
     stages["union"] = snapshot(union, dbt("build", variables=dbt_variables(second)))
@@ -475,3 +494,78 @@ def test_the_second_batch_changes_the_overlapping_groups(history: History) -> No
         and row["active_learners"] > first_days[key]
     ]
     assert len(changed) >= 5
+
+
+# --- Course structure --------------------------------------------------------------------------
+
+
+def structure_row(
+    course: xapi_generator.Course,
+    item: xapi_generator.Block,
+    place: tuple[int, int, int],
+    graded: bool,
+    above: tuple[str, ...] = (),
+) -> Row:
+    """A block of course_block_names: its place, and its location from the names above it."""
+    return {
+        "course_key": course.key,
+        "block_id": item.usage_key,
+        "block_name": item.display_name,
+        "block_type": item.block_type,
+        "section": place[0],
+        "subsection": place[1],
+        "unit": place[2],
+        "graded": graded,
+        "location_label": " › ".join([*above, item.display_name]),
+    }
+
+
+def expected_structure(config: xapi_generator.Config) -> dict[str, list[Row]]:
+    """course_names and course_block_names of the generator's courses, read off its universe:
+    each section's subsections and units, and the names they give each block's location."""
+    universe = xapi_generator.build_universe(config)
+    names, blocks = [], []
+    per_section = config.subsections_per_section
+    for course in universe.courses:
+        names.append(
+            {
+                "org": course.org,
+                "course_key": course.key,
+                "course_name": course.display_name,
+                "course_run": course.run,
+            }
+        )
+        root_key = course.root_iri.split("/xblock/", 1)[1]
+        root = xapi_generator.Block(-1, course.index, "course", root_key, "", course.display_name)
+        blocks.append(structure_row(course, root, (0, 0, 0), False))
+        for s, section in enumerate(course.sections, start=1):
+            blocks.append(structure_row(course, section, (s, 0, 0), False))
+            subsections = course.subsections[(s - 1) * per_section : s * per_section]
+            for ss, subsection in enumerate(subsections, start=1):
+                graded = subsection.weight > 0  # a subsection with problems counts in the grade
+                above = (section.display_name, subsection.display_name)
+                blocks.append(structure_row(course, subsection, (s, ss, 0), graded, above[:1]))
+                for unit in (u for u in course.units if u.subsection is subsection):
+                    place = (s, ss, unit.position)
+                    for item in (unit.block, *unit.components):
+                        blocks.append(structure_row(course, item, place, graded, above))
+    return {"course_names": names, "course_block_names": blocks}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("model", STRUCTURE_MODELS)
+def test_course_structure_is_the_generated_one(history: History, stage: str, model: str) -> None:
+    """Loading the same structure twice adds nothing; a later publish replaces every block."""
+    config = (history.second if stage == "union" else history.first).config
+    expected = as_expected(expected_structure(config)[model])
+    actual = history.stages[stage].tables[model]
+    columns = list(expected[0])
+    assert projected(actual, columns) == projected(expected, columns)
+
+
+def test_every_block_of_the_statements_has_its_name(history: History) -> None:
+    """The structure the generator writes names every block its statements are about."""
+    state = history.stages["first"]
+    named = {row["block_id"] for row in state.tables["course_block_names"]}
+    blocks = {fact.block for fact in state.facts if fact.block}
+    assert blocks and blocks <= named

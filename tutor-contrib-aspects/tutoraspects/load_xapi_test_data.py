@@ -1,11 +1,14 @@
 """
 Load generated xAPI test statements (xapi_generator.py): through Ralph, in batches, as the LMS
 sends them, or with --direct straight into ClickHouse's raw xAPI table. The same seed always
-gives the same statements, so loading again stores nothing new.
+gives the same statements, so loading again stores nothing new. When ASPECTS_EVENT_SINK_DATABASE
+is set, the structure of the courses (names, blocks, outline) goes into its course_overviews and
+course_blocks tables too, as the CMS sends it when a course is published; loading again adds a
+copy of the same dump, which the reports count once.
 
 Runs in the aspects job image, next to xapi_generator.py. Settings come from the environment:
-RALPH_URL, RALPH_LMS_USERNAME, RALPH_LMS_PASSWORD, LMS_URL; with --direct, ASPECTS_CLICKHOUSE_*
-and ASPECTS_XAPI_DATABASE / ASPECTS_RAW_XAPI_TABLE.
+RALPH_URL, RALPH_LMS_USERNAME, RALPH_LMS_PASSWORD, LMS_URL; with --direct or a course structure
+to write, ASPECTS_CLICKHOUSE_* and ASPECTS_XAPI_DATABASE / ASPECTS_RAW_XAPI_TABLE.
 """
 
 from __future__ import annotations
@@ -65,16 +68,37 @@ def ralph_sender(environ: dict[str, str]):
     return lambda batch: post_to_ralph(batch, url, authorization)
 
 
-def clickhouse_sender(environ: dict[str, str]):
-    import clickhouse_connect  # only the direct path needs it
+def clickhouse_client(environ: dict[str, str]):
+    import clickhouse_connect  # only ClickHouse inserts need it
 
-    client = clickhouse_connect.get_client(
+    return clickhouse_connect.get_client(
         host=environ["ASPECTS_CLICKHOUSE_HOST"],
         port=int(environ["ASPECTS_CLICKHOUSE_PORT"]),
         secure=environ.get("ASPECTS_CLICKHOUSE_SECURE", "").lower() == "true",
         username=environ["ASPECTS_CLICKHOUSE_USER"],
         password=environ["ASPECTS_CLICKHOUSE_PASSWORD"],
     )
+
+
+def load_course_structure(environ: dict[str, str], config: xapi_generator.Config) -> None:
+    """The courses' overviews and blocks, in the event sink tables the CMS writes them to."""
+    database = environ["ASPECTS_EVENT_SINK_DATABASE"]
+    overviews, blocks = xapi_generator.course_structure(config)
+    client = clickhouse_client(environ)
+    for table, rows, columns in (
+        ("course_overviews", overviews, xapi_generator.COURSE_OVERVIEW_COLUMNS),
+        ("course_blocks", blocks, xapi_generator.COURSE_BLOCK_COLUMNS),
+    ):
+        client.insert(f"{database}.{table}", rows, column_names=list(columns))
+    print(
+        f"Course structure of {len(overviews)} courses ({len(blocks):,} blocks) written to "
+        f"{database}.course_overviews and {database}.course_blocks",
+        flush=True,
+    )
+
+
+def clickhouse_sender(environ: dict[str, str]):
+    client = clickhouse_client(environ)
     table = f"{environ['ASPECTS_XAPI_DATABASE']}.{environ['ASPECTS_RAW_XAPI_TABLE']}"
     print(f"Inserting statements into ClickHouse table {table}", flush=True)
 
@@ -108,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     config = xapi_generator.sized_config(
         args.statements, seed=args.seed, lms_url=environ.get("LMS_URL", "http://localhost")
     )
+    if environ.get("ASPECTS_EVENT_SINK_DATABASE"):
+        load_course_structure(environ, config)
     sent, started, reported = 0, time.monotonic(), 0
     for batch in batches(xapi_generator.iter_statement_json(config), args.batch_size):
         send(batch)

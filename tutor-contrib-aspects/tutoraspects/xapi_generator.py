@@ -35,6 +35,11 @@ API
     The plain data behind the statements: ``courses`` (each with ``sections``,
     ``subsections``, ``units`` and their component ``Block`` objects), ``learners``,
     ``enrollments`` (enrollment and unenrollment times, mode, weeks active before dropping out).
+``course_structure(config) -> (overview rows, block rows)``
+    What the CMS sends the event sink tables ``course_overviews`` and ``course_blocks`` for the
+    universe's courses (platform-plugin-aspects' columns, ``COURSE_OVERVIEW_COLUMNS`` and
+    ``COURSE_BLOCK_COLUMNS``): names, block types, outline numbers and order, graded flags.
+    ``course_block_rows(course_key, outline, dump_id, dumped)`` numbers any outline that way.
 ``iter_statements(config) -> Iterator[dict]``
     Statements as dicts (convenient, slower).
 ``iter_statement_json(config) -> Iterator[str]``
@@ -122,6 +127,7 @@ import math
 import random
 import re
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
@@ -463,6 +469,7 @@ _SUBJECTS = (
 )
 _ANSWERS = ("Option A", "Option B", "Option C", "Option D")
 _MODES = (("audit", 0.70), ("verified", 0.95), ("honor", 1.0))
+_DUMP_NAMESPACE = uuid.UUID("0b5e7d3c-4f1a-5c2e-9d8b-6a7f3e2c1d40")
 
 
 def _hex32(rng: random.Random) -> str:
@@ -624,14 +631,19 @@ def _build_learner(config: Config, index: int, popularity: list[float]) -> tuple
     return learner, tuple(enrollments)
 
 
-def build_universe(config: Config) -> Universe:
-    """Courses (with their blocks), learners and enrollments for ``config``."""
-    rng = random.Random(f"{config.seed}:courses")
+def _build_courses(config: Config, rng: random.Random) -> tuple[list[Course], list[Block]]:
     courses, blocks = [], []
     for index in range(config.orgs * config.courses_per_org):
         builder = _CourseBuilder(config, index, rng, len(blocks))
         courses.append(builder.build())
         blocks.extend(builder.blocks)
+    return courses, blocks
+
+
+def build_universe(config: Config) -> Universe:
+    """Courses (with their blocks), learners and enrollments for ``config``."""
+    rng = random.Random(f"{config.seed}:courses")
+    courses, blocks = _build_courses(config, rng)
     popularity = [1.0 / (rank + 1) ** 0.8 for rank in range(len(courses))]
     rng.shuffle(popularity)
     learners, by_learner = [], []
@@ -647,6 +659,110 @@ def build_universe(config: Config) -> Universe:
         enrollments=tuple(e for group in by_learner for e in group),
         enrollments_by_learner=tuple(by_learner),
     )
+
+
+# The event sink's course tables, in the column order platform-plugin-aspects inserts them
+# (INSERT ... FORMAT CSV without a column list): what the CMS sends when a course is published.
+COURSE_OVERVIEW_COLUMNS = (
+    "org",
+    "course_key",
+    "display_name",
+    "course_start",
+    "course_end",
+    "enrollment_start",
+    "enrollment_end",
+    "self_paced",
+    "course_data_json",
+    "created",
+    "modified",
+    "dump_id",
+    "time_last_dumped",
+)
+COURSE_BLOCK_COLUMNS = (
+    "org",
+    "course_key",
+    "location",
+    "display_name",
+    "xblock_data_json",
+    "order",
+    "edited_on",
+    "dump_id",
+    "time_last_dumped",
+)
+
+
+def _sink_time(moment: datetime) -> str:
+    """A time as the sink writes time_last_dumped and the course dates: str() of a UTC datetime."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+
+
+# Blocks the CMS keeps outside the course outline: numbered 0, marked detached.
+DETACHED_BLOCK_TYPES = frozenset({"static_tab", "about", "course_info"})
+
+
+def course_block_rows(
+    course_key: str, outline: list[tuple[str, str, str, bool]], dump_id: str, dumped: str
+) -> list[tuple]:
+    """
+    One dump's ``course_blocks`` rows (``COURSE_BLOCK_COLUMNS``) from a course's blocks in outline
+    order, ``(location, name, block type, graded)``: numbered as platform-plugin-aspects numbers
+    them, each section, subsection and unit from 1 within the level above.
+    """
+    org, code, run = course_key.removeprefix("course-v1:").split("+")
+    rows = []
+    section = subsection = unit = 0
+    for order, (location, name, block_type, graded) in enumerate(outline, start=1):
+        if block_type == "chapter":
+            section, subsection, unit = section + 1, 0, 0
+        elif block_type == "sequential":
+            subsection, unit = subsection + 1, 0
+        elif block_type == "vertical":
+            unit += 1
+        detached = block_type in DETACHED_BLOCK_TYPES
+        data = {
+            "course": code,
+            "run": run,
+            "block_type": block_type,
+            "detached": int(detached),
+            "graded": int(graded),
+            "completion_mode": "",
+            "section": 0 if detached else section,
+            "subsection": 0 if detached else subsection,
+            "unit": 0 if detached else unit,
+        }
+        rows.append((org, course_key, location, name, json.dumps(data), order, "", dump_id, dumped))
+    return rows
+
+
+def course_structure(config: Config) -> tuple[list[tuple], list[tuple]]:
+    """
+    The rows of event sink ``course_overviews`` and ``course_blocks`` (``COURSE_OVERVIEW_COLUMNS``
+    and ``COURSE_BLOCK_COLUMNS``) that the CMS sends for the courses of ``build_universe(config)``:
+    one dump per course, dumped at the start of the date range. The dump id comes from the seed
+    and the course, so the same config gives the same rows. Builds the courses only, not the
+    learners.
+    """
+    courses, all_blocks = _build_courses(config, random.Random(f"{config.seed}:courses"))
+    dumped = _sink_time(config.start)
+    overviews, blocks = [], []
+    by_course: dict[int, list[Block]] = {}
+    for block in all_blocks:
+        by_course.setdefault(block.course_index, []).append(block)
+    for course in courses:
+        dump_id = str(uuid.uuid5(_DUMP_NAMESPACE, f"{config.seed}:{course.key}"))
+        overviews.append(
+            (course.org, course.key, course.display_name, dumped, "", "", "", False, "{}")
+            + (dumped, dumped, dump_id, dumped)
+        )
+        root = course.root_iri.split("/xblock/", 1)[1]
+        outline = [(root, course.display_name, "course", False)]
+        graded_subsections = {s.uid for s in course.subsections if s.weight > 0}
+        for block in by_course.get(course.index, []):
+            # Grading is inherited in the modulestore: a problem of a graded subsection is graded.
+            graded = block.uid in graded_subsections or block.subsection_uid in graded_subsections
+            outline.append((block.usage_key, block.display_name, block.block_type, graded))
+        blocks.extend(course_block_rows(course.key, outline, dump_id, dumped))
+    return overviews, blocks
 
 
 # ---------------------------------------------------------------------------------------------
