@@ -98,6 +98,8 @@ def deployment(
                 "LMS_HOST": lms_url.split("//", 1)[1],
                 "SUPERSET_LMS_INTERNAL_URL": lms_url,
                 "JWT_COMMON_ISSUER": f"{lms_url}/oauth2",
+                # A language without a catalog beside the bundled ones: imported in English.
+                "SUPERSET_DASHBOARD_LOCALES": ["en", "es", "fr", "pt_BR"],
             },
         )
         job_dir = str(root.path / "env" / "plugins" / "aspects" / "build" / "aspects")
@@ -199,9 +201,13 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
         assert received == STATEMENTS
         dashboards = client.get("/api/v1/dashboard/?q=(page_size:100)")["result"]
         titles = {d["dashboard_title"] for d in dashboards}
-        # Each dashboard in each language of SUPERSET_DASHBOARD_LOCALES (en, es, fr).
-        assert len(dashboards) == 18
+        # Each dashboard in each language of SUPERSET_DASHBOARD_LOCALES (en, es, fr, pt_BR).
+        assert len(dashboards) == 4 * len(superset.DASHBOARDS)
         assert {"Course overview", "Resumen del curso", "Vue d'ensemble du cours"} <= titles
+        portuguese = client.get("/api/v1/dashboard/course-overview-pt_BR")["result"]
+        assert portuguese["dashboard_title"] == "Course overview"
+        embedded = client.get("/api/v1/dashboard/course-overview-pt_BR/embedded")["result"]
+        assert embedded["uuid"] == embedding_uuid("course-overview", "pt_BR")
         # Without ASPECTS_ENABLE_PII, no dataset has a learner's name, username or email.
         for dataset in client.get("/api/v1/dataset/?q=(page_size:100)")["result"]:
             columns = client.get(f"/api/v1/dataset/{dataset['id']}")["result"]["columns"]
