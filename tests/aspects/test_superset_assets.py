@@ -24,6 +24,7 @@ import pytest
 import yaml
 from playwright.sync_api import sync_playwright
 
+from tests.aspects.test_models_on_generated_data import expected_structure
 from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, SignedIn, sign_in
 from tests.harness.fixtures import ClickHouseServer, running_clickhouse
 from tests.harness.lms import running_lms, superset_client_options
@@ -138,11 +139,15 @@ def generated_courses(deployment: Deployment) -> list[str]:
     return courses
 
 
-def generated_statements(deployment: Deployment) -> list[dict[str, Any]]:
-    """What `do load-xapi-test-data` loaded: the generator's statements for its default seed."""
+def generated_config(deployment: Deployment) -> xapi_generator.Config:
+    """What `do load-xapi-test-data` generated from: the generator's config for its default seed."""
     lms_url = "http://" + deployment.root.value("LMS_HOST")
-    config = xapi_generator.sized_config(STATEMENTS, seed=0, lms_url=lms_url)
-    return list(xapi_generator.iter_statements(config))
+    return xapi_generator.sized_config(STATEMENTS, seed=0, lms_url=lms_url)
+
+
+def generated_statements(deployment: Deployment) -> list[dict[str, Any]]:
+    """What `do load-xapi-test-data` loaded."""
+    return list(xapi_generator.iter_statements(generated_config(deployment)))
 
 
 def chart_data(client: SupersetClient, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -197,6 +202,20 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
         )
         shown = {row["video_id"]: row["Plays"] for row in rows["Video engagement"]}
         assert {video: count for video, count in shown.items() if count} == plays
+        # Names, not keys: courses by name, problems and videos by their place in the course,
+        # from the course structure the loader wrote to the event sink as the CMS does.
+        structure = expected_structure(generated_config(deployment))
+        labels = {row["block_id"]: row["location_label"] for row in structure["course_block_names"]}
+        names = {row["course_key"]: row["course_name"] for row in structure["course_names"]}
+        for title, key, name in (
+            ("Video engagement", "video_id", "video_name"),
+            ("Problem performance", "problem_id", "problem_name"),
+        ):
+            assert {row[name] for row in rows[title]} == {labels[row[key]] for row in rows[title]}
+            assert {row["course_name"] for row in rows[title]} <= set(names.values())
+        assert {row["course_name"] for row in rows["Learners"]} == {
+            names[row["course_key"]] for row in rows["Learners"]
+        }
         received = sum(row["Statements"] for row in rows["Statements received per hour"])
         assert received == STATEMENTS
         dashboards = client.get("/api/v1/dashboard/?q=(page_size:100)")["result"]
@@ -275,6 +294,7 @@ PASSWORD = "a-password-for-tests"
 class OpenedDashboard(t.NamedTuple):
     chart_statuses: list[int]
     course_keys: set[str]  # in the rows of every chart and filter
+    course_names: set[str]  # likewise
     alerts: list[str]
     native_filter_statuses: list[int]  # the values of its filters (chart data requests too)
     applied_filters: set[str]  # columns the charts' queries were filtered on
@@ -295,18 +315,21 @@ def open_page(signed_in: SignedIn, url: str, shot: Path) -> OpenedDashboard:
     page.wait_for_timeout(2000)  # charts draw after their data arrives
     page.screenshot(path=str(shot), full_page=True)
     page.remove_listener("response", note)
-    course_keys, applied = set(), set()
+    course_keys, course_names, applied = set(), set(), set()
     for reply in replies:
         if reply.status == 200:
             for result in reply.json()["result"]:
                 course_keys.update(
                     row["course_key"] for row in result["data"] if "course_key" in row
                 )
+                course_names.update(
+                    row["course_name"] for row in result["data"] if "course_name" in row
+                )
                 applied.update(item["column"] for item in result.get("applied_filters") or [])
     alerts = page.locator(".ant-alert-error, [data-test='error-message']").all_inner_texts()
     native = [r.status for r in replies if "NATIVE_FILTER" in (r.request.post_data or "")]
     statuses = [reply.status for reply in replies]
-    return OpenedDashboard(statuses, course_keys, alerts, native, applied)
+    return OpenedDashboard(statuses, course_keys, course_names, alerts, native, applied)
 
 
 def open_dashboard(
@@ -358,8 +381,8 @@ def test_dashboards_in_a_browser_show_an_instructor_their_course_only(
             assert not opened.alerts, (slug, opened.alerts)
             assert opened.course_keys <= {courses[0]}, (slug, opened.course_keys)
             if slug == "course-overview":
-                # Its filters (organisation, course) ask for their values as she opens it.
-                assert opened.native_filter_statuses == [200, 200], opened
+                # Its filters (organisation, course, run) ask for their values as she opens it.
+                assert opened.native_filter_statuses == [200, 200, 200], opened
         # The course tables and the course filter did show her course.
         assert opened.course_keys == {courses[0]}
         # A chart in Explore, with a simple filter of her own (what Explore sends).
@@ -397,7 +420,15 @@ def test_dashboards_in_a_browser_show_an_instructor_their_course_only(
         url = f"{server.url}/explore/?form_data_key={stored.json()['key']}&slice_id={chart_id}"
         explored = open_page(ida, url, tmp_path / "explore.png")
         assert explored.chart_statuses and set(explored.chart_statuses) == {200}, explored
-        assert explored.course_keys == {courses[0]} and not explored.alerts, explored
+        # The chart shows courses by name: hers only.
+        [(name,)] = (
+            deployment.clickhouse.client()
+            .query(
+                f"SELECT course_name FROM reporting.course_names WHERE course_key = '{courses[0]}'"
+            )
+            .result_rows
+        )
+        assert explored.course_names == {name} and not explored.alerts, explored
         assert "course_key" in explored.applied_filters, explored
         browser.close()
 

@@ -250,9 +250,12 @@ def translate(text: str, locale: str) -> str:
 def native_filters(locale: str) -> list[dict[str, t.Any]]:
     dataset = asset_uuid("dataset", COURSE_FILTERS_DATASET)
     filters = []
+    # Courses by name, and by run where a course is given more than once; every dataset of
+    # the course dashboards has these columns (keys only in a secondary column).
     for name, column, kind in (
         ("Organisation", "org", "filter_select"),
-        ("Course", "course_key", "filter_select"),
+        ("Course", "course_name", "filter_select"),
+        ("Run", "course_run", "filter_select"),
         ("Date", "enrollment_date", "filter_time"),
     ):
         target = (
