@@ -50,7 +50,7 @@ system-packages:
 test: lint ## Lint, then run the default test suite
 	$(VENV)/bin/pytest -m "not slow"
 
-test-all: lint ## Lint, then run every suite, slow ones included
+test-all: lint $(VENV_REFERENCE) ## Lint, then run every suite, slow ones included (the reference plugin's venv too)
 	$(VENV)/bin/pytest
 
 lint: ## Check code style and formatting

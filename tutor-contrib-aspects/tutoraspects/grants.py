@@ -18,6 +18,8 @@ from pathlib import Path
 import jinja2
 import yaml
 
+from .reference import VECTOR_XAPI_TABLE
+
 XAPI_TABLE = "{{ ASPECTS_XAPI_DATABASE }}.{{ ASPECTS_RAW_XAPI_TABLE }}"
 ASPECTS_DATABASES = (
     "{{ ASPECTS_XAPI_DATABASE }}",
@@ -200,6 +202,8 @@ USERS = (
         "ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD",
         (
             *((SCHEMA_PRIVILEGES, f"{database}.*") for database in ASPECTS_DATABASES),
+            # `do adopt-aspects-6` copies the statements Vector wrote for tutor-contrib-aspects 6.x.
+            ("SELECT", VECTOR_XAPI_TABLE),
             # On a cluster, dbt waits for every replica to hold the rows of an incremental run
             # before it replaces the old ones (dbt/macros/cluster.sql).
             (

@@ -361,6 +361,7 @@ INIT_SQL.add_items(list(grants.init_sql()), priority=hooks.priorities.DEFAULT)
 JOB_DIR = "${ASPECTS_JOB_DIR:-/app}"
 ALEMBIC = f'alembic -c "{JOB_DIR}/migrations/alembic.ini"'
 DBT = f'sh "{JOB_DIR}/run_dbt.sh"'
+ADOPT = f'python3 "{JOB_DIR}/adopt_aspects_6.py"'
 PACKAGE = resources.files("tutoraspects")
 INIT_SCRIPT = PACKAGE / "templates" / "aspects" / "jobs" / "init" / "aspects.sh"
 # After the clickhouse init job (HIGH) has created databases and users, before Ralph (DEFAULT +
@@ -395,6 +396,7 @@ JOB_ENVIRONMENT = {
     "DBT_REPOSITORY": "{{ DBT_REPOSITORY }}",
     "DBT_BRANCH": "{{ DBT_BRANCH }}",
     "DBT_REPOSITORY_PATH": "{{ DBT_REPOSITORY_PATH }}",
+    **reference.ADOPTION_ENVIRONMENT,
 }
 
 
@@ -463,6 +465,17 @@ def dbt(args: tuple[str, ...]) -> t.Iterator[tuple[str, str]]:
     """
     command = " ".join(shlex.quote(arg) for arg in args or ("changed",))
     yield ("aspects", f"{DBT} {command}")
+
+
+@click.command(name="adopt-aspects-6")
+@click.option("--dry-run", is_flag=True, help="Print what would be done; change nothing.")
+def adopt_aspects_6(dry_run: bool) -> t.Iterator[tuple[str, str]]:
+    """
+    Adopt the ClickHouse data of a tutor-contrib-aspects 6.x deployment: copy its statements
+    into the raw table (each once), stop its materialized views and set aside its models that
+    have the names of ours. Init does it too when it finds such a schema.
+    """
+    yield ("aspects", f"{ADOPT}" + (" --dry-run" if dry_run else ""))
 
 
 @click.command(name="init-clickhouse")
@@ -732,6 +745,7 @@ def dump_data_to_clickhouse(
 
 hooks.Filters.CLI_DO_COMMANDS.add_items(
     [
+        adopt_aspects_6,
         alembic,
         dbt,
         delete_learner_data,
@@ -850,6 +864,7 @@ hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
         ("aspects_dbt_secrets", DBT_SECRETS),
         ("aspects_alembic", ALEMBIC),
         ("aspects_dbt", DBT),
+        ("aspects_adopt", ADOPT),
         # The event sink tables of personal data: the LMS sends them while ASPECTS_ENABLE_PII is on.
         ("aspects_pii_sink_models", list(grants.PII_TABLES)),
     ]
@@ -865,6 +880,7 @@ JOB_FILES = (
     "xapi_generator.py",
     "load_xapi_test_data.py",
     "delete_learner_data.py",
+    "adopt_aspects_6.py",
 )
 # What running dbt (or Python) leaves in the job folders.
 NOT_JOB_FILES = frozenset({"__pycache__", "target", "logs", "dbt_packages", ".user.yml"})

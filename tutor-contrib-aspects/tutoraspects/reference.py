@@ -97,6 +97,23 @@ VECTOR = (
     "Vector is not part of this project: the LMS sends xAPI statements to Ralph "
     "(event-routing-backends), which writes them to ClickHouse."
 )
+ADOPTED = (
+    "Only `tutor local do adopt-aspects-6` reads it, to find the reference's {} in ClickHouse "
+    "(see docs/upgrading-from-aspects.md)."
+)
+# Where the reference kept its raw statements (Ralph's table, Vector's) and its migrations'
+# version table, for `do adopt-aspects-6`: its own settings when config.yml still has them,
+# else its defaults.
+VECTOR_XAPI_TABLE = "{{ ASPECTS_VECTOR_DATABASE|default('openedx') }}.{{ ASPECTS_RAW_XAPI_TABLE }}"
+ADOPTION_ENVIRONMENT = {
+    "ASPECTS_6_XAPI_TABLES": (
+        "{{ RALPH_DATABASE|default('xapi') }}.{{ ASPECTS_RAW_XAPI_TABLE }} " + VECTOR_XAPI_TABLE
+    ),
+    "ASPECTS_6_VERSION_TABLE": (
+        "{{ ASPECTS_ALEMBIC_MIGRATIONS_DATABASE|default(RALPH_DATABASE|default('xapi')) }}"
+        ".alembic_version"
+    ),
+}
 NATIVE = (
     "Every client here speaks ClickHouse's HTTP interface (CLICKHOUSE_HTTP_PORT, "
     "CLICKHOUSE_HTTPS_PORT); the native protocol's port is not configured."
@@ -339,7 +356,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     unused(
         "ASPECTS_ALEMBIC_MIGRATIONS_DATABASE",
-        "Schema migrations keep their version table in ASPECTS_XAPI_DATABASE.",
+        "Schema migrations keep their version table in ASPECTS_XAPI_DATABASE. "
+        + ADOPTED.format("version table"),
     ),
     unused(
         "EVENT_SINK_PII_MODELS",
@@ -390,7 +408,7 @@ SETTINGS: tuple[Setting, ...] = (
     unused("ASPECTS_DOCKER_HOST_SOCK_PATH", VECTOR),
     unused("ASPECTS_VECTOR_STORE_TRACKING_LOGS", VECTOR),
     unused("ASPECTS_VECTOR_STORE_XAPI", VECTOR),
-    unused("ASPECTS_VECTOR_DATABASE", VECTOR),
+    unused("ASPECTS_VECTOR_DATABASE", f"{VECTOR} {ADOPTED.format('statements from Vector')}"),
     unused("ASPECTS_VECTOR_RAW_TRACKING_LOGS_TABLE", VECTOR),
     unused("ASPECTS_VECTOR_AGGREGATOR_PORT", VECTOR),
     unused("ASPECTS_VECTOR_AGGREGATOR_REPLICAS", VECTOR),

@@ -146,6 +146,15 @@ def upgrade(settings: Settings) -> None:
         added.append(f"ADD COLUMN IF NOT EXISTS {name} {definition} AFTER {after}")
         after = name
     execute(f"ALTER TABLE {blocks}\n    " + ",\n    ".join(added))
+    # A table that never had them (tutor-contrib-aspects 6.x created course_blocks with the
+    # sink's columns only) gets them; its rows written before get their values on read.
+    execute(
+        f"ALTER TABLE {blocks}\n    "
+        + ",\n    ".join(
+            f"ADD COLUMN IF NOT EXISTS {name} {type_} MATERIALIZED {expression}"
+            for name, type_, expression in BLOCK_DERIVED
+        )
+    )
     # Changes the column's kind only: the data stored in it stays.
     execute(
         f"ALTER TABLE {blocks}\n    "

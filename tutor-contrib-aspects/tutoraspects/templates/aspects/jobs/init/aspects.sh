@@ -28,5 +28,7 @@ except urllib.error.URLError as error:
 done
 echo "Upgrading the Aspects ClickHouse schema"
 {{ aspects_alembic }} upgrade head
+# Quiet unless a tutor-contrib-aspects 6.x schema is here and not adopted yet.
+{{ aspects_adopt }} --if-needed
 echo "Building the Aspects reporting models with dbt"
 {{ aspects_dbt }} changed
