@@ -169,16 +169,7 @@ def insert_course_overview(server: ClickHouseServer) -> None:
 
 
 def init_aspects(root: TutorRoot) -> str:
-    job_dir = root.path / "env" / "plugins" / "aspects" / "build" / "aspects"
-    result = root.run(
-        "local",
-        "do",
-        "init",
-        "--limit",
-        "aspects",
-        ASPECTS_JOB_DIR=str(job_dir),
-        TUTOR_DOCKER_SHIM_SKIP="lms-job",
-    )
+    result = root.init_aspects()
     return result.stdout + result.stderr
 
 
@@ -194,7 +185,7 @@ def fresh_models(tmp_path_factory, generated) -> dict[str, list[tuple]]:
     with running_clickhouse(path / "clickhouse") as server:
         root = TutorRoot(path / "root").save(ALL_PLUGINS, server.tutor_settings())
         root.run("local", "do", "init", "--limit", "clickhouse")
-        job_dir = str(root.path / "env" / "plugins" / "aspects" / "build" / "aspects")
+        job_dir = str(root.aspects_job_dir)
         root.run("local", "do", "alembic", "upgrade", "head", ASPECTS_JOB_DIR=job_dir)
         insert(server, "xapi.xapi_events_all", generated)
         insert_course_overview(server)
@@ -244,7 +235,7 @@ def test_a_reference_deployment_is_adopted(tmp_path: Path, generated, fresh_mode
         assert root.loaded_config()["CLICKHOUSE_PORT"] == str(server.port)
         root.run("local", "do", "init", "--limit", "clickhouse")
 
-        job_dir = str(path / "env" / "plugins" / "aspects" / "build" / "aspects")
+        job_dir = str(root.aspects_job_dir)
         plan = root.run("local", "do", "adopt-aspects-6", "--dry-run", ASPECTS_JOB_DIR=job_dir)
         assert "revision 0041" in plan.stdout
         assert "Would: copy" in plan.stdout and "from openedx.xapi_events_all" in plan.stdout

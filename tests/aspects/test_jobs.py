@@ -172,15 +172,7 @@ def test_schema_is_created_by_the_migrations_user_and_reruns_change_nothing(
         schemas = []
         for _ in range(2):
             # The plugin's task in the LMS has its own tests (test_lms.py).
-            result = root.run(
-                "local",
-                "do",
-                "init",
-                "--limit",
-                "aspects",
-                ASPECTS_JOB_DIR=job_dir,
-                TUTOR_DOCKER_SHIM_SKIP="lms-job",
-            )
+            result = root.init_aspects()
             output = result.stdout + result.stderr
             assert "Upgrading the Aspects ClickHouse schema" in output
             assert root.config()["ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD"] not in output
@@ -214,16 +206,7 @@ def test_dbt_builds_only_what_changed_since_the_last_complete_run(tmp_path: Path
         root.run("local", "do", "init", "--limit", "clickhouse")
 
         def init() -> str:
-            result = root.run(
-                "local",
-                "do",
-                "init",
-                "--limit",
-                "aspects",
-                ASPECTS_JOB_DIR=str(job_dir),
-                TUTOR_DOCKER_SHIM_SKIP="lms-job",
-            )
-            return result.stdout
+            return root.init_aspects().stdout
 
         first = init()
         assert "No saved dbt state: every model will be built." in first

@@ -185,6 +185,24 @@ class TutorRoot:
         )
         return [tuple(task) for task in json.loads(result.stdout)]
 
+    @property
+    def aspects_job_dir(self) -> Path:
+        """The aspects job image's build context, which the jobs run from on this machine."""
+        return self.path / "env" / "plugins" / "aspects" / "build" / "aspects"
+
+    def init_aspects(self, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`tutor local do init --limit aspects`: the aspects job's task (the LMS's is skipped)."""
+        return self.run(
+            "local",
+            "do",
+            "init",
+            "--limit",
+            "aspects",
+            check=check,
+            ASPECTS_JOB_DIR=str(self.aspects_job_dir),
+            TUTOR_DOCKER_SHIM_SKIP="lms-job",
+        )
+
     def save_invalid(self, key: str, value: t.Any) -> str:
         """
         Save a bad value that Tutor must refuse; return the error. config.yml must be left

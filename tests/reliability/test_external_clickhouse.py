@@ -241,16 +241,7 @@ def test_init_clickhouse_on_an_external_server_over_verified_tls(
     assert server.password not in output
 
     # ... and the aspects job (migrations, dbt) does too, once the databases exist.
-    refused = root.run(
-        "local",
-        "do",
-        "init",
-        "--limit",
-        "aspects",
-        check=False,
-        ASPECTS_JOB_DIR=job_dir(root),
-        TUTOR_DOCKER_SHIM_SKIP="lms-job",
-    )
+    refused = root.init_aspects(check=False)
     assert refused.returncode != 0
     assert f"The TLS certificate of https://{server.host}:{HTTPS_PORT}/ could not be verified" in (
         refused.stdout + refused.stderr
