@@ -10,6 +10,7 @@ the SQL). Values are Tutor templates.
 
 from __future__ import annotations
 
+import functools
 import re
 import typing as t
 from importlib import resources
@@ -88,11 +89,21 @@ def sql_tables(sql: str, default_database: str) -> set[str]:
     }
 
 
+# libyaml's loader where PyYAML has it: the same documents, parsed ten times faster.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.cache
+def _dataset_template(text: str) -> jinja2.Template:
+    # Keyed by the text: a dataset changed on disk is compiled again.
+    return _DATASET_TEMPLATES.from_string(text)
+
+
 def bundle_datasets(datasets: Path = DATASETS, pii: bool = False) -> t.Iterator[tuple[str, dict]]:
     """The bundle's datasets, with PII on or off: (file name, dataset), settings as placeholders."""
     for path in sorted(datasets.rglob("*.yaml")):
-        template = _DATASET_TEMPLATES.from_string(path.read_text(encoding="utf-8"))
-        yield path.name, yaml.safe_load(template.render({PII_SETTING: pii}))
+        template = _dataset_template(path.read_text(encoding="utf-8"))
+        yield path.name, yaml.load(template.render({PII_SETTING: pii}), Loader=_YAML_LOADER)
 
 
 def dataset_name(dataset: dict) -> str:
@@ -170,8 +181,9 @@ class ClickHouseUser(t.NamedTuple):
     role: str  # what it is for, in messages and docs
     name_key: str
     password_key: str
-    # (privileges, object), or (privileges, object, setting): only while that setting is on
-    grants: tuple[tuple[str, ...], ...]
+    # (privileges, object), or (privileges, object, setting): only while that setting is on; or
+    # a function that returns them, called when the SQL is rendered (not on every `tutor` call)
+    grants: tuple[tuple[str, ...], ...] | t.Callable[[], tuple[tuple[str, ...], ...]]
     profile: str = ""  # settings profile, if any
     cluster_ddl: bool = False  # runs DDL ON CLUSTER when a cluster is configured
     revoked: str = ""  # privileges revoked on *.* after the grants
@@ -189,7 +201,9 @@ USERS = (
         "ASPECTS_CLICKHOUSE_REPORT_USER",
         "ASPECTS_CLICKHOUSE_REPORT_PASSWORD",
         # Table by table; with PII enabled, the names and emails of the individual learner view.
-        tuple(("SELECT", table, *settings) for table, settings in report_tables()),
+        functools.cache(
+            lambda: tuple(("SELECT", table, *settings) for table, settings in report_tables())
+        ),
         profile="aspects_report",
         # Table functions (url, file, remote, s3, mysql, executable, …) need a source privilege
         # and, most of them, CREATE TEMPORARY TABLE: said here, though the grants above already
@@ -262,7 +276,8 @@ def init_sql() -> t.Iterator[tuple[str, str]]:
         yield f"user {name}", f"CREATE USER IF NOT EXISTS {name}{ON_CLUSTER} {identified}"
         # Applies a changed password on every run.
         yield f"password of {name}", f"ALTER USER {name}{ON_CLUSTER} {identified}"
-        for index, (privileges, target, *setting) in enumerate(user.grants):
+        user_grants = user.grants() if callable(user.grants) else user.grants
+        for index, (privileges, target, *setting) in enumerate(user_grants):
             # The first grant replaces whatever the user had: the table above is the truth (so
             # a grant whose setting was turned off goes away on the next run).
             replace = " WITH REPLACE OPTION" if index == 0 else ""

@@ -355,7 +355,8 @@ hooks.Filters.ENV_PATCHES.add(priority=hooks.priorities.LOW)(reference.renamed_p
 ########################################
 
 # Databases, users and grants: run by the clickhouse init job, the only use of the admin user.
-INIT_SQL.add_items(list(grants.init_sql()), priority=hooks.priorities.DEFAULT)
+# Listed when the init script is rendered: the report user's grants read the bundle's datasets.
+INIT_SQL.add(priority=hooks.priorities.DEFAULT)(lambda items: [*items, *grants.init_sql()])
 
 # Job files sit in /app in the job image; tests point ASPECTS_JOB_DIR at the build context.
 JOB_DIR = "${ASPECTS_JOB_DIR:-/app}"

@@ -92,7 +92,10 @@ def clickhouse_driver(requirements: Path = JOB_REQUIREMENTS) -> str:
 
 # Superset's images ship no database driver: its `clickhousedb://` connections need this one.
 PYTHON_REQUIREMENTS.add_item(clickhouse_driver())
-RLS_FILTERS.add_items(course_staff_filters())
+# Read from the bundle's datasets when Superset's settings are rendered (once), not on every
+# `tutor` call.
+_course_staff_filters = functools.cache(course_staff_filters)
+RLS_FILTERS.add()(lambda items: [*items, *_course_staff_filters()])
 
 
 ########################################
