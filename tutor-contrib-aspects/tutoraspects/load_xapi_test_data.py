@@ -85,10 +85,21 @@ def load_course_structure(environ: dict[str, str], config: xapi_generator.Config
     database = environ["ASPECTS_EVENT_SINK_DATABASE"]
     overviews, blocks = xapi_generator.course_structure(config)
     client = clickhouse_client(environ)
-    for table, rows, columns in (
+    tables = (
         ("course_overviews", overviews, xapi_generator.COURSE_OVERVIEW_COLUMNS),
         ("course_blocks", blocks, xapi_generator.COURSE_BLOCK_COLUMNS),
-    ):
+    )
+    for table, _, columns in tables:
+        # A schema older than the sink's columns (before revision 0003) cannot take them.
+        described = client.query(f"DESCRIBE TABLE {database}.{table}").result_rows
+        if missing := sorted(set(columns) - {row[0] for row in described}):
+            print(
+                f"Course structure not written: {database}.{table} lacks the columns "
+                f"{', '.join(missing)} (run the migrations: tutor local do init-clickhouse).",
+                flush=True,
+            )
+            return
+    for table, rows, columns in tables:
         client.insert(f"{database}.{table}", rows, column_names=list(columns))
     print(
         f"Course structure of {len(overviews)} courses ({len(blocks):,} blocks) written to "
