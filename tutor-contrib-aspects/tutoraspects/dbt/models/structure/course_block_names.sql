@@ -87,7 +87,8 @@ select
     blocks.unit as unit,
     blocks.block_order as block_order,
     toBool(
-        blocks.own_graded or (blocks.subsection > 0 and coalesce(subsections.subsection_graded, false))
+        blocks.own_graded
+        or (blocks.subsection > 0 and coalesce(subsections.subsection_graded, false))
     ) as graded,
     coalesce(sections.section_name, '') as section_name,
     coalesce(subsections.subsection_name, '') as subsection_name,
