@@ -3,8 +3,9 @@ How much the four plugins add to `tutor config save`: the same command timed on 
 root, on a root with clickhouse, ralph, superset and aspects enabled, and on a root with the
 reference plugin, tutor-contrib-aspects 6.1.0 from PyPI (one plugin doing the same work), in
 its own virtualenv (.venv-reference, with the Tutor it requires), alternately, in one run.
-Prints the median times and their ratios (targets: at most 1.3 times plain Tutor, no slower
-than the reference).
+Then what they add to every `tutor` call: `tutor --help` (start-up only) on the plain and the
+four-plugin roots, alternately. Prints the median times and their ratios (targets: at most 1.3
+times plain Tutor, no slower than the reference; start-up at most 1.2 times plain Tutor).
 
     python bench/bench_render.py [--small] [--repeat N] [--profile]
 
@@ -77,9 +78,9 @@ class Root:
             self.run("config", "save")
         return self
 
-    def timed_save(self) -> float:
+    def timed(self, *args: str) -> float:
         started = time.perf_counter()
-        self.run("config", "save")
+        self.run(*args)
         return time.perf_counter() - started
 
 
@@ -164,10 +165,16 @@ def measure(small: bool = False, repeat: int = 9, with_profile: bool = True) -> 
         times: dict[str, list[float]] = {name: [] for name in roots}
         for _ in range(repeat):  # alternate, so that machine noise hits all alike
             for name, root in roots.items():
-                times[name].append(root.timed_save())
+                times[name].append(root.timed("config", "save"))
+        startup: dict[str, list[float]] = {"plain": [], "suite": []}
+        for _ in range(repeat):
+            for name in startup:
+                startup[name].append(roots[name].timed("--help"))
         profile_notes = profile(roots["plain"], roots["suite"]) if with_profile else ""
     median = {name: statistics.median(values) for name, values in times.items()}
     ratio = median["suite"] / median["plain"]
+    started = {name: statistics.median(values) for name, values in startup.items()}
+    startup_ratio = started["suite"] / started["plain"]
     rows = [
         Row(
             benchmark=f"`tutor config save`, median of {repeat}",
@@ -179,6 +186,20 @@ def measure(small: bool = False, repeat: int = 9, with_profile: bool = True) -> 
             notes=profile_notes,
         )
     ]
+    rows.append(
+        Row(
+            benchmark=f"`tutor --help` (start-up), median of {repeat}",
+            baseline=f"plain Tutor {seconds(started['plain'])}",
+            ours=f"four plugins {seconds(started['suite'])}",
+            ratio=startup_ratio,
+            target="≤ 1.20",
+            met=startup_ratio <= 1.20,
+            notes=(
+                "What every `tutor` command pays before it runs: Python, Tutor and the "
+                "plugins loaded, the configuration read, the help printed."
+            ),
+        )
+    )
     if has_reference:
         versus = median["suite"] / median["reference"]
         rows.append(

@@ -23,7 +23,7 @@ from tutorclickhouse.settings_checks import ConfigGuard, resources_errors
 from tutorralph.hooks import SETTINGS as RALPH_SETTINGS
 
 # superset, embedding: their contributions to Superset, through the superset plugin's hooks.
-from . import assets_check, embedding, grants, reference, superset  # noqa: F401 - embedding: hooks only
+from . import embedding, grants, reference, superset  # noqa: F401 - embedding: hooks only
 from .__about__ import __version__
 from .delete_learner_data import actor_id
 
@@ -803,6 +803,9 @@ def check_superset_assets(
     # Imported here: importing them with the plugin would register Tutor's own settings as ours.
     from tutor import config as tutor_config  # noqa: PLC0415
     from tutor import env as tutor_env  # noqa: PLC0415
+
+    # Only this command uses the checker: every other `tutor` call is spared loading it.
+    from . import assets_check  # noqa: PLC0415
 
     config = tutor_config.load(context.root)
     directory = bundle or Path(

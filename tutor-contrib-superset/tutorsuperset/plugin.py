@@ -466,8 +466,8 @@ superset_hooks.ROLES.add_item(
 def rendered_embedded_dashboards(config: Config) -> list[tuple[str, str, list[str]]]:
     """The contributed embedded dashboards, rendered with `config` (to check them)."""
 
-    def render(value: str) -> str:
-        return tutor_env.render_str(config, value)
+    # One renderer for all: tutor_env.render_str would copy the configuration for each value.
+    render = tutor_env.Renderer(config).render_str
 
     items = [
         (render(dashboard), render(embedded_uuid), [render(origin) for origin in origins])
