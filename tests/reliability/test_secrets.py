@@ -275,6 +275,7 @@ COMMANDS = [
     ("import-assets",),
     ("transform-tracking-logs", "--dry-run"),
     ("dump-data-to-clickhouse", "--service", "cms"),
+    ("adopt-aspects-6", "--dry-run"),
 ]
 # `do init-clickhouse` runs the clickhouse and aspects init tasks, run above.
 SAME_AS_ABOVE = {"init-clickhouse"}
