@@ -20,6 +20,7 @@ This module registers no hook: plugin.py does. Messages name settings, never the
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import json
@@ -594,12 +595,18 @@ def renamed_patches(patches: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return patches + [(RENAMED_PATCHES[n], c) for n, c in patches if n in RENAMED_PATCHES]
 
 
+@functools.cache
+def _parsed_yaml(text: str) -> t.Any:
+    # Keyed by the text: a save reads config.yml up to four times, unchanged but for the last.
+    return serialize.load(text)
+
+
 def read_config_yml(root: str | None) -> Config:
     """config.yml as the operator wrote it: no defaults, no translations."""
     path = Path(root or "") / "config.yml"
     if not root or not path.is_file():
         return {}
-    loaded = serialize.load(path.read_text(encoding="utf-8"))
+    loaded = copy.deepcopy(_parsed_yaml(path.read_text(encoding="utf-8")))
     return loaded if isinstance(loaded, dict) else {}
 
 
