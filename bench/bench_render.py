@@ -116,14 +116,38 @@ def cumulative(stats: dict, function: str, filename: str) -> tuple[int, float]:
     return sum(c for c, _ in found), sum(t for _, t in found)
 
 
+def called_by(stats: dict, function: str, filename: str, caller: str) -> tuple[int, float]:
+    """Calls and cumulative seconds of the function of that name that `caller` calls."""
+    found = [
+        (calls, total)
+        for (file, _, name), (calls, _, _, total, callers) in stats.items()
+        if name == function
+        and file.endswith(filename)
+        and any(name == caller for (_, _, name) in callers)
+    ]
+    return sum(c for c, _ in found), sum(t for _, t in found)
+
+
 def profile(plain: Root, suite: Root) -> str:
     """Where `tutor config save` with the plugins spends its time, for the table's notes."""
     stats, plain_stats = profiled_save(suite), profiled_save(plain)
-    total = max(total for (_, _, _, total, _) in stats.values())
-    compiles, compile_time = cumulative(stats, "compile", "jinja2/environment.py")
-    plain_compiles, _ = cumulative(plain_stats, "compile", "jinja2/environment.py")
-    patches, patch_time = cumulative(stats, "patch", "tutor/env.py")
-    # Templates that our plugins' own functions compile, by function.
+
+    def total(of: dict) -> float:
+        return max(total for (_, _, _, total, _) in of.values())
+
+    def part(label: str, measured: tuple[tuple[int, float], tuple[int, float]]) -> str:
+        (calls, spent), (plain_calls, plain_spent) = measured
+        return (
+            f"{label}: {calls} calls, {seconds(spent)} ({spent / total(stats):.0%}), against "
+            f"{plain_calls}, {seconds(plain_spent)}"
+        )
+
+    def both(function: str, filename: str, caller: str = "") -> tuple:
+        if caller:
+            return tuple(called_by(of, function, filename, caller) for of in (stats, plain_stats))
+        return tuple(cumulative(of, function, filename) for of in (stats, plain_stats))
+
+    # The functions our plugins compile values with, and what they cost.
     [callers] = [
         callers
         for (file, _, name), (_, _, _, _, callers) in stats.items()
@@ -131,19 +155,46 @@ def profile(plain: Root, suite: Root) -> str:
     ]
     ours = sorted(
         (
-            (calls, total, f"{Path(file).parent.name}/{Path(file).name}:{line}")
-            for (file, line, _), (calls, _, _, total) in callers.items()
+            (calls, spent, f"{Path(file).parent.name}/{Path(file).name}:{line}")
+            for (file, line, _), (calls, _, _, spent) in callers.items()
             if PLUGIN_SOURCES in file
         ),
         reverse=True,
     )
     return (
-        f"What limits it: Jinja compiling. Profile of one save with the four plugins "
-        f"({seconds(total)} in-process, under cProfile): {compiles} templates compiled, "
-        f"{seconds(compile_time)}, against {plain_compiles} for plain Tutor. Tutor compiles "
-        f"every config value, patch and template anew ({patches} patch() calls, "
-        f"{seconds(patch_time)}), and our plugins' functions compile values one by one: "
-        + ", ".join(f"{calls} in {where} ({seconds(total)})" for calls, total, where in ours)
+        f"What limits it: Tutor's rendering, which compiles every value, patch and template "
+        f"anew and copies the whole configuration for each value it renders. Profile of one "
+        f"save (in-process, under cProfile), four plugins ({seconds(total(stats))}) against "
+        f"plain Tutor ({seconds(total(plain_stats))}), by Tutor function: "
+        + "; ".join(
+            [
+                part(
+                    "configuration values rendered (tutor.config.render_full, each value "
+                    "through tutor.env.render_str)",
+                    both("render_full", "tutor/config.py"),
+                ),
+                part(
+                    "of which renderers built (tutor.env.Renderer, a deep copy of the "
+                    "configuration each)",
+                    both("deepcopy", "copy.py", "__init__"),
+                ),
+                part(
+                    "templates read and compiled (jinja2 Environment.get_template)",
+                    both("get_template", "jinja2/environment.py"),
+                ),
+                part("patches rendered (tutor.env.Renderer.patch)", both("patch", "tutor/env.py")),
+                part(
+                    "Jinja compiling in all (jinja2 Environment.compile)",
+                    both("compile", "jinja2/environment.py"),
+                ),
+                part(
+                    "plugins loaded (tutor.plugins.load_all)",
+                    both("load_all", "plugins/__init__.py"),
+                ),
+            ]
+        )
+        + ". Our plugins' own functions compile "
+        + ", ".join(f"{calls} values in {where} ({seconds(spent)})" for calls, spent, where in ours)
         + "."
     )
 
