@@ -184,3 +184,13 @@ def test_a_plugin_adds_a_catalog_through_the_extension_point(tmp_path: Path) -> 
     assert "no dashboard catalog for de" in save(root, ["en", "es", "de"])
     assert dashboards(root)["course-overview-de"]["dashboard_title"] == "Course overview"
     assert chart_titles(dashboards(root)["learners-es"])["Learners"] == "Estudiantes"
+
+
+def test_the_bundled_catalogs_translate_every_string_the_dashboards_show() -> None:
+    shown = {title for title, _ in superset.DASHBOARDS.values()}
+    shown |= set(superset.CHART_TITLES.values())
+    shown |= {native_filter["name"] for native_filter in superset.native_filters("en")}
+    for catalog in sorted(superset.CATALOGS.glob("*/locale.yaml")):
+        translated = superset.read_catalog(catalog)
+        missing = sorted(shown - set(translated))
+        assert not missing, f"{catalog.parent.name} lacks translations of {missing}"
