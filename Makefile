@@ -1,6 +1,6 @@
 # Set-up and checks of the Open edX Aspects Tutor plugins. See README.md.
 .DEFAULT_GOAL := help
-.PHONY: help install system-packages test test-all lint format docs bench demo clean
+.PHONY: help install system-packages test test-all lint format docs query-contexts bench demo clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -76,6 +76,9 @@ demo: ## Run the whole stack natively with test data (in .demo/, or DEMO_ROOT); 
 docs: ## Regenerate docs/configuration.md, the plugins' configuration sections and docs/upgrading-from-aspects.md
 	$(VENV)/bin/python tools/generate_config_docs.py
 	$(VENV)/bin/python tools/generate_upgrade_docs.py
+
+query-contexts: ## Write each bundle chart's saved query context from its params
+	$(VENV)/bin/python -m tutoraspects.query_context
 
 clean: ## Remove virtualenvs and caches
 	rm -rf $(VENV) $(VENV_CC07) $(VENV_RALPH) $(VENV_DBT) $(VENV_SUPERSET) $(VENV_LMS) $(VENV_OPENEDX) $(VENV_REFERENCE) .npm .pytest_cache .ruff_cache

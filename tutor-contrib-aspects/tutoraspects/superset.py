@@ -79,6 +79,17 @@ DATABASES.add_item(
 ASSETS.add_item(str(BUNDLE))
 
 
+def _query_context(params: dict[str, t.Any], dataset_uuid: str) -> str:
+    # Imported when a chart is rendered, not whenever Tutor loads the plugin.
+    from tutoraspects import query_context  # noqa: PLC0415
+
+    return query_context.template_filter(params, dataset_uuid)
+
+
+# Charts whose params are a template get their query context once the params are rendered.
+hooks.Filters.ENV_TEMPLATE_FILTERS.add_item(("aspects_query_context", _query_context))
+
+
 JOB_REQUIREMENTS = Path(str(resources.files("tutoraspects"))) / "migrations" / "requirements.txt"
 
 
