@@ -20,7 +20,7 @@ import yaml
 
 from tests.harness.fixtures import ClickHouseServer, running_clickhouse
 from tests.harness.tutor import TutorRoot
-from tutoraspects import assets_check
+from tutoraspects import assets_check, query_context
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 DBT_MODELS = REPOSITORY / "tutor-contrib-aspects" / "tutoraspects" / "dbt" / "models"
@@ -133,6 +133,18 @@ def params(data: dict[str, Any]) -> dict[str, Any]:
     return data["params"]
 
 
+def edit_params(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change a chart's params, and its query context with them (as the generator writes it)."""
+
+    def both(data: dict[str, Any]) -> None:
+        change(params(data))
+        data["query_context"] = query_context.query_context_text(
+            data["params"], str(data["dataset_uuid"])
+        )
+
+    edit(path, both)
+
+
 def test_a_chart_whose_dataset_is_missing_fails(bundle: Path) -> None:
     chart, name = first_chart(bundle)
     dataset_file(bundle, str(load(chart)["dataset_uuid"])).unlink()
@@ -168,10 +180,56 @@ def test_a_chart_that_uses_an_unknown_column_fails(
     bundle: Path, key: str, value: Any, field: str
 ) -> None:
     chart, name = first_chart(bundle)
-    edit(chart, lambda data: params(data).update({key: value}))
+    edit_params(chart, lambda values: values.update({key: value}))
     found = problems(check(bundle))
     unknown = "no_such_metric" if key == "metrics" and isinstance(value[0], str) else UNKNOWN
     assert any(p.startswith(f"{name}: {field}: ") and repr(unknown) in p for p in found), found
+
+
+def test_a_chart_without_a_query_context_fails(bundle: Path) -> None:
+    chart, name = first_chart(bundle)
+    title = load(chart)["slice_name"]
+    edit(chart, lambda data: data.update(query_context=None))
+    found = problems(check(bundle))
+    assert f"{name}: query_context: chart {title!r} has none" in "\n".join(found), found
+
+
+def test_a_chart_whose_query_context_disagrees_with_its_params_fails(bundle: Path) -> None:
+    chart, name = first_chart(bundle)
+    edit(chart, lambda data: params(data).update(row_limit=7))
+    found = problems(check(bundle))
+    assert [p for p in found if p.startswith(f"{name}: query_context.queries[0].row_limit: ")]
+    assert all("disagrees with its params" in p for p in found if "query_context" in p), found
+
+
+def test_a_query_context_naming_its_dataset_by_id_fails(bundle: Path) -> None:
+    chart, name = first_chart(bundle)
+
+    def by_id(data: dict[str, Any]) -> None:
+        context = json.loads(data["query_context"])
+        context["datasource"]["id"] = 12
+        data["query_context"] = json.dumps(context)
+
+    edit(chart, by_id)
+    found = problems(check(bundle))
+    assert any(p.startswith(f"{name}: query_context.datasource.id: ") for p in found), found
+
+
+def test_a_chart_of_a_viz_type_the_generator_does_not_know_fails(bundle: Path) -> None:
+    chart, name = first_chart(bundle)
+
+    def sunburst(data: dict[str, Any]) -> None:
+        data["viz_type"] = "sunburst_v2"
+        params(data)["viz_type"] = "sunburst_v2"
+
+    edit(chart, sunburst)
+    found = problems(check(bundle))
+    title = load(chart)["slice_name"]
+    assert any(
+        p.startswith(f"{name}: query_context: chart {title!r}: cannot check it: ")
+        and "does not know the viz type 'sunburst_v2'" in p
+        for p in found
+    ), found
 
 
 def physical_dataset(bundle: Path) -> tuple[Path, str]:
@@ -260,7 +318,7 @@ def test_an_unrendered_bundle_is_refused_with_a_hint(bundle: Path) -> None:
 
 def test_the_command_exits_with_1_and_lists_the_problems(rendered: TutorRoot, bundle: Path) -> None:
     chart, name = first_chart(bundle)
-    edit(chart, lambda data: params(data).update(groupby=[UNKNOWN]))
+    edit_params(chart, lambda values: values.update(groupby=[UNKNOWN]))
     result = rendered.run("aspects", "check-superset-assets", "--bundle", str(bundle), check=False)
     assert result.returncode == 1
     assert f"- {name}: params.groupby[0]: column {UNKNOWN!r} is not in dataset" in result.stdout

@@ -60,9 +60,14 @@ def test_the_stale_check_finds_a_chart_without_one(tmp_path: Path) -> None:
     assert (charts / source.name).read_text(encoding="utf-8") == text
 
 
-def test_an_unknown_viz_type_is_named() -> None:
+def test_an_unknown_viz_type_is_named_with_its_chart(tmp_path: Path) -> None:
     with pytest.raises(query_context.QueryContextError, match="viz type 'sunburst_v2'"):
         query_context.query_context({"viz_type": "sunburst_v2"}, "uuid")
+    (tmp_path / "charts").mkdir()
+    chart = 'params: {"viz_type": "sunburst_v2"}\ndataset_uuid: 1\n'
+    (tmp_path / "charts" / "sun.yaml").write_text(chart, encoding="utf-8")
+    with pytest.raises(query_context.QueryContextError, match="^charts/sun.yaml: .*sunburst_v2"):
+        query_context.stale_charts(tmp_path)
 
 
 def test_options_whose_queries_are_not_built_are_refused() -> None:

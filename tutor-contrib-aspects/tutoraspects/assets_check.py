@@ -37,6 +37,8 @@ import jinja2
 import jinja2.sandbox
 import yaml
 
+from tutoraspects.query_context import QueryContextError, query_context
+
 # Chart parameters that name one column, or hold a list of columns, by viz type field names.
 COLUMN_FIELDS = ("x_axis", "series", "entity", "granularity_sqla", "column", "all_columns_x")
 COLUMN_FIELDS += ("all_columns_y",)
@@ -650,6 +652,50 @@ class Checker:
             )
         for where, kind, value in chart_references(params):
             self.check_reference(document, f"params.{where}", kind, value, dataset)
+        self.check_query_context(document, params, dataset_uuid)
+
+    def check_query_context(
+        self, document: Document, params: dict[str, t.Any], dataset_uuid: str
+    ) -> None:
+        """
+        The saved query context, which /api/v1/chart/<id>/data, reports and cache warm-up
+        run, must be there and ask what the params show.
+        """
+        chart = f"chart {document.data.get('slice_name')!r}"
+        stored = json_field(document, "query_context", self.report)
+        if stored is None:
+            return  # already reported
+        try:
+            wanted = query_context(params, dataset_uuid)
+        except QueryContextError as error:
+            self.problem(document, "query_context", f"{chart}: cannot check it: {error}")
+            return
+        if not stored:
+            self.problem(
+                document,
+                "query_context",
+                f"{chart} has none: Superset's /api/v1/chart/<id>/data, scheduled reports and "
+                "cache warm-up answer only from a saved query context; write it from the "
+                "params with `python -m tutoraspects.query_context`",
+            )
+            return
+        datasource = (stored.get("datasource") or {}).get("id")
+        if str(datasource) != dataset_uuid:
+            self.problem(
+                document,
+                "query_context.datasource.id",
+                f"{chart}: {datasource!r}, not its dataset's uuid {dataset_uuid} (an id is one "
+                "Superset's own, which the instance it is imported into does not share)",
+            )
+        asked = {key: stored.get(key) for key in ("queries", "form_data")}
+        if difference := first_difference(asked, {key: wanted[key] for key in asked}, ""):
+            where, found, expected = difference
+            self.problem(
+                document,
+                f"query_context{where}",
+                f"{chart}: disagrees with its params: {found}, where the params give "
+                f"{expected} (write it again with `python -m tutoraspects.query_context`)",
+            )
 
     def check_reference(
         self, document: Document, where: str, kind: str, value: t.Any, dataset: DatasetColumns
@@ -771,6 +817,27 @@ def filter_reference(where: str, value: t.Any) -> Iterator[tuple[str, str, t.Any
         yield (f"{where}.sqlExpression", "sql", value.get("sqlExpression") or "")
     else:
         yield from column_reference(f"{where}.subject", value.get("subject"))
+
+
+def first_difference(found: t.Any, expected: t.Any, where: str) -> tuple[str, str, str] | None:
+    """Where two JSON values first differ, and the two values there (as JSON)."""
+    if isinstance(found, dict) and isinstance(expected, dict):
+        for key in [*expected, *(key for key in found if key not in expected)]:
+            if key not in found:
+                return (f"{where}.{key}", "missing", json.dumps(expected[key]))
+            if key not in expected:
+                return (f"{where}.{key}", json.dumps(found[key]), "none")
+            if difference := first_difference(found[key], expected[key], f"{where}.{key}"):
+                return difference
+        return None
+    if isinstance(found, list) and isinstance(expected, list) and len(found) == len(expected):
+        for index, (one, other) in enumerate(zip(found, expected, strict=True)):
+            if difference := first_difference(one, other, f"{where}[{index}]"):
+                return difference
+        return None
+    if found == expected and type(found) is type(expected):
+        return None
+    return (where, json.dumps(found), json.dumps(expected))
 
 
 def as_list(value: t.Any) -> list[t.Any]:

@@ -451,7 +451,10 @@ def chart_file_query_context(text: str, name: str) -> str:
         values = json.loads(params)
     except json.JSONDecodeError as error:
         raise QueryContextError(f"{name}: its params line is not JSON: {error}") from error
-    context = query_context_text(values, dataset_uuid)
+    try:
+        context = query_context_text(values, dataset_uuid)
+    except QueryContextError as error:
+        raise QueryContextError(f"{name}: {error}") from error
     return yaml.safe_dump(
         {"query_context": context}, allow_unicode=True, width=float("inf")
     ).rstrip("\n")
