@@ -158,3 +158,59 @@ def test_queries_as_the_front_end_builds_them() -> None:
     [query] = pie["queries"]
     assert query["metrics"] == [METRIC] and query["columns"] == ["status"]
     assert query["orderby"] == [[METRIC, False]]
+
+
+def test_pivot_tables_and_mixed_time_series() -> None:
+    dataset = "d981570a-b157-5586-827a-4fd5c7670c72"
+    pivot = query_context.query_context(
+        {
+            "viz_type": "pivot_table_v2",
+            "groupbyRows": ["course", "day"],
+            "groupbyColumns": ["status", "course"],
+            "metrics": [METRIC],
+            "time_grain_sqla": "P1W",
+            "temporal_columns_lookup": {"day": True},
+            "order_desc": True,
+        },
+        dataset,
+    )
+    [query] = pivot["queries"]
+    assert query["columns"] == [
+        "status",
+        "course",
+        {
+            "timeGrain": "P1W",
+            "columnType": "BASE_AXIS",
+            "sqlExpression": "day",
+            "label": "day",
+            "expressionType": "SQL",
+        },
+    ]
+    assert query["metrics"] == [METRIC]
+    assert query["orderby"] == [[METRIC, False]]
+    assert "time_grain_sqla" not in query["extras"]
+
+    other = {**METRIC, "aggregate": "MAX"}
+    mixed = query_context.query_context(
+        {
+            "viz_type": "mixed_timeseries",
+            "x_axis": "day",
+            "metrics": [METRIC],
+            "groupby": ["course"],
+            "metrics_b": [other],
+            "groupby_b": [],
+            "adhoc_filters_b": [
+                {"expressionType": "SQL", "sqlExpression": "n > 1", "clause": "WHERE"}
+            ],
+        },
+        dataset,
+    )
+    first, second = mixed["queries"]
+    assert first["metrics"] == [METRIC] and first["columns"][1:] == ["course"]
+    assert second["metrics"] == [other] and second["columns"][1:] == []
+    assert first["extras"]["where"] == "" and second["extras"]["where"] == "(n > 1)"
+    assert first["columns"][0]["columnType"] == second["columns"][0]["columnType"] == "BASE_AXIS"
+    with pytest.raises(query_context.QueryContextError, match="rolling_type_b"):
+        query_context.query_context(
+            {"viz_type": "mixed_timeseries", "x_axis": "day", "rolling_type_b": "sum"}, dataset
+        )

@@ -356,11 +356,59 @@ def timeseries_queries(form_data: dict[str, t.Any]) -> list[QueryObject]:
     return [query]
 
 
+def mixed_timeseries_queries(form_data: dict[str, t.Any]) -> list[QueryObject]:
+    """
+    plugin-chart-echarts MixedTimeseries: two time series queries on one x axis, the second
+    of the `_b` params (metrics_b, groupby_b, adhoc_filters_b...).
+    """
+    first = {key: value for key, value in form_data.items() if not key.endswith("_b")}
+    second = {**first, **{key[:-2]: v for key, v in form_data.items() if key.endswith("_b")}}
+    return timeseries_queries(first) + timeseries_queries(second)
+
+
+def pivot_table_queries(form_data: dict[str, t.Any]) -> list[QueryObject]:
+    """
+    plugin-chart-pivot-table: the metrics per group of its rows and columns, ordered by the
+    sort metric or the first (the browser pivots them); a time column at the chart's grain.
+    """
+    grain = form_data.get("time_grain_sqla")
+    temporal = form_data.get("temporal_columns_lookup") or form_data.get("isDTTMLookup") or {}
+    columns: list[t.Any] = []
+    for key in ("groupbyColumns", "groupbyRows"):
+        value = form_data.get(key) or []
+        for column in value if isinstance(value, list) else [value]:
+            if column in columns:
+                continue
+            columns.append(column)
+    columns = [
+        {
+            "timeGrain": grain,
+            "columnType": "BASE_AXIS",
+            "sqlExpression": column,
+            "label": column,
+            "expressionType": "SQL",
+        }
+        if isinstance(column, str) and grain and temporal.get(column)
+        else column
+        for column in columns
+    ]
+    query = base_query(form_data)
+    query["extras"].pop("time_grain_sqla", None)
+    sort = query.get("series_limit_metric") or next(iter(query.get("metrics") or []), None)
+    query.pop("orderby", None)
+    if sort:
+        query["orderby"] = [[sort, not query["order_desc"]]]
+    query["columns"] = columns
+    return [query]
+
+
 # Viz type: (its queries, the form data its front end sends with them).
 BUILDERS: dict[str, tuple[Callable[[dict], list[QueryObject]], Callable[[dict], dict]]] = {
     "table": (table_queries, table_form_data),
     "big_number_total": (big_number_total_queries, dict),
     "pie": (pie_queries, dict),
+    "pivot_table_v2": (pivot_table_queries, dict),
+    "mixed_timeseries": (mixed_timeseries_queries, dict),
     **{
         viz_type: (timeseries_queries, dict)
         for viz_type in (
@@ -385,7 +433,9 @@ def query_context(params: dict[str, t.Any], dataset_uuid: str) -> dict[str, t.An
             f"(it knows {', '.join(sorted(BUILDERS))}): add its buildQuery to "
             "tutoraspects/query_context.py"
         )
-    if unsupported := [key for key in UNSUPPORTED if params.get(key) not in NOT_SET]:
+    # The second query of a mixed chart has the same options, suffixed.
+    options = [*UNSUPPORTED, *(f"{key}_b" for key in UNSUPPORTED)]
+    if unsupported := [key for key in options if params.get(key) not in NOT_SET]:
         raise QueryContextError(
             f"the query-context generator does not build the queries of {', '.join(unsupported)}"
         )
