@@ -440,7 +440,9 @@ def query_context(params: dict[str, t.Any], dataset_uuid: str) -> dict[str, t.An
             f"the query-context generator does not build the queries of {', '.join(unsupported)}"
         )
     build, send = BUILDERS[viz_type]
-    form_data = send({**params, "datasource": f"{dataset_uuid}__table"})
+    # A slice_id in exported params is the exporting instance's: Superset would read that chart.
+    kept = {key: value for key, value in params.items() if key != "slice_id"}
+    form_data = send({**kept, "datasource": f"{dataset_uuid}__table"})
     queries = [base_axis(form_data, query) for query in build(form_data)]
     return {
         "datasource": {"id": dataset_uuid, "type": "table"},
