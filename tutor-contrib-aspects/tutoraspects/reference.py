@@ -601,13 +601,21 @@ def _parsed_yaml(text: str) -> t.Any:
     return serialize.load(text)
 
 
+def config_yml_text(root: str | None) -> str:
+    """The text of config.yml in `root`; empty if there is none."""
+    path = Path(root or "") / "config.yml"
+    return path.read_text(encoding="utf-8") if root and path.is_file() else ""
+
+
+def parsed_config_yml(text: str) -> Config:
+    """The settings in the text of a config.yml (a copy of its own: callers may change it)."""
+    loaded = copy.deepcopy(_parsed_yaml(text))
+    return loaded if isinstance(loaded, dict) else {}
+
+
 def read_config_yml(root: str | None) -> Config:
     """config.yml as the operator wrote it: no defaults, no translations."""
-    path = Path(root or "") / "config.yml"
-    if not root or not path.is_file():
-        return {}
-    loaded = copy.deepcopy(_parsed_yaml(path.read_text(encoding="utf-8")))
-    return loaded if isinstance(loaded, dict) else {}
+    return parsed_config_yml(config_yml_text(root))
 
 
 class Upgrade:
@@ -620,12 +628,13 @@ class Upgrade:
 
     def __init__(self) -> None:
         self.root: str | None = None
-        self.found: Config = {}
+        self.found = ""
 
     def remember(self, root: str) -> None:
         """For Tutor's PROJECT_ROOT_READY action: config.yml as the command found it."""
         self.root = root
-        self.found = read_config_yml(root)
+        # Its text only: every `tutor` call starts so, and only a save parses it.
+        self.found = config_yml_text(root)
 
     def carried_settings(self, items: list[tuple[str, t.Any]]) -> list[tuple[str, t.Any]]:
         """For Tutor's CONFIG_USER filter, read on each load of the configuration."""
@@ -638,8 +647,9 @@ class Upgrade:
             return
         saved = read_config_yml(self.root)
         after = plan(saved)
-        for name, (reference_name, value) in plan(self.found).carried.items():
-            if name in saved and saved[name] == value and name not in self.found:
+        found = parsed_config_yml(self.found)
+        for name, (reference_name, value) in plan(found).carried.items():
+            if name in saved and saved[name] == value and name not in found:
                 fmt.echo_info(notice(reference_name, name))
         notices, warnings = patch_messages(filled_patches())
         for text in notices:
