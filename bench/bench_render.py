@@ -199,6 +199,22 @@ def profile(plain: Root, suite: Root) -> str:
     )
 
 
+def compared(
+    benchmark: str, baseline: tuple[str, float], ours: float, target: float, notes: str
+) -> Row:
+    """A row of the four plugins' median time against a baseline's, as a ratio."""
+    ratio = ours / baseline[1]
+    return Row(
+        benchmark=benchmark,
+        baseline=f"{baseline[0]} {seconds(baseline[1])}",
+        ours=f"four plugins {seconds(ours)}",
+        ratio=ratio,
+        target=f"≤ {target:.2f}",
+        met=ratio <= target,
+        notes=notes,
+    )
+
+
 def measure(small: bool = False, repeat: int = 9, with_profile: bool = True) -> list[Row]:
     repeat = 1 if small else repeat
     with tempfile.TemporaryDirectory() as directory:
@@ -223,49 +239,34 @@ def measure(small: bool = False, repeat: int = 9, with_profile: bool = True) -> 
                 startup[name].append(roots[name].timed("--help"))
         profile_notes = profile(roots["plain"], roots["suite"]) if with_profile else ""
     median = {name: statistics.median(values) for name, values in times.items()}
-    ratio = median["suite"] / median["plain"]
     started = {name: statistics.median(values) for name, values in startup.items()}
-    startup_ratio = started["suite"] / started["plain"]
     rows = [
-        Row(
-            benchmark=f"`tutor config save`, median of {repeat}",
-            baseline=f"plain Tutor {seconds(median['plain'])}",
-            ours=f"four plugins {seconds(median['suite'])}",
-            ratio=ratio,
-            target="≤ 1.30",
-            met=ratio <= 1.30,
-            notes=profile_notes,
-        )
+        compared(
+            f"`tutor config save`, median of {repeat}",
+            ("plain Tutor", median["plain"]),
+            median["suite"],
+            1.30,
+            profile_notes,
+        ),
+        compared(
+            f"`tutor --help` (start-up), median of {repeat}",
+            ("plain Tutor", started["plain"]),
+            started["suite"],
+            1.20,
+            "What every `tutor` command pays before it runs: Python, Tutor and the plugins "
+            "loaded, the configuration read, the help printed.",
+        ),
     ]
-    rows.append(
-        Row(
-            benchmark=f"`tutor --help` (start-up), median of {repeat}",
-            baseline=f"plain Tutor {seconds(started['plain'])}",
-            ours=f"four plugins {seconds(started['suite'])}",
-            ratio=startup_ratio,
-            target="≤ 1.20",
-            met=startup_ratio <= 1.20,
-            notes=(
-                "What every `tutor` command pays before it runs: Python, Tutor and the "
-                "plugins loaded, the configuration read, the help printed."
-            ),
-        )
-    )
     if has_reference:
-        versus = median["suite"] / median["reference"]
         rows.append(
-            Row(
-                benchmark=f"`tutor config save` vs the reference, median of {repeat}",
-                baseline=f"{REFERENCE_REQUIREMENT} {seconds(median['reference'])}",
-                ours=f"four plugins {seconds(median['suite'])}",
-                ratio=versus,
-                target="≤ 1.00",
-                met=versus <= 1.00,
-                notes=(
-                    f"The reference in .venv-reference with the Tutor it requires, without the "
-                    f"mfe plugin it installs; its own ratio to its plain Tutor: "
-                    f"{median['reference'] / median['reference plain']:.2f}."
-                ),
+            compared(
+                f"`tutor config save` vs the reference, median of {repeat}",
+                (REFERENCE_REQUIREMENT, median["reference"]),
+                median["suite"],
+                1.00,
+                f"The reference in .venv-reference with the Tutor it requires, without the "
+                f"mfe plugin it installs; its own ratio to its plain Tutor: "
+                f"{median['reference'] / median['reference plain']:.2f}.",
             )
         )
     else:

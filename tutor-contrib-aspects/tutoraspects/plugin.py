@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import filecmp
 import functools
 import json
@@ -25,7 +24,6 @@ from tutorralph.hooks import SETTINGS as RALPH_SETTINGS
 # superset, embedding: their contributions to Superset, through the superset plugin's hooks.
 from . import embedding, grants, reference, superset  # noqa: F401 - embedding: hooks only
 from .__about__ import __version__
-from .delete_learner_data import actor_id
 
 
 @functools.cache
@@ -495,6 +493,11 @@ def _actor_ids(
     _context: click.Context, _param: click.Parameter, values: tuple[str, ...]
 ) -> tuple[str, ...]:
     """Actor ids as statements carry them, checked as the job checks them."""
+    # The job's module, imported by the one command that needs it.
+    import argparse  # noqa: PLC0415
+
+    from .delete_learner_data import actor_id  # noqa: PLC0415
+
     try:
         return tuple(actor_id(value) for value in values)
     except argparse.ArgumentTypeError as error:
