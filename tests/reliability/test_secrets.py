@@ -276,6 +276,7 @@ COMMANDS = [
     ("transform-tracking-logs", "--dry-run"),
     ("dump-data-to-clickhouse", "--service", "cms"),
     ("adopt-aspects-6", "--dry-run"),
+    ("time-charts", "--runs", "1"),
 ]
 # `do init-clickhouse` runs the clickhouse and aspects init tasks, run above.
 SAME_AS_ABOVE = {"init-clickhouse"}
