@@ -73,6 +73,7 @@ INCREMENTAL_MODELS = [
     "problem_performance",
     "problem_score_distribution",
     "problem_hints_and_answers",
+    "problem_responses",
     "learner_course_status",
     "course_grades",
     "subsection_grades",
@@ -224,6 +225,8 @@ class Fact:
     object_name: str = ""  # the object's name (a course's, a thread's title)
     post_type: str = ""  # forum: "thread" or "reply"
     thread: str = ""  # forum: the thread the statement names
+    response: str = ""  # result.response: what the learner answered
+    question: str = ""  # a question of a multi-question problem: its input id, e.g. 2_1
 
     @property
     def block_type(self) -> str:
@@ -292,7 +295,13 @@ class Statements:
         self._add(Fact(self._id(), when, actor, "attempted", _course_of(problem), problem))
 
     def evaluated(
-        self, actor: str, problem: str, when: datetime, score: float, ccx: str = ""
+        self,
+        actor: str,
+        problem: str,
+        when: datetime,
+        score: float,
+        ccx: str = "",
+        response: str = "['an answer']",
     ) -> None:
         """A graded submission of a one-question problem."""
         course = _course_of(problem)
@@ -308,21 +317,28 @@ class Statements:
             ccx=ccx,
             raw_score=score * 4,
             max_score=4,
+            response=response,
         )
         result = {
             "score": {"min": 0, "max": 4, "raw": score * 4, "scaled": score},
             "success": fact.success,
-            "response": "['an answer']",
+            "response": response,
         }
         self._add(fact, result=result)
 
     def evaluated_questions(
-        self, actor: str, problem: str, when: datetime, correct: list[bool]
+        self,
+        actor: str,
+        problem: str,
+        when: datetime,
+        correct: list[bool],
+        answers: list[str] | None = None,
     ) -> None:
         """A graded submission of a multi-question problem: a statement for the whole problem
-        (the score; as its success, its first question's), then one per question (its success
-        and response, no score), each referring to the first."""
+        (the score; as its success and response, its first question's), then one per question
+        (its success and response, no score), each referring to the first."""
         course = _course_of(problem)
+        answers = answers or ["an answer" if right else "a wrong answer" for right in correct]
         score = sum(correct) / len(correct)
         parent = Fact(
             self._id(),
@@ -335,14 +351,15 @@ class Statements:
             correct[0],
             raw_score=sum(correct),
             max_score=len(correct),
+            response=answers[0],
         )
         result = {
             "score": {"min": 0, "max": len(correct), "raw": sum(correct), "scaled": score},
             "success": correct[0],
-            "response": "an answer",
+            "response": answers[0],
         }
         self._add(parent, result=result, interaction="other")
-        for number, success in enumerate(correct, start=2):
+        for number, (success, answer) in enumerate(zip(correct, answers, strict=True), start=2):
             question = Fact(
                 self._id(),
                 when,
@@ -352,11 +369,13 @@ class Statements:
                 problem,
                 success=success,
                 parent_statement=parent.event_id,
+                response=answer,
+                question=f"{number}_1",
             )
             self._add(
                 question,
                 object_id_suffix=f"_{number}_1",
-                result={"success": success, "response": "an answer"},
+                result={"success": success, "response": answer},
             )
 
     def score_recorded(self, actor: str, problem: str, when: datetime, score: float) -> None:
@@ -709,8 +728,8 @@ def first_statements() -> Statements:
     s.played("ann", MATH_VIDEO, at(1, 10, 10), 120.0)
     s.video_completed("ann", MATH_VIDEO, at(1, 10, 13))
     s.attempted("ann", MATH_P1, at(1, 10, 19))
-    s.evaluated("ann", MATH_P1, at(1, 10, 20), 0.5)
-    s.evaluated("ann", MATH_P1, at(1, 10, 25), 1.0)
+    s.evaluated("ann", MATH_P1, at(1, 10, 20), 0.5, response="B")
+    s.evaluated("ann", MATH_P1, at(1, 10, 25), 1.0, response="A")
     s.score_recorded("ann", MATH_P1, at(1, 10, 25), 1.0)
     s.progressed_block("ann", MATH_P1, at(1, 10, 26), 100.0)
     # Three questions, the first one wrong: the problem's statement says "not a success".
@@ -724,7 +743,7 @@ def first_statements() -> Statements:
     s.paused("bob", MATH_VIDEO, at(2, 14, 1), 90.0)
     s.played("bob", MATH_VIDEO, at(2, 14, 5), 90.0)  # still playing: no segment yet
     s.attempted("bob", MATH_P1, at(2, 14, 9))
-    s.evaluated("bob", MATH_P1, at(2, 14, 10), 0.0)
+    s.evaluated("bob", MATH_P1, at(2, 14, 10), 0.0, response="B")
     s.evaluated("bob", MATH_P2, at(2, 14, 20), 0.85)
     # The first question right, the second wrong: its statement says "a success", at half marks.
     s.evaluated_questions("bob", MATH_P2, at(2, 14, 25), [True, False])
@@ -780,7 +799,7 @@ def first_statements() -> Statements:
     s.registered("ivy", MATH, at(4, 10), ccx=MATH_CCX)
     s.played("ivy", MATH_VIDEO, at(4, 10, 5), 0.0, ccx=MATH_CCX)
     s.paused("ivy", MATH_VIDEO, at(4, 10, 8), 60.0, ccx=MATH_CCX)
-    s.evaluated("ivy", MATH_P1, at(4, 10, 10), 1.0, ccx=MATH_CCX)
+    s.evaluated("ivy", MATH_P1, at(4, 10, 10), 1.0, ccx=MATH_CCX, response="A")
 
     # The platform recomputes grades: a rescore of cat's problem, a subsection grade and a
     # course regrade for everyone. None of it is learner activity (cat and dan stay at risk).
@@ -879,6 +898,7 @@ def expected_parsed(facts: list[Fact]) -> list[Row]:
             "parent_statement_id": f.parent_statement,
             "scaled_score": f.score,
             "success": f.success,
+            "response": f.response,
             "video_time": f.video_time,
             "video_length": f.video_length,
             "progress_percent": f.progress,
@@ -1287,6 +1307,43 @@ def expected_hints_and_answers(facts: list[Fact]) -> list[Row]:
     return rows
 
 
+def expected_problem_responses(facts: list[Fact]) -> list[Row]:
+    evaluated = [f for f in facts if f.verb == "evaluated" and f.block_type == "problem"]
+    # A check's answers: its questions' statements when it has some, else its own statement.
+    answers = []
+    for group in _by(evaluated, lambda f: (f.actor, f.block, f.time)).values():
+        questions = [f for f in group if f.parent_statement]
+        answers += questions or group
+    per_learner = _by(answers, lambda f: (f.course, f.block, f.question, f.actor))
+    given: dict[tuple[Any, ...], Row] = {}
+
+    def answer(fact: Fact) -> Row:
+        key = (fact.course, fact.block, fact.question, fact.response, is_correct(fact))
+        empty = {"submissions": 0, "learners": set(), "first": 0, "final": 0}
+        return given.setdefault(key, empty)
+
+    for group in per_learner.values():
+        for fact in group:
+            answer(fact)["submissions"] += 1
+            answer(fact)["learners"].add(fact.actor)
+        answer(group[0])["first"] += 1
+        answer(group[-1])["final"] += 1
+    return [
+        {
+            **_course(course),
+            "problem_id": problem,
+            "question_id": question,
+            "response": response,
+            "correct": correct,
+            "submissions": row["submissions"],
+            "learners": len(row["learners"]),
+            "first_attempt_learners": row["first"],
+            "final_attempt_learners": row["final"],
+        }
+        for (course, problem, question, response, correct), row in given.items()
+    ]
+
+
 EXPECTED: dict[str, Callable[[list[Fact]], list[Row]]] = {
     "xapi_events_parsed": expected_parsed,
     "course_enrollments_daily": expected_enrollments,
@@ -1304,6 +1361,7 @@ EXPECTED: dict[str, Callable[[list[Fact]], list[Row]]] = {
     "video_interactions_daily": expected_video_interactions,
     "video_seeks": expected_video_seeks,
     "problem_hints_and_answers": expected_hints_and_answers,
+    "problem_responses": expected_problem_responses,
 }
 
 
@@ -1710,6 +1768,10 @@ TOUCHED_GROUPS: dict[str, tuple[Callable[[Fact], list[tuple[Any, ...]]], Callabl
         lambda f: [(f.course.key, f.block)] if f.verb == "asked" else [],
         lambda row: (row["course_key"], row["problem_id"]),
     ),
+    "problem_responses": (
+        lambda f: [(f.course.key, f.block)] if f.verb == "evaluated" else [],
+        lambda row: (row["course_key"], row["problem_id"]),
+    ),
 }
 
 
@@ -2106,3 +2168,23 @@ def test_answers_and_hints_shown_per_problem(history: History) -> None:
     assert (p1["hints_shown"], p1["hint_learners"]) == (3, 2)
     [new] = _rows(history, "problem_hints_and_answers", problem_id=MATH_P1)
     assert (new["answers_shown"], new["answer_learners"]) == (4, 3)
+
+
+def test_answers_first_and_final_per_question(history: History) -> None:
+    """Math's first problem: ann answered B then A, bob B, ivy A (from a CCX); each question of
+    the second problem apart, its whole statement not counted again."""
+    p1 = {
+        (row["response"], row["correct"]): (
+            row["submissions"],
+            row["first_attempt_learners"],
+            row["final_attempt_learners"],
+        )
+        for row in _rows(history, "problem_responses", "first", problem_id=MATH_P1)
+    }
+    assert p1 == {("A", True): (2, 1, 2), ("B", False): (2, 2, 1)}
+    p2 = _rows(history, "problem_responses", "first", problem_id=MATH_P2)
+    assert {row["question_id"] for row in p2} == {"", "2_1", "3_1", "4_1"}
+    [first_question_right] = [row for row in p2 if row["question_id"] == "2_1" and row["correct"]]
+    # bob's two checks and ann's none: bob right at both, ann wrong.
+    assert first_question_right["submissions"] == 2
+    assert first_question_right["final_attempt_learners"] == 1

@@ -550,12 +550,20 @@ def facts_of(line: dict[str, Any]) -> list[Fact]:
             success=questions[0]["correct"],
             raw_score=data["grade"],
             max_score=data["max_grade"],
+            response=questions[0]["answer"],
         )
         if len(questions) == 1:
             return [whole]
         return [whole] + [
-            fact("evaluated", problem, success=q["correct"], parent_statement="the check")
-            for q in questions
+            fact(
+                "evaluated",
+                problem,
+                success=q["correct"],
+                parent_statement="the check",
+                response=q["answer"],
+                question="_".join(key.rsplit("_", 2)[1:]),
+            )
+            for key, q in data["submission"].items()
         ]
     if name in VIDEO_VERBS:
         verb = VIDEO_VERBS[name]

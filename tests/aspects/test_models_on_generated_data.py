@@ -69,6 +69,7 @@ from tests.aspects.test_dbt_models import (
     expected_navigation,
     expected_parsed,
     expected_problem_performance,
+    expected_problem_responses,
     expected_score_distribution,
     expected_subsection_grades,
     expected_video_engagement,
@@ -118,6 +119,7 @@ EXPECTED_FIGURES = {
     "forum_activity_daily": expected_forum_activity,
     "video_interactions_daily": expected_video_interactions,
     "video_seeks": expected_video_seeks,
+    "problem_responses": expected_problem_responses,
 }
 
 
@@ -165,7 +167,17 @@ def read_fact(statement: dict[str, Any]) -> Fact:
         object_name=next(iter(statement["object"]["definition"].get("name", {}).values()), ""),
         post_type=post_type,
         thread=thread,
+        response=result.get("response", ""),
+        question=question_of(statement),
     )
+
+
+def question_of(statement: dict[str, Any]) -> str:
+    """A question of a multi-question problem: the input id its object id ends in (2_1)."""
+    if "statement" not in statement["context"]:
+        return ""
+    found = re.search(r"_([0-9]+_[0-9]+)$", statement["object"]["id"])
+    return found.group(1) if found else ""
 
 
 def speed(text: str | None) -> float | None:

@@ -127,6 +127,9 @@ select
     JSONExtract(event, 'result', 'score', 'raw', 'Nullable(Float64)') as raw_score,
     JSONExtract(event, 'result', 'score', 'max', 'Nullable(Float64)') as max_score,
     JSONExtract(event, 'result', 'success', 'Nullable(Bool)') as success,
+    -- What the learner answered, as event-routing-backends writes it (a problem's submission
+    -- and each of its questions); '' when the statement has none.
+    JSONExtractString(event, 'result', 'response') as response,
     JSONExtract(
         event, 'result', 'extensions', 'https://w3id.org/xapi/video/extensions/time',
         'Nullable(Float64)'
