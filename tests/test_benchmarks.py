@@ -24,6 +24,7 @@ MODULES = [
 # The first cell of each row of the table, in order.
 ROWS = [
     r"`tutor config save`, median of 1",
+    r"`tutor --help` \(start-up\), median of 1",
     r"`tutor config save` vs the reference.*",
     r"Ingest through Ralph, statements/s",
     r"Dashboard queries on 20,000 statements, p50",
