@@ -94,29 +94,23 @@ with
         group by org, course_key, problem_id, question_id, response, correct
     ),
 
-    firsts as (
+    -- Each learner's first and final answers, counted per answer.
+    first_and_final as (
         select
             org,
             course_key,
             problem_id,
             question_id,
-            first_answer.1 as response,
-            first_answer.2 as correct,
-            count() as first_attempt_learners
+            at_attempt.2 as response,
+            at_attempt.3 as correct,
+            countIf(at_attempt.1 = 'first') as first_attempt_learners,
+            countIf(at_attempt.1 = 'final') as final_attempt_learners
         from per_learner
-        group by org, course_key, problem_id, question_id, response, correct
-    ),
-
-    finals as (
-        select
-            org,
-            course_key,
-            problem_id,
-            question_id,
-            final_answer.1 as response,
-            final_answer.2 as correct,
-            count() as final_attempt_learners
-        from per_learner
+        array join
+            [
+                ('first', first_answer.1, first_answer.2),
+                ('final', final_answer.1, final_answer.2)
+            ] as at_attempt
         group by org, course_key, problem_id, question_id, response, correct
     )
 
@@ -129,10 +123,9 @@ select
     given.correct as correct,
     given.submissions as submissions,
     given.learners as learners,
-    coalesce(firsts.first_attempt_learners, 0) as first_attempt_learners,
-    coalesce(finals.final_attempt_learners, 0) as final_attempt_learners,
+    coalesce(first_and_final.first_attempt_learners, 0) as first_attempt_learners,
+    coalesce(first_and_final.final_attempt_learners, 0) as final_attempt_learners,
     touched_problems.last_loaded_at as last_loaded_at
 from given
 inner join touched_problems using (org, course_key, problem_id)
-left join firsts using (org, course_key, problem_id, question_id, response, correct)
-left join finals using (org, course_key, problem_id, question_id, response, correct)
+left join first_and_final using (org, course_key, problem_id, question_id, response, correct)
