@@ -98,8 +98,8 @@ def test_every_dataset_course_staff_read_has_their_course_filter(four_plugins: T
     assert unfiltered(found) == []
     course_datasets = sorted(table for table, column in found.datasets.items() if column)
     platform_datasets = sorted(table for table, column in found.datasets.items() if not column)
-    # What the bundle says: 14 datasets of courses, 2 of the platform (administrators only).
-    assert len(course_datasets) == 14 and len(platform_datasets) == 2, found.datasets
+    # What the bundle says: 16 datasets of courses, 2 of the platform (administrators only).
+    assert len(course_datasets) == 16 and len(platform_datasets) == 2, found.datasets
     [(name, roles, tables, clause)] = found.rls_filters
     assert (roles, tables, clause) == (
         ["Course Staff"],
@@ -127,7 +127,7 @@ def test_an_unfiltered_dataset_or_a_broad_role_fails(four_plugins: TutorRoot) ->
         (name, roles, tables, clause.replace("course_key", "org"))
         for name, roles, tables, clause in found.rls_filters
     ]
-    assert len(unfiltered(found._replace(rls_filters=wrong))) == 14
+    assert len(unfiltered(found._replace(rls_filters=wrong))) == 16
 
 
 def test_a_dataset_that_does_not_say_whether_it_has_a_course_is_refused(tmp_path: Path) -> None:

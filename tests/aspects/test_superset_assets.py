@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ import pytest
 import yaml
 from playwright.sync_api import sync_playwright
 
-from tests.aspects.test_models_on_generated_data import expected_structure
+from tests.aspects.test_dbt_models import expected_problem_responses
+from tests.aspects.test_models_on_generated_data import expected_structure, read_fact
 from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, SignedIn, sign_in
 from tests.harness.fixtures import ClickHouseServer, running_clickhouse
 from tests.harness.lms import running_lms, superset_client_options
@@ -188,7 +190,7 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
         client: SupersetClient = server.client()
         client.login(config["SUPERSET_ADMIN_USERNAME"], config["SUPERSET_ADMIN_PASSWORD"])
         charts = client.get("/api/v1/chart/?q=(page_size:100)")["result"]
-        assert len(charts) == 13
+        assert len(charts) == 17
         rows = {}
         for summary in charts:
             chart = client.get(f"/api/v1/chart/{summary['id']}")["result"]
@@ -216,6 +218,7 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
         assert {row["course_name"] for row in rows["Learners"]} == {
             names[row["course_key"]] for row in rows["Learners"]
         }
+        assert_answers_and_forum_figures(deployment, rows, labels, names)
         received = sum(row["Statements"] for row in rows["Statements received per hour"])
         assert received == STATEMENTS
         dashboards = client.get("/api/v1/dashboard/?q=(page_size:100)")["result"]
@@ -232,6 +235,65 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
             columns = client.get(f"/api/v1/dataset/{dataset['id']}")["result"]["columns"]
             names = {column["column_name"] for column in columns}
             assert not names & {"username", "name", "email"}, dataset["table_name"]
+
+
+def assert_answers_and_forum_figures(
+    deployment: Deployment,
+    rows: dict[str, list[dict[str, Any]]],
+    labels: dict[str, str],
+    names: dict[str, str],
+) -> None:
+    """The problem responses and forum charts, figure by figure, against the statements."""
+    facts = [read_fact(statement) for statement in generated_statements(deployment)]
+    # Answers: learners per answer at their first and final attempt, by the names shown.
+    answers: Counter[tuple[Any, ...]] = Counter()
+    for row in expected_problem_responses(facts):
+        question = row["question_id"]
+        shown = (
+            names[row["course_key"]],
+            labels.get(row["problem_id"], row["problem_id"]),
+            f"Question {int(question.split('_')[0]) - 1}" if question else "",
+            row["response"],
+            "Correct" if row["correct"] else "Incorrect",
+        )
+        answers[(*shown, "first")] += row["first_attempt_learners"]
+        answers[(*shown, "final")] += row["final_attempt_learners"]
+    shown_answers: Counter[tuple[Any, ...]] = Counter()
+    for row in rows["Answers per problem, first and final attempt"]:
+        shown = tuple(row[c] for c in ("course_name", "problem_name", "question", "response"))
+        shown_answers[(*shown, row["result"], "first")] += row["First attempt"]
+        shown_answers[(*shown, row["result"], "final")] += row["Final attempt"]
+    assert +shown_answers == +answers
+    assert any(key[2] for key in answers), "no multi-question problem was answered"
+    # The forum: threads and responses posted, votes, per thread, learner and week.
+    titles = {f.thread: f.object_name for f in facts if f.post_type == "thread" and f.object_name}
+    kinds = {("thread", "posted"): "Posts", ("reply", "posted"): "Responses"}
+    threads: Counter[tuple[str, str, str]] = Counter()
+    learners: Counter[tuple[str, str, str]] = Counter()
+    weeks: Counter[tuple[str, str]] = Counter()
+    for f in facts:
+        figure = "Votes" if f.verb == "voted" else kinds.get((f.post_type, f.verb))
+        if figure:
+            course = names[f.course.key]
+            threads[course, titles.get(f.thread, f.thread), figure] += 1
+            learners[course, f.actor, figure] += 1
+            monday = f.time.date() - timedelta(days=f.time.weekday())
+            weeks[monday.isoformat(), figure] += 1
+    assert sum(threads.values()) > 0, "no forum post generated"
+
+    def shown(title: str, keys: tuple[str, ...]) -> Counter[tuple[Any, ...]]:
+        found: Counter[tuple[Any, ...]] = Counter()
+        for row in rows[title]:
+            for figure in ("Posts", "Responses", "Votes"):
+                found[(*(row[k] for k in keys), figure)] += row[figure]
+        return +found
+
+    assert shown("Forum activity per thread", ("course_name", "thread_name")) == threads
+    assert shown("Forum activity per learner", ("course_name", "actor_id")) == learners
+    per_week: Counter[tuple[Any, ...]] = Counter()
+    for (day, figure), count in shown("Forum activity per week", ("activity_date",)).items():
+        per_week[datetime.fromtimestamp(day / 1000, UTC).date().isoformat(), figure] += count
+    assert per_week == weeks
 
 
 def same_rows(rows: list[dict[str, Any]]) -> Counter[str]:
@@ -384,6 +446,11 @@ def test_dashboards_in_a_browser_show_an_instructor_their_course_only(
     deployment: Deployment, tmp_path: Path
 ) -> None:
     courses = generated_courses(deployment)
+    [(her_course_name,)] = (
+        deployment.clickhouse.client()
+        .query(f"SELECT course_name FROM reporting.course_names WHERE course_key = '{courses[0]}'")
+        .result_rows
+    )
     people = {
         "courses": [{"id": course, "name": course} for course in courses],
         "users": [
@@ -416,17 +483,22 @@ def test_dashboards_in_a_browser_show_an_instructor_their_course_only(
         ida = sign_in(browser, server.url, lms_url, "ida", PASSWORD)
         assert ida.status == 200, ida.text[:300]
         keep = os.environ.get("ASPECTS_UPDATE_SCREENSHOTS") == "1"
+        shown_keys, shown_names = set(), set()
         for slug in superset.COURSE_DASHBOARDS:
             shot = (SCREENSHOTS if keep else tmp_path) / f"{slug}.png"
             opened = open_dashboard(ida, server.url, slug, shot)
             assert opened.chart_statuses and set(opened.chart_statuses) == {200}, (slug, opened)
             assert not opened.alerts, (slug, opened.alerts)
             assert opened.course_keys <= {courses[0]}, (slug, opened.course_keys)
+            # Charts that show courses by name only (problem responses, forum) too.
+            assert opened.course_names <= {her_course_name}, (slug, opened.course_names)
             if slug == "course-overview":
                 # Its filters (organisation, course, run) ask for their values as she opens it.
                 assert opened.native_filter_statuses == [200, 200, 200], opened
+            shown_keys |= opened.course_keys
+            shown_names |= opened.course_names
         # The course tables and the course filter did show her course.
-        assert opened.course_keys == {courses[0]}
+        assert shown_keys == {courses[0]} and shown_names == {her_course_name}
         # A chart in Explore, with a simple filter of her own (what Explore sends).
         [(chart_id,)] = deployment.mariadb.query(
             "SELECT id FROM slices WHERE slice_name = 'Problem performance'",

@@ -134,6 +134,11 @@ DASHBOARDS = {
         [["problem_performance"], ["score_distribution"]],
     ),
     "video-engagement": ("Video engagement", [["video_engagement"]]),
+    "problem-responses": ("Problem responses", [["problem_responses"]]),
+    "forum-engagement": (
+        "Forum engagement",
+        [["forum_activity_over_time"], ["forum_threads", "forum_learners"]],
+    ),
     "learners": ("Individual learners", [["learner_details"]]),
     "operator": (
         "Operator view",
@@ -154,6 +159,10 @@ CHART_TITLES = {
     "statements_per_hour": "Statements received per hour",
     "arrival_delay": "Average arrival delay (s)",
     "storage_by_table": "Storage by table",
+    "problem_responses": "Answers per problem, first and final attempt",
+    "forum_activity_over_time": "Forum activity per week",
+    "forum_threads": "Forum activity per thread",
+    "forum_learners": "Forum activity per learner",
 }
 # Dashboards about courses get filters by organisation, course and date.
 COURSE_FILTERS_DATASET = "course_enrollments_daily"
@@ -163,6 +172,8 @@ COURSE_DASHBOARDS = (
     "problems-and-grades",
     "video-engagement",
     "learners",
+    "problem-responses",
+    "forum-engagement",
 )
 
 
