@@ -36,6 +36,8 @@ ROWS = [
 ]
 
 
+# Every benchmark at its small size, over a minute: `make test-all`.
+@pytest.mark.slow
 def test_every_benchmark_fills_its_row_of_the_table(tmp_path: Path) -> None:
     output = tmp_path / "performance.md"
     result = subprocess.run(

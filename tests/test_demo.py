@@ -174,6 +174,8 @@ def listening(url: str) -> bool:
         return False
 
 
+# Four minutes of the whole stack started twice: `make test-all`.
+@pytest.mark.slow
 def test_demo_starts_serves_stops_and_restarts_on_its_data(tmp_path: Path) -> None:
     demo_root = tmp_path / "demo"
     demo = Demo(demo_root)

@@ -398,11 +398,12 @@ def test_on_cluster_every_statement_parses_and_is_replicated(clickhouse_server) 
         f"DROP TABLE IF EXISTS event_sink.course_blocks ON CLUSTER {CLUSTER}",
         f"DROP TABLE IF EXISTS xapi.xapi_events_all ON CLUSTER {CLUSTER}",
     ]
-    # 0003 up: columns of both course tables, then the derived block columns; down: the block
-    # columns back to ordinary ones (every one, rendered without a server), then the drops.
+    # 0003 up: columns of both course tables, then the derived block columns (added where
+    # missing, then made MATERIALIZED); down: the block columns back to ordinary ones (every one,
+    # rendered without a server), then the drops.
     assert [s.split("\n")[0] for s in altered] == [
         f"ALTER TABLE event_sink.{table} ON CLUSTER {CLUSTER}"
-        for table in ("course_overviews", "course_blocks", "course_blocks")
+        for table in ("course_overviews", "course_blocks", "course_blocks", "course_blocks")
         + ("course_blocks", "course_blocks", "course_overviews")
     ]
     assert len(ddl) == len(created) + len(dropped) + len(altered)
