@@ -245,6 +245,7 @@ def test_a_reference_deployment_is_adopted(tmp_path: Path, generated, fresh_mode
 
         output = init_aspects(root)
         assert "Adopting the tutor-contrib-aspects 6.x schema at revision 0041" in output
+        assert "copied 534 of the 801 statements of 202401 from openedx" in output
         ids = {row[0] for row in generated}
         counts = admin.query(
             "SELECT count(), uniqExact(event_id) FROM xapi.xapi_events_all"

@@ -15,7 +15,7 @@ What it does, in order, each step safe to repeat or to interrupt:
    dbt builds its own; only before this project's dbt has run once (its state table is empty).
 4. Statements: the 6.x raw tables (Ralph's, and Vector's, the 6.x default) that are not this
    project's raw table are copied into it, month by month, each statement (event_id) once:
-   a month already copied is skipped, a month half copied gets only what it lacks.
+   a month already copied gets nothing, a month half copied only what it lacks.
 5. Records the adoption in aspects_adopted, beside the schema version table.
 
 The event sink tables are those platform-plugin-aspects writes in both: they are kept in place.
@@ -125,21 +125,24 @@ class Adoption:
             print(f"{'.'.join(source)} holds {total} statements in {len(months)} months.")
             for month, count in months:
                 in_month = f"toYYYYMM(emission_time) = {int(month)}"
-                missing_rows = self.rows(
-                    f"SELECT uniqExact(event_id) FROM {qualified(*source)} WHERE {in_month} "
-                    f"AND event_id NOT IN (SELECT event_id FROM {target} WHERE {in_month})"
-                )[0][0]
-                if not missing_rows:
-                    continue
-                self.change(
-                    f"copy {missing_rows} of the {count} statements of {month} from "
-                    f"{'.'.join(source)} into {'.'.join(self.raw)}",
-                    f"INSERT INTO {target} (event_id, emission_time, event) "
-                    f"SELECT event_id, emission_time, event FROM {qualified(*source)} "
-                    f"WHERE {in_month} AND event_id NOT IN "
-                    f"(SELECT event_id FROM {target} WHERE {in_month}) "
-                    "ORDER BY emission_time LIMIT 1 BY event_id",
+                missing = (
+                    f"FROM {qualified(*source)} WHERE {in_month} AND event_id NOT IN "
+                    f"(SELECT event_id FROM {target} WHERE {in_month})"
                 )
+                where = f"of the {count} statements of {month} from {'.'.join(source)}"
+                if self.dry_run:
+                    if copied := self.rows(f"SELECT uniqExact(event_id) {missing}")[0][0]:
+                        print(f"Would: copy {copied} {where} into {'.'.join(self.raw)}")
+                    continue
+                # The insert finds what is missing itself: no count first, which would read
+                # the month twice; a month already copied inserts nothing.
+                summary = self.client.command(
+                    f"INSERT INTO {target} (event_id, emission_time, event) "
+                    f"SELECT event_id, emission_time, event {missing} "
+                    "ORDER BY emission_time LIMIT 1 BY event_id"
+                )
+                if copied := int(summary.written_rows):
+                    print(f"copied {copied} {where} into {'.'.join(self.raw)}", flush=True)
 
     def our_models(self) -> set[str]:
         """Relation names this project's dbt creates: each model, and a view's `_mv`."""
