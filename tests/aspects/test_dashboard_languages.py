@@ -60,6 +60,33 @@ def chart_titles(dashboard: dict[str, t.Any]) -> dict[str, str]:
     }
 
 
+def tab_charts(position: dict[str, t.Any]) -> dict[str, list[str]]:
+    """The tabs of a dashboard's position: each tab's title -> its charts' uuids, in order."""
+
+    def charts(node_id: str) -> list[str]:
+        node = position[node_id]
+        if node["type"] == "CHART":
+            return [node["meta"]["uuid"]]
+        return [uuid for child in node.get("children", []) for uuid in charts(child)]
+
+    return {
+        node["meta"]["text"]: charts(node_id)
+        for node_id, node in position.items()
+        if isinstance(node, dict) and node.get("type") == "TAB"
+    }
+
+
+def expected_tab_charts(slug: str, locale: str) -> dict[str, list[str]]:
+    """What tab_charts should find in a dashboard's copy in `locale`, from superset.py's layout."""
+    return {
+        superset.translate(title, locale): [
+            superset.asset_uuid("chart", chart) for row in rows for chart in row
+        ]
+        for title, rows in superset.dashboard_tabs(slug).items()
+        if title is not None
+    }
+
+
 def filter_names(dashboard: dict[str, t.Any]) -> list[str]:
     return [item["name"] for item in dashboard["metadata"]["native_filter_configuration"]]
 
@@ -106,6 +133,11 @@ def test_spanish_and_french_come_from_the_bundled_catalogs(default_root: TutorRo
                 assert shown == catalog.get(english, english)
             english_filters = filter_names(found[slug])
             assert filter_names(dashboard) == [catalog.get(n, n) for n in english_filters]
+            assert tab_charts(dashboard["position"]) == expected_tab_charts(slug, locale)
+    # The course dashboard is in tabs, each tab's title translated.
+    tabs = tab_charts(es["position"])
+    assert "De un vistazo" in tabs
+    assert len(tabs) == len(superset.COURSE_TABS)
 
 
 def test_a_locale_without_catalog_gets_english_dashboards_and_a_warning(make_root) -> None:
@@ -188,6 +220,7 @@ def test_a_plugin_adds_a_catalog_through_the_extension_point(tmp_path: Path) -> 
 
 def test_the_bundled_catalogs_translate_every_string_the_dashboards_show() -> None:
     shown = {title for title, _ in superset.DASHBOARDS.values()}
+    shown |= {tab for slug in superset.DASHBOARDS for tab in superset.dashboard_tabs(slug) if tab}
     shown |= set(superset.CHART_TITLES.values())
     shown |= {native_filter["name"] for native_filter in superset.native_filters("en")}
     for catalog in sorted(superset.CATALOGS.glob("*/locale.yaml")):

@@ -25,6 +25,7 @@ import pytest
 import yaml
 from playwright.sync_api import sync_playwright
 
+from tests.aspects.test_dashboard_languages import expected_tab_charts, tab_charts
 from tests.aspects.test_dbt_models import expected_problem_responses
 from tests.aspects.test_models_on_generated_data import expected_structure, read_fact
 from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, SignedIn, sign_in
@@ -228,6 +229,19 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
         assert {"Course overview", "Resumen del curso", "Vue d'ensemble du cours"} <= titles
         portuguese = client.get("/api/v1/dashboard/course-overview-pt_BR")["result"]
         assert portuguese["dashboard_title"] == "Course overview"
+        # Dashboards in tabs: Superset keeps each tab, titled in the dashboard's language,
+        # with its charts, which the dashboard holds.
+        for slug in superset.DASHBOARDS:
+            for locale in ("en", "es"):
+                suffix = "" if locale == "en" else f"-{locale}"
+                dashboard = client.get(f"/api/v1/dashboard/{slug}{suffix}")["result"]
+                tabs = tab_charts(json.loads(dashboard["position_json"]))
+                assert tabs == expected_tab_charts(slug, locale), (slug, locale)
+                held = client.get(f"/api/v1/dashboard/{slug}{suffix}/charts")["result"]
+                titles_held = {chart["slice_name"] for chart in held}
+                charts = superset.dashboard_charts(slug)
+                assert titles_held == {superset.CHART_TITLES[chart] for chart in charts}, slug
+        assert len(tab_charts(json.loads(portuguese["position_json"]))) == len(superset.COURSE_TABS)
         embedded = client.get("/api/v1/dashboard/course-overview-pt_BR/embedded")["result"]
         assert embedded["uuid"] == embedding_uuid("course-overview", "pt_BR")
         # Without ASPECTS_ENABLE_PII, no dataset has a learner's name, username or email.
@@ -363,8 +377,8 @@ def test_time_charts_times_every_chart_of_the_english_dashboards(deployment: Dep
         **superset_job_environment(deployment.root, deployment.home),
     ).stdout
     assert "not timed" not in output
-    for slug, (title, rows) in superset.DASHBOARDS.items():
-        charts = [superset.CHART_TITLES[chart] for row in rows for chart in row]
+    for slug, (title, _) in superset.DASHBOARDS.items():
+        charts = [superset.CHART_TITLES[chart] for chart in superset.dashboard_charts(slug)]
         assert f"{title} ({slug}), 1 runs, seconds:" in output
         assert f"all {len(set(charts))} charts, one after the other" in output, slug
 

@@ -113,18 +113,25 @@ RLS_FILTERS.add()(lambda items: [*items, *_course_staff_filters()])
 # DASHBOARDS, IN SEVERAL LANGUAGES
 ########################################
 
-# Each dashboard: title and rows of charts (file names under charts/). Each is imported once per
-# language of SUPERSET_DASHBOARD_LOCALES, with translated titles (Superset translates its own
-# interface, not dashboards).
-DASHBOARDS = {
-    "course-overview": (
-        "Course overview",
-        [
-            ["learners_passed", "average_progress"],
-            ["enrollments_over_time", "weekly_active_learners"],
-            ["learners_by_status"],
-        ],
-    ),
+Rows = list[list[str]]  # rows of charts (file names under charts/), left to right
+# A dashboard's layout: its rows, or its tabs in order (tab title -> rows).
+Layout = Rows | dict[str, Rows]
+
+# The course dashboard, one tab per question course teams ask: a tab is one entry here (its
+# title goes in the catalogs like a chart's).
+COURSE_TABS: dict[str, Rows] = {
+    "At a glance": [
+        ["learners_passed", "average_progress"],
+        ["enrollments_over_time", "weekly_active_learners"],
+        ["learners_by_status"],
+    ],
+}
+# Each dashboard: title and layout. Each is imported once per language of
+# SUPERSET_DASHBOARD_LOCALES, with translated titles (Superset translates its own interface,
+# not dashboards).
+DASHBOARDS: dict[str, tuple[str, Layout]] = {
+    # Its slug and uuid stay: the LMS embeds it by uuid.
+    "course-overview": ("Course overview", COURSE_TABS),
     "learner-progress": (
         "Learner progress",
         [["average_progress", "learners_by_status"], ["at_risk_learners"]],
@@ -303,9 +310,28 @@ def native_filters(locale: str) -> list[dict[str, t.Any]]:
     return filters
 
 
-def dashboard_yaml(slug: str, locale: str) -> str:
-    """A dashboard in Superset's export format, in one language."""
-    title, rows = DASHBOARDS[slug]
+def dashboard_tabs(slug: str) -> dict[str | None, Rows]:
+    """A dashboard's rows per tab title, in order; one untitled tab when it has none."""
+    _, layout = DASHBOARDS[slug]
+    return dict(layout) if isinstance(layout, dict) else {None: layout}
+
+
+def dashboard_charts(slug: str) -> list[str]:
+    """The charts of a dashboard, tab after tab, row after row."""
+    return [chart for rows in dashboard_tabs(slug).values() for row in rows for chart in row]
+
+
+def tab_id(title: str) -> str:
+    """A tab's id in the position, from its English title: the same in every language."""
+    return "TAB-" + re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
+def dashboard_position(slug: str, locale: str) -> dict[str, t.Any]:
+    """
+    A dashboard's layout in Superset's position format: rows of charts in its grid, or, for
+    a dashboard in tabs, a TABS component in its grid holding a TAB per tab, each with its rows.
+    """
+    title, _ = DASHBOARDS[slug]
     position: dict[str, t.Any] = {
         "DASHBOARD_VERSION_KEY": "v2",
         "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
@@ -316,35 +342,50 @@ def dashboard_yaml(slug: str, locale: str) -> str:
             "meta": {"text": translate(title, locale)},
         },
     }
+
+    def add(node_id: str, kind: str, parents: list[str], **meta: t.Any) -> list[str]:
+        """Add a component under the last of `parents`; its own parents, for its children."""
+        position[node_id] = {"type": kind, "id": node_id, "children": [], "parents": parents}
+        if meta:
+            position[node_id]["meta"] = meta
+        position[parents[-1]]["children"].append(node_id)
+        return [*parents, node_id]
+
+    tabs = dashboard_tabs(slug)
+    grid = ["ROOT_ID", "GRID_ID"]
+    if None not in tabs:
+        grid = add("TABS-" + slug, "TABS", grid)
     export_id = 0  # ids of an export, which the import maps to the charts by uuid
-    for row_index, charts in enumerate(rows):
-        row = f"ROW-{row_index}"
-        position["GRID_ID"]["children"].append(row)
-        position[row] = {
-            "type": "ROW",
-            "id": row,
-            "children": [],
-            "parents": ["ROOT_ID", "GRID_ID"],
-            "meta": {"background": "BACKGROUND_TRANSPARENT"},
-        }
-        for chart in charts:
-            export_id += 1
-            key = f"CHART-{chart}"
-            position[row]["children"].append(key)
-            position[key] = {
-                "type": "CHART",
-                "id": key,
-                "children": [],
-                "parents": ["ROOT_ID", "GRID_ID", row],
-                "meta": {
-                    "uuid": asset_uuid("chart", chart),
-                    "chartId": export_id,
-                    "width": 12 // len(charts),
-                    "height": 50,
-                    "sliceName": CHART_TITLES[chart],
-                    "sliceNameOverride": translate(CHART_TITLES[chart], locale),
-                },
-            }
+    row_index = 0
+    for tab_title, rows in tabs.items():
+        parents = grid
+        if tab_title is not None:
+            text = translate(tab_title, locale)
+            parents = add(tab_id(tab_title), "TAB", grid, text=text, defaultText=text)
+        for charts in rows:
+            row = add(f"ROW-{row_index}", "ROW", parents, background="BACKGROUND_TRANSPARENT")
+            row_index += 1
+            for chart in charts:
+                export_id += 1
+                key = f"CHART-{chart}"
+                add(
+                    key if key not in position else f"{key}-{export_id}",  # a chart shown twice
+                    "CHART",
+                    row,
+                    uuid=asset_uuid("chart", chart),
+                    chartId=export_id,
+                    width=12 // len(charts),
+                    height=50,
+                    sliceName=CHART_TITLES[chart],
+                    sliceNameOverride=translate(CHART_TITLES[chart], locale),
+                )
+    return position
+
+
+def dashboard_yaml(slug: str, locale: str) -> str:
+    """A dashboard in Superset's export format, in one language."""
+    title, _ = DASHBOARDS[slug]
+    position = dashboard_position(slug, locale)
     metadata = {
         "color_scheme": "",
         "refresh_frequency": 0,
