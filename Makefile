@@ -23,7 +23,7 @@ help: ## Show the targets
 install: system-packages ## Install everything the tests need: apt packages and virtualenvs
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements/test.txt $(foreach p,$(PLUGINS),-e tutor-contrib-$(p))
+	$(VENV)/bin/pip install --quiet -r requirements/test.txt $(foreach p,common $(PLUGINS),-e tutor-contrib-$(p))
 	$(PYTHON) -m venv $(VENV_CC07)
 	$(VENV_CC07)/bin/pip install --quiet -r requirements/clickhouse-connect-0.7.txt
 	$(PYTHON) -m venv $(VENV_RALPH)

@@ -1,7 +1,7 @@
 """
 Generate the configuration reference from the plugins' own settings.
 
-Each plugin lists its settings in plugin.py as (name, default, description) triples
+Each plugin lists its settings in plugin.py as (name, default, description[, check]) rows
 (CONFIG_DEFAULTS and CONFIG_UNIQUE). This writes docs/configuration.md and the
 "Configuration" section of each plugin's README from them. With --check it writes
 nothing and fails when a file is stale, or when a plugin registers a setting it does not
@@ -45,7 +45,7 @@ def load_settings(name: str) -> tuple[list[Setting], list[Setting]]:
         for hook in (hooks.Filters.CONFIG_DEFAULTS, hooks.Filters.CONFIG_UNIQUE)
         for key, _ in hook.iterate_from_context(context)
     }
-    described = {key for key, _, _ in defaults + unique}
+    described = {key for key, *_ in defaults + unique}
     if registered != described:
         sys.exit(f"{name}: settings registered but not described: {sorted(registered - described)}")
     return defaults, unique
@@ -66,7 +66,7 @@ def settings_table(name: str) -> str:
         return "This plugin has no settings yet.\n"
     rows = ["| Setting | Default | Description |", "|---|---|---|"]
     for settings, is_unique in ((defaults, False), (unique, True)):
-        for key, value, description in settings:
+        for key, value, description, *_ in settings:
             default = show_default(value, is_unique).replace("|", "\\|")
             rows.append(f"| `{key}` | {default} | {description} |")
     return "\n".join(rows) + "\n"

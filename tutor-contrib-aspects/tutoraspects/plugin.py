@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import filecmp
-import functools
 import json
 import re
 import shlex
@@ -18,19 +17,15 @@ from tutor import exceptions, hooks
 from tutor.types import Config
 
 from tutorclickhouse.hooks import INIT_SQL
-from tutorclickhouse.settings_checks import ConfigGuard, resources_errors
+from tutorcommon.checks import kubernetes_resources as resources_errors
+from tutorcommon.files import COMPOSE_FILES, private_files
+from tutorcommon.guard import ConfigGuard
+from tutorcommon.rendering import compiled
 from tutorralph.hooks import SETTINGS as RALPH_SETTINGS
 
 # superset, embedding: their contributions to Superset, through the superset plugin's hooks.
 from . import embedding, grants, reference, superset  # noqa: F401 - embedding: hooks only
 from .__about__ import __version__
-
-
-@functools.cache
-def compiled(environment: jinja2.Environment, text: str) -> jinja2.Template:
-    """A value compiled once per rendering: several templates render the same values."""
-    return environment.from_string(text)
-
 
 ########################################
 # CONFIGURATION
@@ -334,9 +329,7 @@ def value_errors(config: Config) -> t.Iterator[str]:
         )
 
 
-CONFIG_GUARD = ConfigGuard("Aspects", config_errors)
-hooks.Actions.PROJECT_ROOT_READY.add(priority=hooks.priorities.LOW)(CONFIG_GUARD.remember)
-hooks.Actions.CONFIG_LOADED.add()(CONFIG_GUARD.check)
+CONFIG_GUARD = ConfigGuard("Aspects", config_errors).register()
 
 # A config.yml written for the reference plugin (tutor-contrib-aspects 6.x): its settings are
 # read, carried over to this project's settings, or reported as unused on `tutor config save`;
@@ -932,17 +925,7 @@ def _copy_job_files(root_env: str, _config: Config) -> None:
 # their environment (the aspects job, the scheduled dbt runs, Tutor's own services) exactly as
 # configured: an env_file would read $, # and quotes in a value as syntax. The job image's
 # build context holds none: the jobs read theirs from the environment.
-SECRET_FILES = (
-    "plugins/aspects/k8s/job-secret.yml",
-    "local/docker-compose.yml",
-    "local/docker-compose.jobs.yml",
-)
-
-
-@hooks.Actions.ENV_SAVED.add()
-def _make_secret_files_private(root_env: str, _config: Config) -> None:
-    for name in SECRET_FILES:
-        (Path(root_env) / name).chmod(0o600)
+private_files("plugins/aspects/k8s/job-secret.yml", *COMPOSE_FILES)
 
 
 ########################################

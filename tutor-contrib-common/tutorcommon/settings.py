@@ -1,0 +1,34 @@
+"""
+A plugin's settings as one table of `Setting` rows, from which Tutor's defaults, the
+configuration reference (tools/generate_config_docs.py) and the checks of values all come.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from tutor import hooks
+from tutor.types import Config
+
+from .checks import Check
+
+
+class Setting(t.NamedTuple):
+    name: str
+    default: t.Any
+    description: str
+    #: Checks the value alone; checks across settings live in the plugin's own function.
+    check: Check | None = None
+
+
+def register(defaults: t.Sequence[Setting], unique: t.Sequence[Setting] = ()) -> None:
+    """Give Tutor the defaults, and the unique ones (secrets, generated once and saved)."""
+    hooks.Filters.CONFIG_DEFAULTS.add_items([(s.name, s.default) for s in defaults])
+    hooks.Filters.CONFIG_UNIQUE.add_items([(s.name, s.default) for s in unique])
+
+
+def value_errors(settings: t.Iterable[Setting], config: Config) -> t.Iterator[str]:
+    """The messages of every setting's own check, in table order."""
+    for setting in settings:
+        if setting.check:
+            yield from setting.check(setting.name, config[setting.name])
