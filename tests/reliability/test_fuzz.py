@@ -43,9 +43,7 @@ from tutoraspects.plugin import load_xapi_test_data as load_command
 REPOSITORY = Path(__file__).resolve().parents[2]
 RALPH_PYTHON = REPOSITORY / ".venv-ralph" / "bin" / "python"
 SUPERSET_PYTHON = REPOSITORY / ".venv-superset" / "bin" / "python"
-SSO_PYTHONPATH = (
-    REPOSITORY / "tutor-contrib-superset/tutorsuperset/templates/superset/apps/pythonpath"
-)
+SSO_PYTHONPATH = REPOSITORY / "tutor-contrib-superset/tutorsuperset/pythonpath"
 ASPECTS_PACKAGE = REPOSITORY / "tutor-contrib-aspects" / "tutoraspects"
 
 RECEIVE_TIMEOUT = 1.0  # seconds the server waits for a body that stalls

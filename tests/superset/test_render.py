@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.superset import SUPERSET_BIN
 from tests.harness.tutor import BIN, REPOSITORY, TutorRoot, check_posix_script
 from tests.superset.conftest import PLUGINS_ROOT
 
@@ -37,10 +38,18 @@ def test_renders_and_validates_alone(alone: TutorRoot, tmp_path: Path) -> None:
         check_posix_script(script, tmp_path)
 
 
+PLAIN_PYTHONPATH = REPOSITORY / "tutor-contrib-superset" / "tutorsuperset" / "pythonpath"
+
+
 def test_kubernetes_pods_mount_every_module_of_the_pythonpath(alone: TutorRoot) -> None:
     rendered = alone.path / "env" / "plugins" / "superset" / "apps" / "pythonpath"
-    modules = {path.name for path in rendered.glob("*.py")}
-    assert {"superset_config.py", "openedx_sso.py", "query_guard.py"} <= modules
+    modules = {path.name for path in rendered.iterdir() if path.is_file()}
+    assert {"superset_config.py", "openedx_sso.py", "query_guard.py", "tutor_settings.json"} <= (
+        modules
+    )
+    # The plain modules land as they are in the package, where the linter reads them.
+    for plain in PLAIN_PYTHONPATH.glob("*.py"):
+        assert (rendered / plain.name).read_text() == plain.read_text(), plain.name
     manifests = alone.manifests()
     [config_map] = [m for (_, n), m in manifests.items() if n.startswith("superset-pythonpath-")]
     assert set(config_map["data"]) == modules
@@ -104,13 +113,13 @@ def test_knows_nothing_of_clickhouse_or_xapi(alone: TutorRoot) -> None:
 
 def test_secrets_stay_out_of_the_configuration_and_the_job_script(alone: TutorRoot) -> None:
     config = alone.config()
-    superset_config = alone.env_file(
-        "plugins", "superset", "apps", "pythonpath", "superset_config.py"
-    )
-    compile(superset_config, "superset_config.py", "exec")  # the rendered file is Python
+    pythonpath = alone.path / "env" / "plugins" / "superset" / "apps" / "pythonpath"
+    files = {path.name: path.read_text() for path in pythonpath.iterdir() if path.is_file()}
+    for name, text in files.items():  # the rendered files are Python and JSON
+        json.loads(text) if name.endswith(".json") else compile(text, name, "exec")
     secrets = ("SUPERSET_SECRET_KEY", "SUPERSET_DB_PASSWORD", "SUPERSET_OAUTH2_CLIENT_SECRET")
     for key in secrets:
-        assert config[key] not in superset_config
+        assert not [name for name, text in files.items() if config[key] in text], key
     [(_, script), (_, lms_script)] = alone.init_scripts("superset")
     for key in (*secrets, "SUPERSET_ADMIN_PASSWORD", "MYSQL_ROOT_PASSWORD"):
         assert config[key] not in script + lms_script
@@ -122,29 +131,34 @@ def test_secrets_stay_out_of_the_configuration_and_the_job_script(alone: TutorRo
         rendered = alone.env_file("apps", "openedx", "settings", "lms", f"{variant}.py")
         [value] = re.findall(r"^SUPERSET_OAUTH2_CLIENT_SECRET = (.+)$", rendered, re.MULTILINE)
         assert ast.literal_eval(value) == config["SUPERSET_OAUTH2_CLIENT_SECRET"]
-    assert "AUTH_TYPE = AUTH_OAUTH" in superset_config
-    assert '"code_challenge_method": "S256"' in superset_config
+    assert "AUTH_TYPE = AUTH_OAUTH" in files["openedx_config.py"]
+    assert '"code_challenge_method": "S256"' in files["openedx_config.py"]
+
+
+# What Superset reads of its session cookie from its configuration, loaded with superset.env.
+COOKIE_VALUES = """
+import json, superset_config as c
+print(json.dumps([
+    c.SESSION_COOKIE_SECURE, c.SESSION_COOKIE_HTTPONLY, c.TALISMAN_CONFIG["session_cookie_secure"]
+]))
+"""
 
 
 @pytest.mark.parametrize("https", [True, False])
 def test_the_session_cookie_is_secure_under_https(make_root, https: bool) -> None:
     # It carries the person's LMS access token.
     root = make_root(["superset"], {"ENABLE_HTTPS": https})
-    code = root.env_file("plugins", "superset", "apps", "pythonpath", "superset_config.py")
-    values = {}
-    for node in ast.parse(code).body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            name = node.targets[0].id
-            if name in ("SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY", "TALISMAN_CONFIG"):
-                values[name] = ast.literal_eval(node.value) if name != "TALISMAN_CONFIG" else node
-    talisman = values.pop("TALISMAN_CONFIG")
-    [secure] = [
-        ast.literal_eval(value)
-        for key, value in zip(talisman.value.keys, talisman.value.values, strict=True)
-        if ast.literal_eval(key) == "session_cookie_secure"
-    ]
-    assert values == {"SESSION_COOKIE_SECURE": https, "SESSION_COOKIE_HTTPONLY": True}
-    assert secure is https
+    apps = root.path / "env" / "plugins" / "superset" / "apps"
+    lines = (apps / "superset.env").read_text().splitlines()
+    secrets = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    result = subprocess.run(
+        [str(SUPERSET_BIN / "python"), "-c", COOKIE_VALUES],
+        env={**secrets, "PYTHONPATH": str(apps / "pythonpath"), "PATH": str(SUPERSET_BIN)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(result.stdout.splitlines()[-1]) == [https, True, https]
 
 
 def test_launch_prints_supersets_url(alone: TutorRoot) -> None:

@@ -574,13 +574,32 @@ hooks.Filters.ENV_TEMPLATE_TARGETS.add_items(
 hooks.Filters.ENV_TEMPLATE_FILTERS.add_item(
     ("superset_shell_quote", lambda value: shlex.quote(str(value)))
 )
-# The modules of Superset's pythonpath (configuration, sign-in, query guard, init sync): shipped
-# to Kubernetes pods in one ConfigMap, each mounted over the image's folder.
-PYTHONPATH_MODULES = sorted(
-    module.name
-    for module in (PACKAGE / "templates" / "superset" / "apps" / "pythonpath").iterdir()
-    if module.name.endswith(".py")
+# Superset's pythonpath: plain modules (configuration, sign-in, query guard, init sync), copied
+# as they are, and the files that Tutor renders from the settings (tutor_settings.json, what
+# plugins contribute). Shipped to Kubernetes pods in one ConfigMap, each mounted over the
+# image's folder.
+PLAIN_PYTHONPATH = PACKAGE / "pythonpath"
+PYTHONPATH_TARGET = "plugins/superset/apps/pythonpath"
+PLAIN_MODULES = sorted(
+    module.name for module in PLAIN_PYTHONPATH.iterdir() if module.suffix == ".py"
 )
+PYTHONPATH_MODULES = sorted(
+    PLAIN_MODULES
+    + [
+        module.name
+        for module in (PACKAGE / "templates" / "superset" / "apps" / "pythonpath").iterdir()
+    ]
+)
+
+
+@hooks.Actions.ENV_SAVED.add()
+def _copy_plain_modules(root_env: str, _config: Config) -> None:
+    target = Path(root_env, PYTHONPATH_TARGET)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in PLAIN_MODULES:
+        (target / name).write_bytes((PLAIN_PYTHONPATH / name).read_bytes())
+
+
 hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
     [
         ("superset_pythonpath_modules", PYTHONPATH_MODULES),

@@ -44,12 +44,13 @@ COURSE_KEY = re.compile(r"[A-Za-z0-9_.:+~/-]+")
 COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 # Words that SQL reads as a literal, an operator or a clause rather than a column ("null IN (…)"
 # is the NULL literal, never true; "select IN (…)" does not parse): not taken as column names.
-SQL_WORDS = frozenset(
+_SQL_WORDS_TEXT = (
     "all and any array as asc between case cast current_date current_time current_timestamp "
     "current_user date default desc distinct else end except exists false from global group "
     "having ilike in inf infinity intersect interval is join like limit nan not null on or order "
-    "select session_user then timestamp true union user when where with".split()
+    "select session_user then timestamp true union user when where with"
 )
+SQL_WORDS = frozenset(_SQL_WORDS_TEXT.split())
 TOKEN_MARGIN_SECONDS = 30  # renew a token this long before it expires
 # The password of accounts made through the LMS. Not a password hash (no "$"): no password
 # matches it. Flask-AppBuilder gives them a random password instead, which looks like a local
@@ -226,8 +227,7 @@ class OpenEdxSsoSecurityManager(SupersetSecurityManager):
         if filters:
             processor = datasource.get_template_processor()
             keys += [
-                f"{processor.process_template(rls.clause)}-{rls.group_key or ''}"
-                for rls in filters
+                f"{processor.process_template(rls.clause)}-{rls.group_key or ''}" for rls in filters
             ]
         return keys
 

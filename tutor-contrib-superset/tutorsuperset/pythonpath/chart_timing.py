@@ -17,8 +17,9 @@ import math
 import sys
 import time
 
-# The queries run as the admin user (rendered by Tutor, as in superset_sync: no shell quoting).
-ADMIN_USERNAME = {{ SUPERSET_ADMIN_USERNAME|tojson }}
+# The queries run as the admin user, whose name Tutor renders into superset_sync.py (no shell
+# quoting on the way).
+from superset_sync import ADMIN_USERNAME
 
 
 def percentile(values: list[float], share: float) -> float:

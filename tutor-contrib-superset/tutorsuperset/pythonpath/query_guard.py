@@ -103,9 +103,7 @@ class DatasetChoices:
 def refusals(dataset: Any, query: dict[str, Any]) -> list[str]:
     """What of this query (get_sqla_query's arguments) only an administrator may send."""
     choices = DatasetChoices(dataset)
-    found: list[str] = [
-        f"Jinja in {text[:80]!r}" for text in strings(query) if JINJA.search(text)
-    ]
+    found: list[str] = [f"Jinja in {text[:80]!r}" for text in strings(query) if JINJA.search(text)]
     for place in ("columns", "groupby", "series_columns"):
         for column in query.get(place) or []:
             found += choices.column(column, place)
