@@ -33,12 +33,15 @@ en:
   Weekly active learners: ''
   null: null
 """
-# A correction of one string of the bundled Spanish catalog.
+# A correction of one string of the bundled Spanish catalog, and a Latin American Spanish one.
 SPANISH = "en:\n  Learners: Alumnos\n"
+LATIN_AMERICAN = "en:\n  Learners: Aprendices\n"
 PLUGIN = """\
 from tutoraspects.hooks import DASHBOARD_CATALOGS
 
-DASHBOARD_CATALOGS.add_items([("de", {german!r}), ("es", {spanish!r})])
+DASHBOARD_CATALOGS.add_items(
+    [("de", {german!r}), ("es", {spanish!r}), ("es-419", {latin_american!r})]
+)
 """
 
 
@@ -178,18 +181,36 @@ def test_a_locale_without_catalog_gets_english_dashboards_and_a_warning(make_roo
     assert len(dashboards(root)) == len(superset.DASHBOARDS)
 
 
+def test_a_regional_locale_without_catalog_gets_its_language_s(default_root: TutorRoot) -> None:
+    output = save(default_root, ["en", "es_419", "fr-CA"])
+    assert "no dashboard catalog" not in output
+    found = dashboards(default_root)
+    for locale, language in (("es_419", "es"), ("fr-CA", "fr")):
+        catalog = superset.read_catalog(superset.CATALOGS / language / "locale.yaml")
+        overview = found[f"course-overview-{locale}"]
+        assert overview["dashboard_title"] == catalog["Course overview"]
+        assert overview["uuid"] == superset.translated_uuid("course-overview", locale)
+        english = chart_titles(found["course-overview"])
+        assert chart_titles(overview) == {text: catalog.get(text, text) for text in english}
+
+
 def test_a_plugin_adds_a_catalog_through_the_extension_point(tmp_path: Path) -> None:
-    german, spanish = tmp_path / "de.yaml", tmp_path / "es.yaml"
-    german.write_text(GERMAN, encoding="utf-8")
-    spanish.write_text(SPANISH, encoding="utf-8")
+    catalogs = {}
+    for name, text in (
+        ("german", GERMAN),
+        ("spanish", SPANISH),
+        ("latin_american", LATIN_AMERICAN),
+    ):
+        catalogs[name] = tmp_path / f"{name}.yaml"
+        catalogs[name].write_text(text, encoding="utf-8")
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "germandashboards.py").write_text(
-        PLUGIN.format(german=str(german), spanish=str(spanish)), encoding="utf-8"
+        PLUGIN.format(**{name: str(path) for name, path in catalogs.items()}), encoding="utf-8"
     )
     root = TutorRoot(tmp_path / "root", plugins_root=plugins)
     root.run("plugins", "enable", *PLUGINS, "germandashboards")
-    output = save(root, ["en", "es", "de"])
+    output = save(root, ["en", "es", "de", "es_419"])
     assert "no dashboard catalog" not in output
     found = dashboards(root)
     overview = found["course-overview-de"]
@@ -211,6 +232,9 @@ def test_a_plugin_adds_a_catalog_through_the_extension_point(tmp_path: Path) -> 
     assert chart_titles(learners)["Learners"] == "Alumnos"
     assert learners["dashboard_title"] == "Estudiantes"
     assert found["course-overview-es"]["dashboard_title"] == "Resumen del curso"
+    # A regional catalog wins over its language's; what it leaves out comes from that one.
+    assert chart_titles(found["learners-es_419"])["Learners"] == "Aprendices"
+    assert found["learners-es_419"]["dashboard_title"] == "Estudiantes"
     # Without the plugin, German has no catalog: English, with the warning.
     root.run("plugins", "disable", "germandashboards")
     assert "no dashboard catalog for de" in save(root, ["en", "es", "de"])

@@ -263,9 +263,19 @@ def _merged_catalogs(paths: tuple[str, ...]) -> dict[str, str]:
 
 
 def catalog_paths(locale: str) -> tuple[str, ...]:
-    """The catalogs contributed for `locale`, in the order they apply."""
+    """
+    The catalogs for `locale`, in the order they apply: its language's first (es for es_419,
+    as gettext falls back), then its own, which win where both translate a text.
+    """
     key = locale_key(locale)
-    return tuple(path for name, path in DASHBOARD_CATALOGS.iterate() if locale_key(name) == key)
+    language = key.split("_", 1)[0]
+    catalogs = list(DASHBOARD_CATALOGS.iterate())
+    return tuple(
+        path
+        for wanted in dict.fromkeys((language, key))
+        for name, path in catalogs
+        if locale_key(name) == wanted
+    )
 
 
 def untranslated_locales(locales: list[str]) -> list[str]:
