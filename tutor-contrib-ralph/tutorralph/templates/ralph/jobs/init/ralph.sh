@@ -1,15 +1,13 @@
 # Initialise Ralph: wait until it answers its heartbeat (which also checks its backend), then
-# check that the admin and LMS users log in with the passwords from the configuration.
+# check that its own users (admin, LMS) log in with the passwords from the configuration.
 # Changes nothing, so it is safe to repeat. Needs only sh and python3 (both in the Ralph image).
 echo "Checking Ralph at {{ "https" if RALPH_RUN_HTTPS else "http" }}://{{ RALPH_HOST }}:{{ RALPH_PORT }}"
 python3 - <<'RALPH_CHECK_END'
 import base64, json, os, sys, time, urllib.error, urllib.request
 
 url = {{ (("https" if RALPH_RUN_HTTPS else "http") ~ "://" ~ RALPH_HOST ~ ":" ~ RALPH_PORT|string)|tojson }}
-users = [
-    ({{ RALPH_ADMIN_USERNAME|tojson }}, "RALPH_ADMIN"),
-    ({{ RALPH_LMS_USERNAME|tojson }}, "RALPH_LMS"),
-]
+# (username, prefix of its settings) of each of the plugin's own users.
+users = {{ ralph_own_users()|tojson }}
 attempts = 20
 
 for attempt in range(1, attempts + 1):
