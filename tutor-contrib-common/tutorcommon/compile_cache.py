@@ -1,0 +1,126 @@
+"""
+Tutor compiles every template, patch and configuration value anew on each command, and some
+texts several times in one (each configuration value once per pass over the configuration,
+each patch once per template that includes it): with the Aspects plugins' templates, patches and
+settings, compiling is about half of `tutor config save`. This cache keeps the Python code that
+Jinja compiles, keyed by all that the code depends on: in memory for the rest of the command,
+and on disk for the next commands, so that a command compiles only the texts that changed.
+
+What reaches the disk is the compiled code of texts that hold Jinja markup (templates, patches,
+values such as "{{ LMS_HOST }}:8000"); a plain value, such as a generated password, is cached in
+memory only. The directory is the user's (``$XDG_CACHE_HOME``, else ``~/.cache``), private to
+them (0700), one folder per Jinja release and Python version; nothing breaks when it cannot be
+written, or when it is deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import sys
+import tempfile
+import types
+import typing as t
+from pathlib import Path
+
+import jinja2
+from tutor import env as tutor_env
+
+DISABLE = "TUTOR_CONTRIB_COMMON_COMPILE_CACHE"  # "0": compile everything, as Tutor alone does
+_compile = jinja2.Environment.compile
+_memory: dict[str, types.CodeType] = {}
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    version = f"jinja-{jinja2.__version__}-{sys.implementation.cache_tag}"
+    return Path(base, "tutor-contrib-common", version)
+
+
+def _options(environment: jinja2.Environment) -> tuple[t.Any, ...]:
+    """What, besides its source, the code Jinja generates depends on."""
+    return (
+        environment.block_start_string,
+        environment.block_end_string,
+        environment.variable_start_string,
+        environment.variable_end_string,
+        environment.comment_start_string,
+        environment.comment_end_string,
+        environment.line_statement_prefix,
+        environment.line_comment_prefix,
+        environment.trim_blocks,
+        environment.lstrip_blocks,
+        environment.newline_sequence,
+        environment.keep_trailing_newline,
+        environment.optimized,
+        environment.is_async,
+        environment.finalize is not None,
+        repr(environment.autoescape),
+        tuple(sorted(environment.extensions)),
+    )
+
+
+def _has_markup(environment: jinja2.Environment, source: str) -> bool:
+    starts = (
+        environment.block_start_string,
+        environment.variable_start_string,
+        environment.comment_start_string,
+    )
+    return any(start in source for start in starts)
+
+
+def _read(path: Path) -> types.CodeType | None:
+    try:
+        code = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    return code if isinstance(code, types.CodeType) else None
+
+
+def _write(path: Path, code: types.CodeType) -> None:
+    try:
+        # The folder of this cache private (its parents are made with the default mode).
+        path.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        # Written aside then renamed: a command reading at the same time sees all or nothing.
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as temporary:
+            temporary.write(marshal.dumps(code))
+        os.replace(temporary.name, path)
+    except OSError:
+        pass
+
+
+@jinja2.utils.internalcode
+def cached_compile(
+    self: jinja2.Environment,
+    source: t.Any,
+    name: str | None = None,
+    filename: str | None = None,
+    raw: bool = False,
+    defer_init: bool = False,
+) -> t.Any:
+    """jinja2.Environment.compile, through the cache for template sources."""
+    if raw or not isinstance(source, str):
+        return _compile(self, source, name, filename, raw, defer_init)
+    context = repr((_options(self), name, filename, defer_init)).encode()
+    key = hashlib.sha256(context + b"\0" + source.encode("utf-8", "surrogatepass")).hexdigest()
+    code = _memory.get(key)
+    if code is None:
+        on_disk = _has_markup(self, source)
+        path = cache_dir() / key[:2] / key
+        code = _read(path) if on_disk else None
+        if code is None:
+            # A syntax error raises here, as without the cache, and nothing is kept.
+            code = _compile(self, source, name, filename, raw, defer_init)
+            if on_disk:
+                _write(path, code)
+        _memory[key] = code
+    return code
+
+
+def install() -> None:
+    """Compile Tutor's templates through the cache (once, whichever plugin asks first)."""
+    if os.environ.get(DISABLE) != "0":
+        # Tutor's own environment class only: other Jinja users in the process are untouched.
+        tutor_env.JinjaEnvironment.compile = cached_compile  # type: ignore[method-assign]
