@@ -36,6 +36,11 @@ from typing import Any
 
 import pytest
 
+from tests.aspects.figures_video_pages import (
+    activity_of,
+    expected_block_engagement,
+    expected_video_views,
+)
 from tests.aspects.test_migrations import COURSE_BLOCKS_0003, COURSE_OVERVIEWS_0003
 from tests.harness.fixtures import ClickHouseServer
 from tutoraspects import xapi_generator
@@ -80,6 +85,8 @@ INCREMENTAL_MODELS = [
     "forum_activity_daily",
     "video_interactions_daily",
     "video_seeks",
+    "video_views",
+    "block_engagement_daily",
     "ingestion_hourly",
 ]
 MODELS = ["xapi_events_parsed", *INCREMENTAL_MODELS, "at_risk_learners"]
@@ -1362,6 +1369,8 @@ EXPECTED: dict[str, Callable[[list[Fact]], list[Row]]] = {
     "video_seeks": expected_video_seeks,
     "problem_hints_and_answers": expected_hints_and_answers,
     "problem_responses": expected_problem_responses,
+    "video_views": expected_video_views,
+    "block_engagement_daily": expected_block_engagement,
 }
 
 
@@ -1702,6 +1711,18 @@ def _day_and_week(f: Fact) -> list[tuple[Any, ...]]:
 
 
 TOUCHED_GROUPS: dict[str, tuple[Callable[[Fact], list[tuple[Any, ...]]], Callable[[Row], Any]]] = {
+    "video_views": (
+        lambda f: (
+            [(f.course.key, f.block)]
+            if f.block_type == "video" and f.verb in ("played", "paused", "completed")
+            else []
+        ),
+        lambda row: (row["course_key"], row["video_id"]),
+    ),
+    "block_engagement_daily": (
+        lambda f: [(f.course.key, f.time.date())] if activity_of(f) else [],
+        lambda row: (row["course_key"], row["activity_date"]),
+    ),
     "course_enrollments_daily": (
         lambda f: [(f.course.key,)] if f.verb in ("registered", "unregistered") else [],
         lambda row: (row["course_key"],),

@@ -32,6 +32,7 @@ from typing import Any
 import clickhouse_connect
 import pytest
 
+from tests.aspects.figures_video_pages import expected_block_engagement, expected_video_views
 from tests.aspects.test_dbt_models import (
     COURSE_TYPE,
     DBT_VARS,
@@ -120,6 +121,8 @@ EXPECTED_FIGURES = {
     "video_interactions_daily": expected_video_interactions,
     "video_seeks": expected_video_seeks,
     "problem_responses": expected_problem_responses,
+    "video_views": expected_video_views,
+    "block_engagement_daily": expected_block_engagement,
 }
 
 
