@@ -16,7 +16,9 @@ dbt is slow to start, so the module builds one history and each test checks one 
 3. replay: every statement inserted a second time, then dbt: no figure changes;
 4. new: more statements (new days, learners and a late one for an old day), then dbt: the
    figures are those of all statements, and only the groups they touch were recomputed;
-5. as_of: at_risk_learners rebuilt for a given date instead of the latest statement.
+5. as_of: at_risk_learners rebuilt for a given date instead of the latest statement;
+6. settings: at_risk_learners rebuilt with other criteria, given as the aspects jobs give
+   them (the ASPECTS_AT_RISK_* environment variables), not as dbt vars.
 """
 
 from __future__ import annotations
@@ -64,10 +66,17 @@ ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(emission_time)
 ORDER BY (emission_time, event_id)
 """
-AT_RISK_INACTIVE_DAYS = 14
+# The criteria of learners at risk (ASPECTS_AT_RISK_* settings, at_risk_* dbt vars).
+AT_RISK = {"inactive_days": 14, "grade_below_percent": 60, "progress_below_percent": 50}
+# Other criteria, given through the environment: two more days (dan's 14 in Math are not
+# enough), no grade criterion, and only a learner with nothing completed under the progress one.
+AT_RISK_SETTINGS = {"inactive_days": 16, "grade_below_percent": 0, "progress_below_percent": 1}
 # No look-back: an incremental run then recomputes exactly the groups that new statements
 # touch, which the tests check (the project's default only adds already-seen statements).
-DBT_VARS = {"incremental_lookback_seconds": 0, "at_risk_inactive_days": AT_RISK_INACTIVE_DAYS}
+DBT_VARS = {
+    "incremental_lookback_seconds": 0,
+    **{f"at_risk_{name}": value for name, value in AT_RISK.items()},
+}
 AS_OF = datetime(2024, 4, 1, tzinfo=UTC)
 
 INCREMENTAL_MODELS = [
@@ -234,6 +243,7 @@ class Fact:
     thread: str = ""  # forum: the thread the statement names
     response: str = ""  # result.response: what the learner answered
     question: str = ""  # a question of a multi-question problem: its input id, e.g. 2_1
+    mode: str = ""  # a registration: the enrolment mode (track) it registers the learner in
 
     @property
     def block_type(self) -> str:
@@ -277,7 +287,7 @@ class Statements:
         self, actor: str, course: Course, when: datetime, mode: str = "audit", ccx: str = ""
     ) -> None:
         extensions = {"https://w3id.org/xapi/acrossx/extensions/type": mode}
-        fact = Fact(self._id(), when, actor, "registered", course, ccx=ccx)
+        fact = Fact(self._id(), when, actor, "registered", course, ccx=ccx, mode=mode)
         self._add(fact, extensions=extensions)
 
     def unregistered(self, actor: str, course: Course, when: datetime) -> None:
@@ -847,6 +857,9 @@ def first_statements() -> Statements:
     s.passed("gus", HISTORY, at(19, 17))
     s.failed("gus", HISTORY, at(19, 17))
     s.navigated("gus", HISTORY, at(20, 12), "next")  # the latest statement
+    # Enrolled before statements were collected: no registration, still a learner at risk.
+    s.navigated("joe", HISTORY, at(2, 9), "next")
+    s.course_graded("joe", HISTORY, at(19, 16, 30), 30.0)
     return s
 
 
@@ -920,6 +933,7 @@ def expected_parsed(facts: list[Fact]) -> list[Row]:
             "object_name": f.object_name,
             "forum_post_type": f.post_type,
             "forum_thread_id": f.thread,
+            "enrollment_mode": f.mode,
         }
         for f in facts
     ]
@@ -1080,6 +1094,7 @@ def expected_learner_status(facts: list[Fact]) -> list[Row]:
             key=lambda f: (f.time, f.verb == "passed"),
         )
         passed = bool(outcomes) and outcomes[-1].verb == "passed"
+        registrations = [f for f in enrolment if f.verb == "registered"]
         rows.append(
             {
                 **_course(course),
@@ -1091,9 +1106,9 @@ def expected_learner_status(facts: list[Fact]) -> list[Row]:
                     if enrolment[-1].verb == "registered"
                     else "unenrolled"
                 ),
-                "last_enrolled_at": max(
-                    (f.time for f in enrolment if f.verb == "registered"), default=None
-                ),
+                "last_enrolled_at": max((f.time for f in registrations), default=None),
+                "enrollment_mode": registrations[-1].mode if registrations else "",
+                "first_statement_at": group[0].time,
                 "first_activity_at": activity[0].time if activity else None,
                 "last_activity_at": activity[-1].time if activity else None,
                 "last_statement_at": group[-1].time,
@@ -1116,30 +1131,80 @@ def expected_learner_status(facts: list[Fact]) -> list[Row]:
     return rows
 
 
-def expected_at_risk(facts: list[Fact], as_of: datetime | None = None) -> list[Row]:
-    """As of `as_of`, or of each course's latest statement."""
-    latest = {course: group[-1].time for course, group in _by(facts, lambda f: f.course).items()}
+def outline_sizes(blocks: list[Row]) -> dict[str, int]:
+    """Per course, the blocks of its outline a learner completes: not its sections,
+    subsections and units, nor what is outside the outline (course_block_names rows)."""
+    sizes: dict[str, int] = defaultdict(int)
+    for block in blocks:
+        if block["section"] > 0 and block["block_type"] not in (
+            "chapter",
+            "sequential",
+            "vertical",
+        ):
+            sizes[block["course_key"]] += 1
+    return sizes
+
+
+def expected_at_risk(
+    facts: list[Fact],
+    as_of: datetime | None = None,
+    blocks: list[Row] | None = None,
+    criteria: dict[str, int] | None = None,
+) -> list[Row]:
+    """As of `as_of`, or of each course's latest statement; `blocks`: the courses' outlines
+    (expected course_block_names rows); `criteria`: AT_RISK unless given."""
+    criteria = criteria or AT_RISK
+    latest = {
+        course.key: group[-1].time for course, group in _by(facts, lambda f: f.course).items()
+    }
+    sizes = outline_sizes(blocks or [])
     rows = []
     for learner in expected_learner_status(facts):
-        if learner["enrollment_status"] != "enrolled":
+        if learner["enrollment_status"] == "unenrolled":
             continue
-        course_as_of = as_of or next(
-            time for course, time in latest.items() if course.key == learner["course_key"]
+        course_as_of = as_of or latest[learner["course_key"]]
+        inactive_since = (
+            learner["last_activity_at"]
+            or learner["last_enrolled_at"]
+            or learner["first_statement_at"]
         )
-        inactive_since = learner["last_activity_at"] or learner["last_enrolled_at"]
         inactive_seconds = (course_as_of - inactive_since).total_seconds()
-        if inactive_seconds >= AT_RISK_INACTIVE_DAYS * 86400:
+        grade = learner["course_grade_percent"]
+        size = sizes.get(learner["course_key"], 0)
+        progress = min(100.0, 100.0 * learner["completed_blocks"] / size) if size else None
+        flags = {
+            "inactive": 0 < criteria["inactive_days"] * 86400 <= inactive_seconds,
+            "failing_grade": (
+                grade is not None
+                and not learner["passed"]
+                and grade < criteria["grade_below_percent"]
+            ),
+            "low_progress": progress is not None and progress < criteria["progress_below_percent"],
+        }
+        if any(flags.values()):
             rows.append(
                 {
-                    "org": learner["org"],
-                    "course_key": learner["course_key"],
-                    "actor_id": learner["actor_id"],
-                    "ccx_course_key": learner["ccx_course_key"],
-                    "last_enrolled_at": learner["last_enrolled_at"],
-                    "last_activity_at": learner["last_activity_at"],
+                    **{
+                        name: learner[name]
+                        for name in (
+                            "org",
+                            "course_key",
+                            "actor_id",
+                            "ccx_course_key",
+                            "enrollment_status",
+                            "enrollment_mode",
+                            "last_enrolled_at",
+                            "last_activity_at",
+                            "course_grade_percent",
+                            "passed",
+                            "completed_blocks",
+                        )
+                    },
                     "inactive_since": inactive_since,
                     "as_of": course_as_of,
                     "days_inactive": int(inactive_seconds // 86400),
+                    "progress_percent": progress,
+                    **flags,
                 }
             )
     return rows
@@ -1572,13 +1637,20 @@ def expected_named_rows(table: str, facts: list[Fact], dumps: list[Dump]) -> lis
     names = {row["course_key"]: row["course_name"] for row in expected_course_names(dumps)}
     labels = {row["block_id"]: row["location_label"] for row in expected_block_names(dumps)}
     rows = []
-    for row in EXPECTED[table](facts):
+    for row in expected_rows(table, facts, dumps):
         key = row["course_key"]
         row = {**row, "course_name": names.get(key, key), "course_run": key.rsplit("+", 1)[1]}
         if block := NAMED_DATASETS[table]:
             row[block[1]] = labels.get(row[block[0]], row[block[0]])
         rows.append(row)
     return rows
+
+
+def expected_rows(model: str, facts: list[Fact], dumps: list[Dump]) -> list[Row]:
+    """A model's expected rows; at_risk_learners reads the courses' outlines too."""
+    if model == "at_risk_learners":
+        return expected_at_risk(facts, blocks=expected_block_names(dumps))
+    return EXPECTED[model](facts)
 
 
 EXPECTED_STRUCTURE: dict[str, Callable[[list[Dump]], list[Row]]] = {
@@ -1644,12 +1716,22 @@ class Dbt:
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         }
 
-    def __call__(self, *args: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Run a dbt command; the run results, by model name."""
+    def __call__(
+        self,
+        *args: str,
+        variables: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Run a dbt command, with more environment variables if given; the run results, by
+        model name."""
         command = [str(DBT_EXECUTABLE), *args, "--project-dir", str(DBT_PROJECT)]
         command += ["--profiles-dir", str(DBT_PROJECT), "--vars", json.dumps(variables or DBT_VARS)]
         done = subprocess.run(
-            command, env=self.env, capture_output=True, text=True, timeout=DBT_TIMEOUT
+            command,
+            env=self.env | (env or {}),
+            capture_output=True,
+            text=True,
+            timeout=DBT_TIMEOUT,
         )
         if done.returncode != 0:
             pytest.fail(
@@ -1876,6 +1958,14 @@ def history(clickhouse_server: ClickHouseServer, dbt_target_path: Path) -> Itera
     results = dbt("run", "--select", "at_risk_learners", variables=as_of_vars)
     stages["as_of"] = snapshot(first.facts + new.facts, results)
 
+    # As the aspects jobs get them from Tutor: environment variables, no vars.
+    settings_env = {
+        f"ASPECTS_AT_RISK_{name.upper()}": str(v) for name, v in AT_RISK_SETTINGS.items()
+    }
+    no_criteria = {name: v for name, v in DBT_VARS.items() if not name.startswith("at_risk_")}
+    results = dbt("run", "--select", "at_risk_learners", variables=no_criteria, env=settings_env)
+    stages["settings"] = snapshot(first.facts + new.facts, results)
+
     yield History(stages, new, recomputed, bounds)
     client.close()
 
@@ -1896,7 +1986,7 @@ def test_dbt_builds_every_model_and_passes_every_data_test(history: History, sta
 @pytest.mark.parametrize("model", [m for m in MODELS if m != "ingestion_hourly"])
 def test_model_figures_match_the_statements(history: History, stage: str, model: str) -> None:
     state = history.stages[stage]
-    expected = EXPECTED[model](state.facts)
+    expected = expected_rows(model, state.facts, dumps_at(stage))
     actual = state.tables[model]
     columns = list(expected[0])
     assert set(columns) <= set(actual[0]), "the model lacks columns"
@@ -1932,7 +2022,7 @@ def test_ingestion_health_matches_the_statements(history: History, stage: str) -
 
 
 def dumps_at(stage: str) -> list[Dump]:
-    return FIRST_DUMPS + (NEW_DUMPS if stage in ("new", "as_of") else [])
+    return FIRST_DUMPS + (NEW_DUMPS if stage in ("new", "as_of", "settings") else [])
 
 
 @pytest.mark.parametrize("stage", ["first", "replay", "new"])
@@ -2016,15 +2106,73 @@ def test_new_statements_recompute_only_the_groups_they_touch(history: History, m
 
 def test_at_risk_learners_for_a_given_date(history: History) -> None:
     state = history.stages["as_of"]
-    expected = expected_at_risk(state.facts, as_of=AS_OF)
+    blocks = expected_block_names(dumps_at("as_of"))
+    expected = expected_at_risk(state.facts, as_of=AS_OF, blocks=blocks)
     columns = list(expected[0])
     actual = state.tables["at_risk_learners"]
     assert projected(actual, columns) == projected(as_expected(expected), columns)
+
     # The date changes the answer: nobody inactive as of the latest statement is left out.
-    latest = {
-        (r["course_key"], r["actor_id"]) for r in history.stages["new"].tables["at_risk_learners"]
-    }
-    assert latest < {(r["course_key"], r["actor_id"]) for r in actual}
+    def inactive(rows: list[Row]) -> set[tuple[str, str]]:
+        return {(r["course_key"], r["actor_id"]) for r in rows if r["inactive"]}
+
+    assert inactive(history.stages["new"].tables["at_risk_learners"]) < inactive(actual)
+
+
+def test_at_risk_criteria_come_from_the_settings(history: History) -> None:
+    """The criteria as the aspects jobs get them from Tutor (ASPECTS_AT_RISK_*), not as vars."""
+    state = history.stages["settings"]
+    blocks = expected_block_names(dumps_at("settings"))
+    expected = expected_at_risk(state.facts, blocks=blocks, criteria=AT_RISK_SETTINGS)
+    columns = list(expected[0])
+    actual = state.tables["at_risk_learners"]
+    assert projected(actual, columns) == projected(as_expected(expected), columns)
+    assert not any(row["failing_grade"] for row in actual)  # 0: the criterion is off
+    # 16 days: dan, 14 days inactive in Math, is at risk by default and not with these; fay,
+    # failing in Physics at 55 % with half of it completed, is not at risk without the grade.
+    [dan] = _rows(history, "at_risk_learners", course_key=MATH.key, actor_id="dan")
+    assert dan["inactive"] and dan["days_inactive"] == 14
+    assert not _rows(history, "at_risk_learners", "settings", course_key=MATH.key, actor_id="dan")[
+        0
+    ]["inactive"]
+    [fay] = _rows(history, "at_risk_learners", course_key=PHYSICS.key, actor_id="fay")
+    assert (fay["failing_grade"], fay["low_progress"], fay["progress_percent"]) == (True, False, 50)
+    assert not _rows(
+        history, "at_risk_learners", "settings", course_key=PHYSICS.key, actor_id="fay"
+    )
+
+
+def test_each_at_risk_criterion_and_what_the_learners_show(history: History) -> None:
+    def flags(course: Course, learner: str) -> tuple[bool, bool, bool]:
+        [row] = _rows(history, "at_risk_learners", course_key=course.key, actor_id=learner)
+        return (row["inactive"], row["failing_grade"], row["low_progress"])
+
+    # (inactive, failing grade, low progress)
+    assert flags(HISTORY, "fay") == (True, False, False)  # registered, then nothing
+    assert flags(MATH, "cat") == (False, True, True)  # active on the 21st, 50 %, none completed
+    assert flags(PHYSICS, "ann") == (False, False, True)  # passed, nothing of 2 blocks completed
+    # History has no outline from the CMS: progress is unknown, nobody is flagged by it.
+    assert {
+        r["progress_percent"] for r in _rows(history, "at_risk_learners", course_key=HISTORY.key)
+    } == {None}
+    # gus passed History: neither failing nor inactive.
+    assert not _rows(history, "at_risk_learners", course_key=HISTORY.key, actor_id="gus")
+    # Enrolled before statements were collected: counted, inactive since their last visit.
+    [joe] = _rows(history, "at_risk_learners", course_key=HISTORY.key, actor_id="joe")
+    assert (joe["enrollment_status"], joe["last_enrolled_at"], joe["enrollment_mode"]) == (
+        "unknown",
+        None,
+        "",
+    )
+    assert (joe["inactive_since"], joe["days_inactive"], joe["failing_grade"]) == (
+        at(2, 9),
+        19,
+        True,
+    )
+    # The track is that of the latest registration; unenrolled learners are never at risk.
+    [bob] = _rows(history, "learner_course_status", "first", course_key=MATH.key, actor_id="bob")
+    assert bob["enrollment_mode"] == "verified"
+    assert not _rows(history, "at_risk_learners", course_key=MATH.key, actor_id="bob")
 
 
 # --- The rules the figures rest on, one by one ------------------------------------------------
@@ -2100,7 +2248,7 @@ def test_ccx_statements_count_towards_the_master_course(history: History) -> Non
 def test_at_risk_is_as_of_each_course_latest_statement(history: History) -> None:
     rows = history.stages["new"].tables["at_risk_learners"]
     as_of = {row["course_key"]: row["as_of"] for row in rows}
-    assert as_of == {MATH.key: at(21, 11), HISTORY.key: at(21, 13)}
+    assert as_of == {MATH.key: at(21, 11), PHYSICS.key: at(21, 12, 8), HISTORY.key: at(21, 13)}
 
 
 def test_the_arrival_delay_runs_to_the_time_the_lrs_stored_the_statement(history: History) -> None:

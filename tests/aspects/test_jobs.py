@@ -254,3 +254,23 @@ def test_dbt_runs_every_few_minutes(root: TutorRoot, make_root) -> None:
     assert ("CronJob", "aspects-dbt") not in manual.manifests()
     error = manual.save_invalid("ASPECTS_DBT_RUN_INTERVAL_MINUTES", 60)
     assert "ASPECTS_DBT_RUN_INTERVAL_MINUTES must be a whole number from 0 to 59" in error
+
+
+def test_the_at_risk_criteria_reach_the_dbt_runs(make_root) -> None:
+    """dbt reads them from the environment (models/learners/at_risk_learners.sql)."""
+    criteria = {
+        "ASPECTS_AT_RISK_INACTIVE_DAYS": 30,
+        "ASPECTS_AT_RISK_GRADE_BELOW_PERCENT": 0,
+        "ASPECTS_AT_RISK_PROGRESS_BELOW_PERCENT": 10,
+    }
+    root = make_root(ALL_PLUGINS, criteria)
+    expected = {key: str(value) for key, value in criteria.items()}
+    for service in (
+        root.compose_config()["services"]["aspects-dbt"],
+        root.compose_config(jobs=True)["services"]["aspects-job"],
+    ):
+        assert {key: service["environment"][key] for key in criteria} == expected
+    cronjob = root.manifests()[("CronJob", "aspects-dbt")]
+    [container] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert {key: env[key] for key in criteria} == expected

@@ -174,6 +174,21 @@ def test_needs_its_service_plugins(make_root) -> None:
             90,
             "ASPECTS_DBT_RUN_INTERVAL_MINUTES must be a whole number from 0 to 59, not 90",
         ),
+        (
+            "ASPECTS_AT_RISK_INACTIVE_DAYS",
+            -1,
+            "ASPECTS_AT_RISK_INACTIVE_DAYS must be a whole number from 0 to 3650, not -1",
+        ),
+        (
+            "ASPECTS_AT_RISK_GRADE_BELOW_PERCENT",
+            "50%",
+            "ASPECTS_AT_RISK_GRADE_BELOW_PERCENT must be a whole number from 0 to 100, not '50%'",
+        ),
+        (
+            "ASPECTS_AT_RISK_PROGRESS_BELOW_PERCENT",
+            101,
+            "ASPECTS_AT_RISK_PROGRESS_BELOW_PERCENT must be a whole number from 0 to 100, not 101",
+        ),
         ("EXTRA_DBT_PACKAGES", "dbt-utils", "EXTRA_DBT_PACKAGES must be a list of pip"),
         (
             "DOCKER_IMAGE_ASPECTS",

@@ -80,6 +80,24 @@ CONFIG_DEFAULTS: list[tuple[str, t.Any, str]] = [
         "(1-59); 0 runs dbt only when asked (`tutor local do dbt`).",
     ),
     (
+        "ASPECTS_AT_RISK_INACTIVE_DAYS",
+        14,
+        "Learners at risk: days without a visit (learning activity, not grades) after which "
+        "an enrolled learner is at risk; 0 turns this criterion off.",
+    ),
+    (
+        "ASPECTS_AT_RISK_GRADE_BELOW_PERCENT",
+        50,
+        "Learners at risk: a course grade below this percent, for a learner who has not "
+        "passed, is failing; 0 turns this criterion off.",
+    ),
+    (
+        "ASPECTS_AT_RISK_PROGRESS_BELOW_PERCENT",
+        25,
+        "Learners at risk: completing fewer than this percent of the course's blocks (those "
+        "of its outline the CMS sent) is low progress; 0 turns this criterion off.",
+    ),
+    (
         "ASPECTS_K8S_RESOURCES",
         {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
         "Kubernetes resource requests and limits of the aspects job and of the scheduled dbt "
@@ -227,6 +245,14 @@ EVENT_SINK_MODELS = (
 )
 
 
+# The criteria of learners at risk (0 turns one off), passed to dbt by the job environment.
+AT_RISK_RANGES = {
+    "ASPECTS_AT_RISK_INACTIVE_DAYS": (0, 3650),
+    "ASPECTS_AT_RISK_GRADE_BELOW_PERCENT": (0, 100),
+    "ASPECTS_AT_RISK_PROGRESS_BELOW_PERCENT": (0, 100),
+}
+
+
 # Ralph's settings give clickhouse-connect a host and a port only: it speaks HTTPS on these.
 RALPH_HTTPS_PORTS = ("443", "8443")
 
@@ -267,6 +293,10 @@ def config_errors(config: Config) -> t.Iterator[str]:
             f"EVENT_SINK_MODELS_ENABLED must be a list of {', '.join(EVENT_SINK_MODELS)}; "
             f"not {models!r}"
         )
+    for key, (lowest, highest) in AT_RISK_RANGES.items():
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
+            yield f"{key} must be a whole number from {lowest} to {highest}, not {value!r}"
     interval = config["ASPECTS_DBT_RUN_INTERVAL_MINUTES"]
     if isinstance(interval, bool) or not isinstance(interval, int) or not 0 <= interval < 60:
         yield (
@@ -385,6 +415,7 @@ JOB_ENVIRONMENT = {
     "RALPH_URL": "http{% if RALPH_RUN_HTTPS %}s{% endif %}://{{ RALPH_HOST }}:{{ RALPH_PORT }}",
     "RALPH_LMS_USERNAME": "{{ RALPH_LMS_USERNAME }}",
     "LMS_URL": "http{% if ENABLE_HTTPS %}s{% endif %}://{{ LMS_HOST }}",
+    **{key: "{{ " + key + " }}" for key in AT_RISK_RANGES},
     "DBT_REPOSITORY": "{{ DBT_REPOSITORY }}",
     "DBT_BRANCH": "{{ DBT_BRANCH }}",
     "DBT_REPOSITORY_PATH": "{{ DBT_REPOSITORY_PATH }}",

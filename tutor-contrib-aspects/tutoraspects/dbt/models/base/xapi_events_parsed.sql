@@ -223,5 +223,20 @@ select
             '/threads/([^/?#]+)$'
         ),
         ''
-    ) as forum_thread_id
+    ) as forum_thread_id,
+    -- A registration's enrolment mode (track: audit, verified...); '' for other statements
+    -- (forum threads put their own kind in the same extension).
+    toLowCardinality(
+        if(
+            verb_id = {{ verb("registered") }},
+            JSONExtractString(
+                event,
+                'object',
+                'definition',
+                'extensions',
+                'https://w3id.org/xapi/acrossx/extensions/type'
+            ),
+            ''
+        )
+    ) as enrollment_mode
 from {{ source("xapi", "xapi_events_all") }}

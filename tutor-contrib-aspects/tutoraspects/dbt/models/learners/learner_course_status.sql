@@ -16,7 +16,8 @@
     instant (a pass and a fail emitted together) resolve to passed: the learner reached the
     pass mark at that time, whatever order the platform logged them in.
   - The enrolment status follows the latest enrolment statement; at the same instant a
-    registration comes after an unregistration (as in course_enrollments_daily).
+    registration comes after an unregistration (as in course_enrollments_daily). The track
+    (enrollment_mode) is that of the latest registration: a mode change is a registration.
   - A CCX's statements count towards its master course; ccx_course_key says which CCX the
     learner's latest statement came from ('' for the master course run).
 -#}
@@ -52,7 +53,8 @@ with
             block_id,
             ccx_course_key as statement_ccx_course_key,
             scaled_score,
-            progress_percent
+            progress_percent,
+            enrollment_mode
         from {{ ref("xapi_events_parsed") }}
         where
             course_key != ''
@@ -83,8 +85,14 @@ with
                 )
             ) as enrollment_status,
             maxIfOrNull(emission_time, verb_id = {{ verb("registered") }}) as last_enrolled_at,
+            argMaxIf(
+                enrollment_mode,
+                (emission_time, event_id),
+                verb_id = {{ verb("registered") }}
+            ) as enrollment_mode,
             minIfOrNull(emission_time, {{ is_learning_activity() }}) as first_activity_at,
             maxIfOrNull(emission_time, {{ is_learning_activity() }}) as last_activity_at,
+            min(emission_time) as first_statement_at,
             max(emission_time) as last_statement_at,
             argMaxIfOrNull(
                 scaled_score * 100,
