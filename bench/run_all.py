@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_charts  # noqa: E402
 import bench_ingest  # noqa: E402
 import bench_queries  # noqa: E402
 import bench_reinit  # noqa: E402
@@ -37,6 +38,7 @@ COMMANDS = [
     "python bench/bench_render.py --profile",
     "python bench/bench_ingest.py --profile --statements 24000 --workers 2",
     "python bench/bench_queries.py --statements 1000000,10000000",
+    "python bench/bench_charts.py --statements 1000000,10000000",
     "python bench/bench_reinit.py",
     "python bench/bench_storage.py",
     "python bench/bench_xapi_generator.py",
@@ -50,7 +52,8 @@ def run(small: bool) -> list[Row]:
     sizes = bench_queries.SMALL_SIZES if small else bench_queries.FULL_SIZES
     statements, rounds = INGEST["small" if small else "full"]
     with tempfile.TemporaryDirectory() as directory:
-        with analytics_stack(Path(directory) / "ingest", ralph=True) as stack:
+        # Superset on the stack that measures the data (the ingest one, when small).
+        with analytics_stack(Path(directory) / "ingest", ralph=True, superset=small) as stack:
             ingest = bench_ingest.measure(
                 stack,
                 statements,
@@ -60,19 +63,22 @@ def run(small: bool) -> list[Row]:
                 workers=None if small else bench_ingest.MORE_WORKERS,
             )
             if small:  # one stack for everything keeps the smoke run short
-                data = measure_data(stack, sizes)
+                data = measure_data(stack, sizes, chart_runs=1)
         if not small:
-            with analytics_stack(Path(directory) / "data") as stack:
-                data = measure_data(stack, sizes)
+            with analytics_stack(Path(directory) / "data", superset=True) as stack:
+                data = measure_data(stack, sizes, bench_charts.RUNS)
     return [*render, ingest, *data, generation]
 
 
-def measure_data(stack: Stack, sizes: list[int]) -> list[Row]:
-    """Queries at each size, then re-init and storage at the largest."""
+def measure_data(stack: Stack, sizes: list[int], chart_runs: int) -> list[Row]:
+    """Queries and charts at each size, then re-init and storage at the largest."""
     stack.statements = stack.value(f"SELECT count() FROM {RAW_TABLE}")
     rows: list[Row] = []
+    charts = []
     for size in sizes:
         rows += bench_queries.measure(stack, bench_queries.grow(stack, size))
+        charts.append((stack.statements, bench_charts.time_charts(stack, chart_runs)))
+    rows += bench_charts.rows(charts[0], charts[-1], chart_runs)
     return [*rows, bench_reinit.measure(stack), *bench_storage.measure(stack)]
 
 

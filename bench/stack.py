@@ -22,8 +22,11 @@ sys.path.insert(0, str(REPOSITORY))
 sys.path.insert(0, str(REPOSITORY / "tutor-contrib-aspects"))
 
 from tests.harness.fixtures import ClickHouseServer, running_clickhouse  # noqa: E402
+from tests.harness.mariadb import running_mariadb  # noqa: E402
 from tests.harness.processes import free_port  # noqa: E402
 from tests.harness.ralph import running_ralph  # noqa: E402
+from tests.harness.redis import running_redis  # noqa: E402
+from tests.harness.superset import superset_job_environment  # noqa: E402
 from tests.harness.tutor import TutorRoot  # noqa: E402
 from tutoraspects import xapi_generator  # noqa: E402
 
@@ -59,6 +62,13 @@ class Stack:
     load_parts: int = 0
     init_steps: dict[str, float] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
+    superset: bool = False  # the superset plugin enabled, Superset initialised
+
+    def superset_job(self, *args: str) -> str:
+        """`tutor local do ARGS` of the superset job, run natively; its output."""
+        environment = superset_job_environment(self.root, self.directory / "superset-home")
+        result = self.root.run("local", "do", *args, **environment)
+        return result.stdout + result.stderr
 
     def setting(self, key: str) -> str:
         """A setting of the root, defaults included (config.yml holds only what was set)."""
@@ -139,18 +149,35 @@ class Stack:
 
 
 @contextmanager
-def analytics_stack(directory: Path, ralph: bool = False) -> Iterator[Stack]:
-    """The stack on an empty server in `directory`, initialised; Ralph running if `ralph`."""
+def analytics_stack(
+    directory: Path, ralph: bool = False, superset: bool = False
+) -> Iterator[Stack]:
+    """
+    The stack on an empty server in `directory`, initialised; Ralph running if `ralph`; if
+    `superset`, the superset plugin too, its init job run against MariaDB and Redis (the
+    English dashboards imported), for its `do` commands (Superset's web server is not started).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     ralph_port = free_port()
     with ExitStack() as running:
         server = running.enter_context(running_clickhouse(directory / "clickhouse"))
-        root = TutorRoot(directory / "root").save(
-            ["clickhouse", "ralph", "aspects"],
-            {**server.tutor_settings(), "RALPH_HOST": "127.0.0.1", "RALPH_PORT": ralph_port},
-        )
+        plugins = ["clickhouse", "ralph", "aspects"]
+        settings = {**server.tutor_settings(), "RALPH_HOST": "127.0.0.1", "RALPH_PORT": ralph_port}
+        if superset:
+            mariadb = running.enter_context(running_mariadb(directory / "mariadb"))
+            redis = running.enter_context(running_redis(directory / "redis"))
+            plugins.append("superset")
+            settings |= {
+                **redis.tutor_settings(),
+                "MYSQL_HOST": mariadb.host,
+                "MYSQL_PORT": mariadb.port,
+                "MYSQL_ROOT_USERNAME": mariadb.root_user,
+                "MYSQL_ROOT_PASSWORD": mariadb.root_password,
+                "SUPERSET_DASHBOARD_LOCALES": ["en"],
+            }
+        root = TutorRoot(directory / "root").save(plugins, settings)
         job_dir = str(root.path / "env" / "plugins" / "aspects" / "build" / "aspects")
-        stack = Stack(server, root, job_dir, directory)
+        stack = Stack(server, root, job_dir, directory, superset=superset)
         # Databases and users, as the admin (the clickhouse init job).
         root.run("local", "do", "init", "--limit", "clickhouse")
         stack.init_seconds, output = stack.init()
@@ -158,4 +185,8 @@ def analytics_stack(directory: Path, ralph: bool = False) -> Iterator[Stack]:
             raise RuntimeError(f"init-clickhouse did not build the models:\n{output}")
         if ralph:
             stack.ralph_url = running.enter_context(running_ralph(root, ralph_port))
+        if superset:
+            output = stack.superset_job("init", "--limit", "superset")
+            if "Asset bundle aspects:" not in output:
+                raise RuntimeError(f"Superset's init imported no dashboard:\n{output[-3000:]}")
         yield stack

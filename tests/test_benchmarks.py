@@ -17,6 +17,7 @@ MODULES = [
     "bench_render.py",
     "bench_ingest.py",
     "bench_queries.py",
+    "bench_charts.py",
     "bench_reinit.py",
     "bench_storage.py",
     "bench_xapi_generator.py",
@@ -24,11 +25,14 @@ MODULES = [
 # The first cell of each row of the table, in order.
 ROWS = [
     r"`tutor config save`, median of 1",
+    r"`tutor config save`, compile cache empty, median of 1",
     r"`tutor --help` \(start-up\), median of 1",
     r"`tutor config save` vs the reference.*",
     r"Ingest through Ralph, statements/s",
     r"Dashboard queries on 20,000 statements, p50",
     r"Dashboard queries on 20,000 statements, p95",
+    r"Every dashboard chart via Superset on 20,\d{3} statements, p95 of the slowest",
+    r"Whole dashboard via Superset on 20,\d{3} statements, p95 of the slowest",
     r"Init again with nothing changed",
     r"Storage of the raw table, .*",
     r"Storage of the reporting models, .*",
