@@ -10,6 +10,7 @@ from importlib import resources
 import jinja2
 from tutor import exceptions, hooks
 
+from tutorcommon import registration
 from tutorcommon.files import COMPOSE_FILES, private_files
 from tutorcommon.guard import ConfigGuard
 from tutorcommon.rendering import render
@@ -68,13 +69,7 @@ hooks.Filters.IMAGES_PULL.add_item(("clickhouse", "{{ DOCKER_IMAGE_CLICKHOUSE }}
 # TEMPLATE RENDERING
 ########################################
 
-hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(str(PACKAGE / "templates"))
-hooks.Filters.ENV_TEMPLATE_TARGETS.add_items(
-    [
-        ("clickhouse/apps", "plugins"),
-        ("clickhouse/k8s", "plugins"),
-    ]
-)
+registration.templates("tutorclickhouse", "clickhouse/apps", "clickhouse/k8s")
 hooks.Filters.ENV_TEMPLATE_FILTERS.add_items(
     [
         # users.d keeps the admin password only as a SHA-256 digest.
@@ -98,5 +93,4 @@ private_files("plugins/clickhouse/k8s/admin-secret.yml", *COMPOSE_FILES)
 # PATCH LOADING
 ########################################
 
-for patch in (PACKAGE / "patches").iterdir():
-    hooks.Filters.ENV_PATCHES.add_item((patch.name, patch.read_text(encoding="utf-8")))
+registration.patches("tutorclickhouse")

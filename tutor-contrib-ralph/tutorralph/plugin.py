@@ -8,6 +8,7 @@ from importlib import resources
 from tutor import hooks
 from tutor.types import Config
 
+from tutorcommon import registration
 from tutorcommon.files import COMPOSE_FILES, private_files
 from tutorcommon.guard import ConfigGuard
 from tutorcommon.settings import register as register_settings
@@ -67,13 +68,7 @@ hooks.Filters.IMAGES_PULL.add_item(("ralph", "{{ DOCKER_IMAGE_RALPH }}"))
 # TEMPLATE RENDERING
 ########################################
 
-hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(str(PACKAGE / "templates"))
-hooks.Filters.ENV_TEMPLATE_TARGETS.add_items(
-    [
-        ("ralph/apps", "plugins"),
-        ("ralph/kustomization.yml", "plugins"),
-    ]
-)
+registration.templates("tutorralph", "ralph/apps", "ralph/kustomization.yml")
 # Jinja's urlencode keeps "/", which ends the user info of a URL.
 hooks.Filters.ENV_TEMPLATE_FILTERS.add_item(
     ("ralph_url_quote", lambda value: urllib.parse.quote(str(value), safe=""))
@@ -97,5 +92,4 @@ private_files("plugins/ralph/apps/ralph.env", "plugins/ralph/kustomization.yml",
 # PATCH LOADING
 ########################################
 
-for patch in (PACKAGE / "patches").iterdir():
-    hooks.Filters.ENV_PATCHES.add_item((patch.name, patch.read_text(encoding="utf-8")))
+registration.patches("tutorralph")
