@@ -43,6 +43,11 @@ from tests.aspects.figures_video_pages import (
     expected_block_engagement,
     expected_video_views,
 )
+from tests.aspects.figures_course_tabs import (
+    expected_course_interactions,
+    expected_enrollments_by_mode,
+    expected_problem_learner_attempts,
+)
 from tests.aspects.test_migrations import COURSE_BLOCKS_0003, COURSE_OVERVIEWS_0003
 from tests.harness.fixtures import ClickHouseServer
 from tutoraspects import xapi_generator
@@ -81,10 +86,13 @@ AS_OF = datetime(2024, 4, 1, tzinfo=UTC)
 
 INCREMENTAL_MODELS = [
     "course_enrollments_daily",
+    "enrollments_by_mode_daily",
     "course_active_learners",
+    "course_interactions_daily",
     "navigation_daily",
     "video_engagement",
     "problem_performance",
+    "problem_learner_attempts",
     "problem_score_distribution",
     "problem_hints_and_answers",
     "problem_responses",
@@ -1434,6 +1442,9 @@ EXPECTED: dict[str, Callable[[list[Fact]], list[Row]]] = {
     "video_seeks": expected_video_seeks,
     "problem_hints_and_answers": expected_hints_and_answers,
     "problem_responses": expected_problem_responses,
+    "enrollments_by_mode_daily": expected_enrollments_by_mode,
+    "problem_learner_attempts": expected_problem_learner_attempts,
+    "course_interactions_daily": expected_course_interactions,
     "video_views": expected_video_views,
     "block_engagement_daily": expected_block_engagement,
 }
@@ -1874,6 +1885,18 @@ TOUCHED_GROUPS: dict[str, tuple[Callable[[Fact], list[tuple[Any, ...]]], Callabl
     "problem_responses": (
         lambda f: [(f.course.key, f.block)] if f.verb == "evaluated" else [],
         lambda row: (row["course_key"], row["problem_id"]),
+    ),
+    "enrollments_by_mode_daily": (
+        lambda f: [(f.course.key,)] if f.verb in ("registered", "unregistered") else [],
+        lambda row: (row["course_key"],),
+    ),
+    "problem_learner_attempts": (
+        lambda f: [(f.course.key, f.block)] if is_submission(f) else [],
+        lambda row: (row["course_key"], row["problem_id"]),
+    ),
+    "course_interactions_daily": (
+        lambda f: [(f.course.key, f.time.date())] if is_activity(f) and f.actor else [],
+        lambda row: (row["course_key"], row["interaction_date"]),
     ),
 }
 

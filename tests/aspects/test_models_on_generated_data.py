@@ -33,6 +33,11 @@ import clickhouse_connect
 import pytest
 
 from tests.aspects.figures_video_pages import expected_block_engagement, expected_video_views
+from tests.aspects.figures_course_tabs import (
+    expected_course_interactions,
+    expected_enrollments_by_mode,
+    expected_problem_learner_attempts,
+)
 from tests.aspects.test_dbt_models import (
     ACTIVITY_MODE,
     COURSE_TYPE,
@@ -122,6 +127,9 @@ EXPECTED_FIGURES = {
     "video_interactions_daily": expected_video_interactions,
     "video_seeks": expected_video_seeks,
     "problem_responses": expected_problem_responses,
+    "enrollments_by_mode_daily": expected_enrollments_by_mode,
+    "problem_learner_attempts": expected_problem_learner_attempts,
+    "course_interactions_daily": expected_course_interactions,
     "video_views": expected_video_views,
     "block_engagement_daily": expected_block_engagement,
 }

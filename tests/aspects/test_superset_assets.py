@@ -25,6 +25,13 @@ import pytest
 import yaml
 from playwright.sync_api import sync_playwright
 
+from tests.aspects.figures_course_tabs import (
+    OUTLINE_ORDERED,
+    assert_course_tab_figures,
+    assert_outline_order,
+)
+from tests.aspects.figures_learners import assert_learner_figures
+from tests.aspects.figures_video_pages import assert_video_and_page_figures
 from tests.aspects.test_dashboard_languages import expected_tab_charts, tab_charts
 from tests.aspects.test_dbt_models import expected_problem_responses
 from tests.aspects.test_models_on_generated_data import expected_structure, read_fact
@@ -220,6 +227,27 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
             names[row["course_key"]] for row in rows["Learners"]
         }
         assert_answers_and_forum_figures(deployment, rows, labels, names)
+        assert_video_and_page_figures(
+            [read_fact(statement) for statement in generated_statements(deployment)],
+            structure,
+            rows,
+        )
+        facts = [read_fact(statement) for statement in generated_statements(deployment)]
+        assert_course_tab_figures(rows, facts, structure)
+        criteria = {
+            name: config[f"ASPECTS_AT_RISK_{name.upper()}"]
+            for name in ("inactive_days", "grade_below_percent", "progress_below_percent")
+        }
+        assert_learner_figures(rows, facts, structure, criteria)
+        # The problem tables in outline order, as their saved query contexts sort them.
+        saved = {
+            summary["slice_name"]: client.get(f"/api/v1/chart/{summary['id']}/data/")["result"][0][
+                "data"
+            ]
+            for summary in charts
+            if summary["slice_name"] in OUTLINE_ORDERED
+        }
+        assert_outline_order(saved, structure)
         received = sum(row["Statements"] for row in rows["Statements received per hour"])
         assert received == STATEMENTS
         dashboards = client.get("/api/v1/dashboard/?q=(page_size:100)")["result"]
@@ -463,6 +491,11 @@ def open_page(signed_in: SignedIn, url: str, shot: Path) -> OpenedDashboard:
     page.wait_for_load_state("networkidle")
     page.wait_for_timeout(2000)  # charts draw after their data arrives
     page.screenshot(path=str(shot), full_page=True)
+    # A dashboard in tabs draws a tab's charts when it is opened: open each.
+    for tab in page.locator(".dashboard-component-tabs [role='tab']").all():
+        tab.click()
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(1000)
     page.remove_listener("response", note)
     course_keys, course_names, applied = set(), set(), set()
     for reply in replies:
@@ -533,6 +566,9 @@ def test_dashboards_in_a_browser_show_an_instructor_their_course_only(
             shot = (SCREENSHOTS if keep else tmp_path) / f"{slug}.png"
             opened = open_dashboard(ida, server.url, slug, shot)
             assert opened.chart_statuses and set(opened.chart_statuses) == {200}, (slug, opened)
+            # Every chart asked for its data, those of every tab too.
+            charts = len(superset.dashboard_charts(slug))
+            assert len(opened.chart_statuses) >= charts, (slug, opened.chart_statuses)
             assert not opened.alerts, (slug, opened.alerts)
             assert opened.course_keys <= {courses[0]}, (slug, opened.course_keys)
             # Charts that show courses by name only (problem responses, forum) too.

@@ -125,6 +125,18 @@ COURSE_TABS: dict[str, Rows] = {
         ["enrollments_over_time", "weekly_active_learners"],
         ["learners_by_status"],
     ],
+    "Enrollment": [
+        ["current_enrollees", "enrollments_by_track"],
+        ["cumulative_enrollments_by_track"],
+        ["enrollments_and_unenrollments"],
+    ],
+    "Grades": [["passing_learners", "course_grade_distribution"]],
+    "Problems": [
+        ["problem_attempts_and_results"],
+        ["problem_engagement_by_section"],
+        ["problem_engagement_by_subsection"],
+    ],
+    "Interactions": [["cumulative_interactions"]],
 }
 # Each dashboard: title and layout. Each is imported once per language of
 # SUPERSET_DASHBOARD_LOCALES, with translated titles (Superset translates its own interface,
@@ -170,6 +182,16 @@ CHART_TITLES = {
     "forum_activity_over_time": "Forum activity per week",
     "forum_threads": "Forum activity per thread",
     "forum_learners": "Forum activity per learner",
+    "current_enrollees": "Learners enrolled now",
+    "enrollments_by_track": "Enrolled learners by track",
+    "cumulative_enrollments_by_track": "Enrolled learners by track over time",
+    "enrollments_and_unenrollments": "Enrollments and unenrollments per day",
+    "passing_learners": "Learners with a passing grade",
+    "course_grade_distribution": "Learners per current course grade",
+    "problem_attempts_and_results": "Attempts and results per problem",
+    "problem_engagement_by_section": "Problem engagement per section",
+    "problem_engagement_by_subsection": "Problem engagement per subsection",
+    "cumulative_interactions": "Interactions over time, cumulative",
 }
 # Dashboards about courses get filters by organisation, course and date.
 COURSE_FILTERS_DATASET = "course_enrollments_daily"
