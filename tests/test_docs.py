@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.test_packaging import PLUGINS, SHARED
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 
@@ -26,6 +28,10 @@ def test_upgrade_guide_lists_every_reference_setting_as_the_table_says() -> None
 
 
 def test_every_plugin_readme_carries_its_configuration_section() -> None:
-    for readme in REPOSITORY.glob("tutor-contrib-*/README.md"):
+    # The shared library is no plugin and has no settings.
+    folders = {path.name for path in REPOSITORY.glob("tutor-contrib-*")}
+    assert folders == {f"tutor-contrib-{name}" for name in [*PLUGINS, SHARED]}
+    for name in PLUGINS:
+        readme = REPOSITORY / f"tutor-contrib-{name}" / "README.md"
         text = readme.read_text(encoding="utf-8")
         assert "<!-- configuration:start -->" in text, readme
