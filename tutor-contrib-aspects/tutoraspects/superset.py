@@ -136,6 +136,13 @@ COURSE_TABS: dict[str, Rows] = {
         ["problem_engagement_by_section"],
         ["problem_engagement_by_subsection"],
     ],
+    "Video": [
+        ["video_views_per_video"],
+        ["video_views_per_section"],
+        ["video_views_across_length"],
+    ],
+    "Pages": [["page_visits_per_section", "page_visits_over_time"]],
+    "Sections": [["section_summary"], ["subsection_summary"]],
     "Interactions": [["cumulative_interactions"]],
 }
 # Each dashboard: title and layout. Each is imported once per language of
@@ -192,6 +199,13 @@ CHART_TITLES = {
     "problem_engagement_by_section": "Problem engagement per section",
     "problem_engagement_by_subsection": "Problem engagement per subsection",
     "cumulative_interactions": "Interactions over time, cumulative",
+    "video_views_per_video": "Views per video",
+    "video_views_per_section": "Video views per section and subsection",
+    "video_views_across_length": "Views across each video's length",
+    "page_visits_per_section": "Page visits per section and subsection",
+    "page_visits_over_time": "Page visits per week",
+    "section_summary": "Section summary",
+    "subsection_summary": "Subsection summary",
 }
 # Dashboards about courses get filters by organisation, course and date.
 COURSE_FILTERS_DATASET = "course_enrollments_daily"
