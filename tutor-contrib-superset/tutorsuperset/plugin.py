@@ -10,6 +10,7 @@ from pathlib import Path
 from tutor import hooks
 from tutor.types import Config
 
+from tutorcommon import registration
 from tutorcommon.files import COMPOSE_FILES, private_files
 from tutorcommon.guard import ConfigGuard
 from tutorcommon.settings import register as register_settings
@@ -105,13 +106,8 @@ hooks.Filters.CLI_DO_COMMANDS.add_items(jobs.COMMANDS)
 # TEMPLATE RENDERING
 ########################################
 
-hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(str(PACKAGE / "templates"))
-hooks.Filters.ENV_TEMPLATE_TARGETS.add_items(
-    [
-        ("superset/apps", "plugins"),
-        ("superset/build", "plugins"),
-        ("superset/kustomization.yml", "plugins"),
-    ]
+registration.templates(
+    "tutorsuperset", "superset/apps", "superset/build", "superset/kustomization.yml"
 )
 hooks.Filters.ENV_TEMPLATE_FILTERS.add_item(
     ("superset_shell_quote", lambda value: shlex.quote(str(value)))
@@ -165,5 +161,4 @@ private_files(
 # PATCH LOADING
 ########################################
 
-for patch in (PACKAGE / "patches").iterdir():
-    hooks.Filters.ENV_PATCHES.add_item((patch.name, patch.read_text(encoding="utf-8")))
+registration.patches("tutorsuperset")
