@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 
 from tests.harness.fixtures import ClickHouseServer, running_clickhouse
 from tutoraspects import xapi_generator as xg
-from tutoraspects.plugin import load_xapi_test_data as load_command
+from tutoraspects.jobs import load_xapi_test_data as load_command
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 RALPH_PYTHON = REPOSITORY / ".venv-ralph" / "bin" / "python"
