@@ -1,11 +1,11 @@
 """
 Generate the configuration reference from the plugins' own settings.
 
-Each plugin lists its settings in plugin.py as (name, default, description[, check]) rows
-(CONFIG_DEFAULTS and CONFIG_UNIQUE). This writes docs/configuration.md and the
-"Configuration" section of each plugin's README from them. With --check it writes
-nothing and fails when a file is stale, or when a plugin registers a setting it does not
-describe.
+Each plugin lists its settings in settings.py as (name, default, description, check) rows,
+which its plugin.py gives Tutor as CONFIG_DEFAULTS and CONFIG_UNIQUE. This writes
+docs/configuration.md and the "Configuration" section of each plugin's README from them. With
+--check it writes nothing and fails when a file is stale, or when a plugin registers a setting
+it does not describe.
 
     python tools/generate_config_docs.py [--check]
 """
