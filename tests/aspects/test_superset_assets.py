@@ -409,6 +409,10 @@ def test_time_charts_times_every_chart_of_the_english_dashboards(deployment: Dep
         charts = [superset.CHART_TITLES[chart] for chart in superset.dashboard_charts(slug)]
         assert f"{title} ({slug}), 1 runs, seconds:" in output
         assert f"all {len(set(charts))} charts, one after the other" in output, slug
+    # The course dashboard's tabs, each with the charts Superset loads when it is open.
+    for tab, rows in superset.COURSE_TABS.items():
+        charts = {chart for row in rows for chart in row}
+        assert f"tab {tab}: {len(charts)} charts, one after the other" in output, tab
 
 
 def test_importing_again_changes_no_object(deployment: Deployment) -> None:
