@@ -35,9 +35,11 @@ hooks.Filters.ENV_PATCHES.add(priority=hooks.priorities.LOW)(reference.renamed_p
 # CONTRIBUTIONS TO THE SERVICE PLUGINS
 ########################################
 
-# Each module gives a service plugin, through its hooks, what Aspects needs of it when imported:
-# ClickHouse the databases, users and grants; Ralph its ClickHouse backend; Superset the
-# database, the dashboards and their embedding in the LMS.
+# Each module, when imported, gives a service plugin what Aspects needs of it, through that
+# plugin's hooks: ClickHouse the databases, users and grants; Ralph its ClickHouse backend;
+# Superset the database, the dashboards and their embedding in the LMS. superset.py also gives
+# Tutor the dashboards' template filter and variable, and the warning of languages without a
+# catalog on `tutor config save`.
 SERVICE_CONTRIBUTIONS = (clickhouse, ralph, superset, embedding)
 
 
