@@ -90,7 +90,7 @@ def sql_tables(sql: str, default_database: str) -> set[str]:
 
 
 # libyaml's loader where PyYAML has it: the same documents, parsed ten times faster.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @functools.cache
@@ -103,7 +103,7 @@ def bundle_datasets(datasets: Path = DATASETS, pii: bool = False) -> t.Iterator[
     """The bundle's datasets, with PII on or off: (file name, dataset), settings as placeholders."""
     for path in sorted(datasets.rglob("*.yaml")):
         template = _dataset_template(path.read_text(encoding="utf-8"))
-        yield path.name, yaml.load(template.render({PII_SETTING: pii}), Loader=_YAML_LOADER)
+        yield path.name, yaml.load(template.render({PII_SETTING: pii}), Loader=YAML_LOADER)
 
 
 def dataset_name(dataset: dict) -> str:

@@ -20,7 +20,7 @@ import yaml
 from tutor import fmt, hooks
 from tutor.types import Config
 
-from tutoraspects.grants import DATASETS, bundle_datasets, dataset_name
+from tutoraspects.grants import DATASETS, YAML_LOADER, bundle_datasets, dataset_name
 from tutoraspects.hooks import DASHBOARD_CATALOGS
 from tutorsuperset.hooks import ASSETS, DATABASES, PYTHON_REQUIREMENTS, RLS_FILTERS
 
@@ -275,7 +275,8 @@ def locales_error(locales: t.Any) -> str | None:
 
 def read_catalog(path: str | Path) -> dict[str, str]:
     """A catalog file: English text -> translation, without the texts left untranslated."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    # libyaml's loader: catalogs are read on every `tutor config save`.
+    data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=YAML_LOADER) or {}
     # Transifex puts the mapping under the source language's key.
     if isinstance(data, dict) and len(data) == 1 and isinstance([*data.values()][0], dict):
         [data] = data.values()
