@@ -30,13 +30,8 @@ def _by(facts: Iterable[Fact], key: Callable[[Fact], t.Any]) -> dict[t.Any, list
     return groups
 
 
-def _once(facts: Iterable[Fact]) -> list[Fact]:
-    """Each statement once, however often it was replayed."""
-    return list({fact.event_id: fact for fact in facts}.values())
-
-
 def expected_enrollments_by_mode(facts: list[Fact]) -> list[Row]:
-    enrolment = [f for f in _once(facts) if f.verb in ("registered", "unregistered")]
+    enrolment = [f for f in facts if f.verb in ("registered", "unregistered")]
     order = {"unregistered": 0, "registered": 1}
     changes: dict[tuple[t.Any, str, date], list[int]] = defaultdict(list)
     for (course, _), group in _by(enrolment, lambda f: (f.course, f.actor)).items():
@@ -72,7 +67,7 @@ def expected_enrollments_by_mode(facts: list[Fact]) -> list[Row]:
 def expected_problem_learner_attempts(facts: list[Fact]) -> list[Row]:
     from tests.aspects.test_dbt_models import is_correct, is_submission  # noqa: PLC0415
 
-    submissions = [f for f in _once(facts) if is_submission(f)]
+    submissions = [f for f in facts if is_submission(f)]
     return [
         {
             "org": course.org,
@@ -103,7 +98,7 @@ def interaction_kind(fact: Fact) -> str:
 def expected_course_interactions(facts: list[Fact]) -> list[Row]:
     from tests.aspects.test_dbt_models import is_activity  # noqa: PLC0415
 
-    activity = [f for f in _once(facts) if is_activity(f) and f.actor]
+    activity = [f for f in facts if is_activity(f) and f.actor]
     return [
         {
             "org": course.org,

@@ -498,8 +498,10 @@ def facts_of(line: dict[str, Any]) -> list[Fact]:
     if name in NOT_ROUTED:
         return []
     if name.startswith("edx.course.enrollment."):
-        verb = "unregistered" if name.endswith("deactivated") else "registered"
-        return [about_course(verb)]
+        if name.endswith("deactivated"):
+            return [about_course("unregistered")]
+        # A registration names the enrolment mode (track) it puts the learner in.
+        return [about_course("registered", mode=data["mode"])]
     if name.startswith("edx.course.grade."):
         return [about_course("failed" if name.endswith("now_failed") else "passed")]
     if name == "edx.grades.course.grade_calculated":
