@@ -19,6 +19,8 @@ from pathlib import Path
 import jinja2
 import yaml
 
+from tutorcommon import speedups
+
 from .reference import VECTOR_XAPI_TABLE
 
 XAPI_TABLE = "{{ ASPECTS_XAPI_DATABASE }}.{{ ASPECTS_RAW_XAPI_TABLE }}"
@@ -101,9 +103,21 @@ def _dataset_template(text: str) -> jinja2.Template:
 
 def bundle_datasets(datasets: Path = DATASETS, pii: bool = False) -> t.Iterator[tuple[str, dict]]:
     """The bundle's datasets, with PII on or off: (file name, dataset), settings as placeholders."""
-    for path in sorted(datasets.rglob("*.yaml")):
-        template = _dataset_template(path.read_text(encoding="utf-8"))
-        yield path.name, yaml.load(template.render({PII_SETTING: pii}), Loader=YAML_LOADER)
+    files = [(path.name, path.read_bytes()) for path in sorted(datasets.rglob("*.yaml"))]
+
+    def parsed() -> list[tuple[str, dict]]:
+        return [
+            (
+                name,
+                yaml.load(_dataset_template(text.decode()).render({PII_SETTING: pii}), YAML_LOADER),
+            )
+            for name, text in files
+        ]
+
+    # Parsed once per change of the files, not on every `tutor` command that renders them.
+    key = repr((pii, jinja2.__version__, yaml.__version__, files)).encode()
+    # JSON gives back each (name, dataset) pair as a list.
+    yield from ((name, dataset) for name, dataset in speedups.cached_json("datasets", key, parsed))
 
 
 def dataset_name(dataset: dict) -> str:

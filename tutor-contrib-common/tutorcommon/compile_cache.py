@@ -15,9 +15,11 @@ written, or when it is deleted.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import marshal
 import os
+import re
 import sys
 import tempfile
 import types
@@ -27,13 +29,21 @@ from pathlib import Path
 import jinja2
 from tutor import env as tutor_env
 
-DISABLE = "TUTOR_CONTRIB_COMMON_COMPILE_CACHE"  # "0": compile everything, as Tutor alone does
 _compile = jinja2.Environment.compile
 _memory: dict[str, types.CodeType] = {}
+# What a text without markup compiles to is the same code but for the text it yields: the code
+# of this one, with the text in its place.
+PLACEHOLDER = "\x00tutorcommon: a text without markup\x00"
+NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return _cache_dir(base)
+
+
+@functools.cache
+def _cache_dir(base: str) -> Path:
     version = f"jinja-{jinja2.__version__}-{sys.implementation.cache_tag}"
     return Path(base, "tutor-contrib-common", version)
 
@@ -70,6 +80,39 @@ def _has_markup(environment: jinja2.Environment, source: str) -> bool:
     return any(start in source for start in starts)
 
 
+def _plain_text(environment: jinja2.Environment, source: str) -> str | None:
+    """
+    What a template of `source` yields, if it is plain text that Jinja's lexer only changes
+    by its newlines (one final newline dropped, the others made newline_sequence); else None.
+    """
+    if (
+        _has_markup(environment, source)
+        or environment.line_statement_prefix is not None
+        or environment.line_comment_prefix is not None
+        or environment.autoescape is not False
+        or environment.finalize is not None
+        or environment.is_async
+    ):
+        return None
+    lines = NEWLINE.split(source)
+    if not environment.keep_trailing_newline and lines[-1] == "":
+        del lines[-1]
+    text = environment.newline_sequence.join(lines)
+    return text if text and PLACEHOLDER not in text else None
+
+
+def _with_text(code: types.CodeType, text: str) -> types.CodeType:
+    constants = tuple(
+        text
+        if constant == PLACEHOLDER
+        else _with_text(constant, text)
+        if isinstance(constant, types.CodeType)
+        else constant
+        for constant in code.co_consts
+    )
+    return code.replace(co_consts=constants)
+
+
 def _read(path: Path) -> types.CodeType | None:
     try:
         code = marshal.loads(path.read_bytes())
@@ -78,14 +121,15 @@ def _read(path: Path) -> types.CodeType | None:
     return code if isinstance(code, types.CodeType) else None
 
 
-def _write(path: Path, code: types.CodeType) -> None:
+def write(path: Path, data: bytes) -> None:
+    """A file of the cache folder written, if it can be: <cache_dir>/<folder>/<name>."""
     try:
         # The folder of this cache private (its parents are made with the default mode).
         path.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.parent.mkdir(mode=0o700, exist_ok=True)
         # Written aside then renamed: a command reading at the same time sees all or nothing.
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as temporary:
-            temporary.write(marshal.dumps(code))
+            temporary.write(data)
         os.replace(temporary.name, path)
     except OSError:
         pass
@@ -106,6 +150,12 @@ def cached_compile(
     context = repr((_options(self), name, filename, defer_init)).encode()
     key = hashlib.sha256(context + b"\0" + source.encode("utf-8", "surrogatepass")).hexdigest()
     code = _memory.get(key)
+    if code is None and name is None and filename is None:
+        text = _plain_text(self, source)
+        if text is not None:
+            code = _memory[key] = _with_text(
+                cached_compile(self, PLACEHOLDER, None, None, False, defer_init), text
+            )
     if code is None:
         on_disk = _has_markup(self, source)
         path = cache_dir() / key[:2] / key
@@ -114,13 +164,12 @@ def cached_compile(
             # A syntax error raises here, as without the cache, and nothing is kept.
             code = _compile(self, source, name, filename, raw, defer_init)
             if on_disk:
-                _write(path, code)
+                write(path, marshal.dumps(code))
         _memory[key] = code
     return code
 
 
 def install() -> None:
     """Compile Tutor's templates through the cache (once, whichever plugin asks first)."""
-    if os.environ.get(DISABLE) != "0":
-        # Tutor's own environment class only: other Jinja users in the process are untouched.
-        tutor_env.JinjaEnvironment.compile = cached_compile  # type: ignore[method-assign]
+    # Tutor's own environment class only: other Jinja users in the process are untouched.
+    tutor_env.JinjaEnvironment.compile = cached_compile  # type: ignore[method-assign]

@@ -8,7 +8,7 @@ from importlib import resources
 from tutor import hooks
 from tutor.types import Config
 
-from tutorcommon import compile_cache, registration
+from tutorcommon import registration, speedups
 from tutorcommon.files import COMPOSE_FILES, private_files
 from tutorcommon.guard import ConfigGuard
 from tutorcommon.settings import register as register_settings
@@ -68,8 +68,8 @@ hooks.Filters.IMAGES_PULL.add_item(("ralph", "{{ DOCKER_IMAGE_RALPH }}"))
 # TEMPLATE RENDERING
 ########################################
 
-# Tutor compiles every template, patch and value anew on each command: each text once.
-compile_cache.install()
+# What Tutor pays on each command for the plugins' templates and settings, made cheaper.
+speedups.install()
 registration.templates("tutorralph", "ralph/apps", "ralph/kustomization.yml")
 # Jinja's urlencode keeps "/", which ends the user info of a URL.
 hooks.Filters.ENV_TEMPLATE_FILTERS.add_item(

@@ -10,7 +10,7 @@ from pathlib import Path
 from tutor import hooks
 from tutor.types import Config
 
-from tutorcommon import compile_cache, registration
+from tutorcommon import registration, speedups
 from tutorcommon.files import COMPOSE_FILES, private_files
 from tutorcommon.guard import ConfigGuard
 from tutorcommon.settings import register as register_settings
@@ -106,8 +106,8 @@ hooks.Filters.CLI_DO_COMMANDS.add_items(jobs.COMMANDS)
 # TEMPLATE RENDERING
 ########################################
 
-# Tutor compiles every template, patch and value anew on each command: each text once.
-compile_cache.install()
+# What Tutor pays on each command for the plugins' templates and settings, made cheaper.
+speedups.install()
 registration.templates(
     "tutorsuperset", "superset/apps", "superset/build", "superset/kustomization.yml"
 )

@@ -1,0 +1,71 @@
+"""
+What each `tutor` command pays for the plugins' settings, templates and patches, made cheaper
+without changing what Tutor renders (each plugin calls `install()` when Tutor loads it):
+
+- the compile cache (compile_cache.py): each text Jinja compiles, compiled once;
+- a cache of what plugins derive from their own files on every command (cached_json);
+- a copy of the configuration made for configuration data: Tutor gives every renderer a deep
+  copy of the whole configuration, one renderer per value it renders, so that the plugins'
+  settings make both more copies and longer ones; `copy.deepcopy` spends most of that time in
+  its generic machinery (memo, dispatch, reduce), which dicts, lists and YAML scalars don't need.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import typing as t
+from collections.abc import Callable
+
+from tutor import env as tutor_env
+
+from tutorcommon import compile_cache
+
+DISABLE = "TUTOR_CONTRIB_COMMON_SPEEDUPS"  # "0": Tutor's rendering as Tutor alone does it
+# The types that copy.deepcopy returns as they are (immutable), exactly these: a subclass goes
+# through copy.deepcopy.
+_ATOMS = frozenset({str, int, float, bool, type(None), bytes, complex})
+
+
+def config_copy(value: t.Any) -> t.Any:
+    """
+    A deep copy of configuration data: new dicts and lists all the way down, the scalars
+    shared, as copy.deepcopy makes one. Anything else is copied by copy.deepcopy. Unlike it,
+    two references to one list (a YAML alias) become two lists.
+    """
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is dict:
+        return {key: config_copy(item) for key, item in value.items()}
+    if kind is list:
+        return [config_copy(item) for item in value]
+    return copy.deepcopy(value)
+
+
+def cached_json(namespace: str, key: bytes, compute: Callable[[], t.Any]) -> t.Any:
+    """
+    What `compute()` returns, a JSON value derived from what `key` holds (the whole content of
+    the files it reads, and the versions of the libraries that read them), kept in the compile
+    cache's folder for the next commands. Nothing secret must go in: the folder is the user's.
+    """
+    if os.environ.get(DISABLE) == "0":
+        return compute()
+    path = compile_cache.cache_dir() / namespace / hashlib.sha256(key).hexdigest()
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        value = compute()
+        compile_cache.write(path, json.dumps(value).encode())
+        return value
+
+
+def install() -> None:
+    """Both speed-ups, for Tutor's rendering in this process (once, whichever plugin asks)."""
+    if os.environ.get(DISABLE) == "0":
+        return
+    compile_cache.install()
+    # The name tutor.env copies configurations with (its Renderer, its save()).
+    tutor_env.deepcopy = config_copy  # type: ignore[attr-defined]
