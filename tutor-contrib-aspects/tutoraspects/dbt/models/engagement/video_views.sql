@@ -25,31 +25,7 @@
 {%- set parts = 10 %}
 
 with
-    touched_videos as (
-        select org, course_key, block_id as video_id, max(loaded_at) as last_loaded_at
-        from {{ ref("xapi_events_parsed") }}
-        where
-            verb_id in {{ verbs(["played", "paused", "completed"]) }}
-            and block_type = 'video'
-            and course_key != ''
-            and actor_id != ''
-            and {{ arrived_since_last_run() }}
-        group by org, course_key, video_id
-    ),
-
-    video_statements as (
-        select event_id, org, course_key, block_id as video_id, actor_id, verb_id, emission_time,
-            video_time, video_length
-        from {{ ref("xapi_events_parsed") }}
-        where
-            verb_id in {{ verbs(["played", "paused", "completed"]) }}
-            and block_type = 'video'
-            and actor_id != ''
-            and (org, course_key, block_id) in (
-                select org, course_key, video_id from touched_videos
-            )
-        limit 1 by event_id
-    ),
+    {{ touched_video_positions() }},
 
     segments as (
         select
@@ -106,7 +82,7 @@ with
             toBool(completed or watched_parts = {{ parts }}) as full_view
         from segments
         group by org, course_key, video_id, actor_id
-        having plays > 0 or completed
+        having actor_id != '' and (plays > 0 or completed)
     )
 
 select per_learner.*, touched_videos.last_loaded_at as last_loaded_at
