@@ -21,6 +21,7 @@ at_risk_learners is built as of the end of the generated weeks (the ``at_risk_as
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from collections import Counter
@@ -32,12 +33,13 @@ from typing import Any
 import clickhouse_connect
 import pytest
 
-from tests.aspects.figures_video_pages import expected_block_engagement, expected_video_views
 from tests.aspects.figures_course_tabs import (
     expected_course_interactions,
     expected_enrollments_by_mode,
     expected_problem_learner_attempts,
 )
+from tests.aspects.figures_learners import assert_learner_figures
+from tests.aspects.figures_video_pages import expected_block_engagement, expected_video_views
 from tests.aspects.test_dbt_models import (
     ACTIVITY_MODE,
     COURSE_TYPE,
@@ -66,6 +68,7 @@ from tests.aspects.test_dbt_models import (
     Stage,
     as_expected,
     create_event_sink,
+    dataset_sql,
     expected_active_learners,
     expected_at_risk,
     expected_course_grades,
@@ -602,3 +605,35 @@ def test_every_block_of_the_statements_has_its_name(history: History) -> None:
     named = {row["block_id"] for row in state.tables["course_block_names"]}
     blocks = {fact.block for fact in state.facts if fact.block}
     assert blocks and blocks <= named
+
+
+# The charts of the learner dashboards, and their titles: each shows its dataset's rows.
+LEARNER_CHARTS = {
+    "Learners at risk": "at_risk_learners",
+    "Learners": "learner_details",
+    "Problem results against the course average": "learner_problem_results",
+    "Engagement per section and subsection": "learner_section_engagement",
+}
+
+
+def test_the_learner_datasets_match_the_statements(
+    history: History, clickhouse_server: ClickHouseServer
+) -> None:
+    """The learner dashboards' datasets (their SQL, as Superset runs it), every figure against
+    the generated statements and structure."""
+    client = clickhouse_connect.get_client(
+        host=clickhouse_server.host,
+        port=clickhouse_server.port,
+        username=clickhouse_server.user,
+        password=clickhouse_server.password,
+    )
+    rows = {
+        title: list(client.query(dataset_sql(table, GENERATED_REPORTING_DATABASE)).named_results())
+        for title, table in LEARNER_CHARTS.items()
+    }
+    client.close()
+    criteria = {name.removeprefix("at_risk_"): v for name, v in DBT_VARS.items() if "risk" in name}
+    structure = expected_structure(history.second.config)
+    facts = history.stages["union"].facts
+    limit = math.inf  # a dataset's SQL answers every row, a chart up to its row limit
+    assert_learner_figures(rows, facts, structure, criteria, as_of(history, "union"), limit)

@@ -30,6 +30,7 @@ from tests.aspects.figures_course_tabs import (
     assert_course_tab_figures,
     assert_outline_order,
 )
+from tests.aspects.figures_learners import assert_learner_figures
 from tests.aspects.test_dashboard_languages import expected_tab_charts, tab_charts
 from tests.aspects.test_dbt_models import expected_problem_responses
 from tests.aspects.test_models_on_generated_data import expected_structure, read_fact
@@ -226,6 +227,11 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
         }
         assert_answers_and_forum_figures(deployment, rows, labels, names)
         facts = [read_fact(statement) for statement in generated_statements(deployment)]
+        criteria = {
+            name: int(deployment.root.value(f"ASPECTS_AT_RISK_{name.upper()}"))
+            for name in ("inactive_days", "grade_below_percent", "progress_below_percent")
+        }
+        assert_learner_figures(rows, facts, structure, criteria)
         assert_course_tab_figures(rows, facts, structure)
         # The problem tables in outline order, as their saved query contexts sort them.
         saved = {

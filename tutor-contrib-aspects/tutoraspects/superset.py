@@ -165,7 +165,10 @@ DASHBOARDS: dict[str, tuple[str, Layout]] = {
         "Forum engagement",
         [["forum_activity_over_time"], ["forum_threads", "forum_learners"]],
     ),
-    "learners": ("Individual learners", [["learner_details"]]),
+    "learners": (
+        "Individual learners",
+        [["learner_details"], ["learner_problem_results"], ["learner_section_engagement"]],
+    ),
     "operator": (
         "Operator view",
         [["statements_per_hour", "arrival_delay"], ["storage_by_table"]],
@@ -182,6 +185,8 @@ CHART_TITLES = {
     "problem_performance": "Problem performance",
     "score_distribution": "Learners per score",
     "learner_details": "Learners",
+    "learner_problem_results": "Problem results against the course average",
+    "learner_section_engagement": "Engagement per section and subsection",
     "statements_per_hour": "Statements received per hour",
     "arrival_delay": "Average arrival delay (s)",
     "storage_by_table": "Storage by table",
