@@ -25,6 +25,7 @@ import pytest
 import yaml
 from playwright.sync_api import sync_playwright
 
+from tests.aspects import figures_video_pages
 from tests.aspects.figures_course_tabs import (
     OUTLINE_ORDERED,
     assert_course_tab_figures,
@@ -226,6 +227,11 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
             names[row["course_key"]] for row in rows["Learners"]
         }
         assert_answers_and_forum_figures(deployment, rows, labels, names)
+        figures_video_pages.assert_video_and_page_figures(
+            [read_fact(statement) for statement in generated_statements(deployment)],
+            structure,
+            rows,
+        )
         facts = [read_fact(statement) for statement in generated_statements(deployment)]
         criteria = {
             name: int(deployment.root.value(f"ASPECTS_AT_RISK_{name.upper()}"))
