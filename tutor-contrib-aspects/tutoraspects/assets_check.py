@@ -18,428 +18,57 @@ What is checked:
 
 SQL is parsed by ClickHouse: chDB (ClickHouse as a Python library) when it is installed, else
 the live server when one is given; otherwise SQL is reported as not checked.
+
+The bundle is read by tutoraspects.assets_bundle; the schemas and the SQL parser come from
+tutoraspects.assets_schema. This module is the check and its one entry point.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import typing as t
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
-import jinja2.sandbox
-import yaml
 
+from tutoraspects.assets_bundle import (
+    Bundle,
+    Document,
+    Problem,
+    Report,
+    chart_references,
+    json_field,
+    load_bundle,
+)
+from tutoraspects.assets_schema import (
+    CheckError,
+    QueryError,
+    Schema,
+    SqlParser,
+    chdb_parser,
+    clickhouse_schema,
+    dbt_schema,
+    default_parser,
+    first_line,
+    without_jinja,
+)
 from tutoraspects.query_context import QueryContextError, query_context
 
-# Chart parameters that name one column, or hold a list of columns, by viz type field names.
-COLUMN_FIELDS = ("x_axis", "series", "entity", "granularity_sqla", "column", "all_columns_x")
-COLUMN_FIELDS += ("all_columns_y",)
-COLUMN_LIST_FIELDS = ("groupby", "groupby_b", "columns", "all_columns", "groupbyRows")
-COLUMN_LIST_FIELDS += ("groupbyColumns",)
-METRIC_FIELDS = ("metric", "metric_2", "secondary_metric", "timeseries_limit_metric", "x", "y")
-METRIC_FIELDS += ("size", "series_limit_metric")
-METRIC_LIST_FIELDS = ("metrics", "metrics_b", "percent_metrics")
-FILTER_FIELDS = ("adhoc_filters", "adhoc_filters_b")
-# Databases of ClickHouse itself, left out of a live server's schema.
-SYSTEM_DATABASES = ("system", "information_schema", "INFORMATION_SCHEMA")
-
-
-class CheckError(Exception):
-    """The check itself cannot run (no bundle, unreachable server...); the message says why."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str  # the file, relative to the bundle
-    field: str  # where in the file
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.field}: {self.message}"
-
-
-@dataclass
-class Table:
-    columns: set[str]
-    origin: str  # where the columns were read, for messages
-
-
-@dataclass
-class Schema:
-    """Tables by (database, table), from one source of truth."""
-
-    name: str
-    tables: dict[tuple[str, str], Table]
-    # A live server, which also tells the columns a query returns.
-    server: ClickHouseHttp | None = None
-
-
-@dataclass
-class Report:
-    problems: list[Problem] = field(default_factory=list)
-    unchecked: list[Problem] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-########################################
-# SCHEMAS
-########################################
-
-
-def dbt_schema(models: Path, database: str, environment: Mapping[str, str] | None = None) -> Schema:
-    """
-    The columns documented in a dbt project's .yml files: models in `database` (the profile's
-    schema, with a model's custom schema appended as dbt does), sources in theirs. dbt's
-    `var()` and `env_var()` in source names take `environment` values, else their defaults.
-    """
-    models = Path(models)
-    if not models.is_dir():
-        raise CheckError(f"No dbt models folder at {models}")
-    environment = dict(environment or {})
-    render = _dbt_renderer(environment)
-    tables: dict[tuple[str, str], Table] = {}
-    files = sorted([*models.rglob("*.yml"), *models.rglob("*.yaml")])
-    for path in files:
-        origin = f"{models.name}/{path.relative_to(models).as_posix()}"
-        try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as error:
-            raise CheckError(f"{path} is not valid YAML: {error}") from error
-        if not isinstance(document, dict):
-            raise CheckError(f"{path} must be a mapping of dbt properties")
-        try:
-            for model in document.get("models") or []:
-                config = model.get("config") or {}
-                schema = f"{database}_{config['schema']}" if config.get("schema") else database
-                name = config.get("alias") or model["name"]
-                tables[(schema, name)] = Table(_column_names(model), origin)
-            for source in document.get("sources") or []:
-                schema = render(source.get("schema") or source["name"], origin)
-                for table in source.get("tables") or []:
-                    name = render(table.get("identifier") or table["name"], origin)
-                    tables[(schema, name)] = Table(_column_names(table), origin)
-        except (KeyError, TypeError, AttributeError) as error:
-            raise CheckError(
-                f"{path}: a model, source, table or column without a name ({error})"
-            ) from error
-    return Schema(f"the dbt models' documentation ({models})", tables)
-
-
-def _column_names(properties: Mapping[str, t.Any]) -> set[str]:
-    return {column["name"] for column in properties.get("columns") or []}
-
-
-def _dbt_renderer(environment: Mapping[str, str]) -> Callable[[str, str], str]:
-    def var(name: str, default: t.Any = None) -> t.Any:
-        return default
-
-    def env_var(name: str, default: str | None = None) -> str:
-        return environment.get(name, default if default is not None else "")
-
-    jinja = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
-
-    def render(value: str, origin: str) -> str:
-        try:
-            return jinja.from_string(str(value)).render(var=var, env_var=env_var).strip()
-        except jinja2.TemplateError as error:
-            raise CheckError(f"{origin}: cannot read {value!r}: {error}") from error
-
-    return render
-
-
-class ClickHouseHttp:
-    """Queries over ClickHouse's HTTP interface; the URL's password is never shown."""
-
-    def __init__(self, url: str, timeout: float = 30) -> None:
-        parts = urllib.parse.urlsplit(url)
-        try:
-            port = f":{parts.port}" if parts.port else ""
-        except ValueError:
-            port = None
-        if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
-            raise CheckError(
-                "The ClickHouse URL must look like http[s]://user:password@host:port, not "
-                f"{redact(url)!r}"
-            )
-        self.endpoint = f"{parts.scheme}://{parts.hostname}{port}/"
-        self.shown = self.endpoint.rstrip("/")
-        user = urllib.parse.unquote(parts.username or "default")
-        password = urllib.parse.unquote(parts.password or "")
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        self.headers = {"Authorization": f"Basic {token}"}
-        self.timeout = timeout
-
-    def query(self, sql: str) -> str:
-        request = urllib.request.Request(
-            self.endpoint, data=sql.encode(), headers=self.headers, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.read().decode()
-        except urllib.error.HTTPError as error:
-            raise QueryError(error.read().decode(errors="replace").strip()) from error
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise CheckError(f"ClickHouse at {self.shown} did not answer: {reason}") from error
-
-    def rows(self, sql: str) -> list[dict[str, t.Any]]:
-        text = self.query(f"{sql}\nFORMAT JSONEachRow")
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-class QueryError(Exception):
-    """ClickHouse refused a query; the message is its own."""
-
-
-def clickhouse_schema(url: str, timeout: float = 30) -> Schema:
-    """Every table's columns on a live server (system.columns), and its answer to DESCRIBE."""
-    server = ClickHouseHttp(url, timeout)
-    excluded = ", ".join(f"'{name}'" for name in SYSTEM_DATABASES)
-    try:
-        rows = server.rows(
-            f"SELECT database, table, name FROM system.columns WHERE database NOT IN ({excluded})"
-        )
-    except QueryError as error:
-        raise CheckError(
-            f"ClickHouse at {server.shown} refused to list its columns: {first_line(error)}"
-        ) from error
-    tables: dict[tuple[str, str], Table] = {}
-    origin = f"system.columns of {server.shown}"
-    for row in rows:
-        key = (row["database"], row["table"])
-        tables.setdefault(key, Table(set(), origin)).columns.add(row["name"])
-    return Schema(f"ClickHouse at {server.shown}", tables, server)
-
-
-def redact(url: str) -> str:
-    """The URL without its password."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else type(error).__name__
-    # ClickHouse echoes the whole statement after the reason: the reason is enough.
-    return re.split(r"\s+In scope |: While executing ", line)[0][:400]
-
-
-########################################
-# SQL
-########################################
-
-
-class SqlParser:
-    """ClickHouse's parser, reached through `run` (a query to text; raises on refusal)."""
-
-    def __init__(self, run: Callable[[str], str], name: str) -> None:
-        self.run, self.name = run, name
-
-    def error(self, sql: str) -> str | None:
-        """Why `sql` does not parse, or None."""
-        try:
-            self.run(f"SELECT formatQuery({literal(sql)})")
-        except CheckError:
-            raise
-        except Exception as error:  # chDB raises RuntimeError; a server, QueryError
-            return first_line(error)
-        return None
-
-    def identifiers(self, expression: str) -> set[str] | str | None:
-        """
-        The column names an SQL expression reads (the last part of qualified names; lambda
-        parameters and aliases it defines left out); None when it holds a subquery, whose names
-        belong to other tables; a string when it does not parse (why).
-        """
-        try:
-            ast = self.run(f"EXPLAIN AST SELECT (\n{expression}\n)")
-        except CheckError:
-            raise
-        except Exception as error:
-            return first_line(error)
-        return ast_identifiers(ast)
-
-
-@dataclass
-class _Node:
-    text: str
-    children: list[_Node] = field(default_factory=list)
-
-    def walk(self) -> Iterator[_Node]:
-        yield self
-        for child in self.children:
-            yield from child.walk()
-
-
-def ast_identifiers(ast: str) -> set[str] | None:
-    """The column names in the output of `EXPLAIN AST SELECT (expression)`; None: subquery."""
-    root = _Node("")
-    stack: list[tuple[int, _Node]] = [(-1, root)]
-    for line in ast.splitlines():
-        if line.strip():
-            depth = len(line) - len(line.lstrip(" "))
-            node = _Node(line.strip())
-            while stack[-1][0] >= depth:
-                stack.pop()
-            stack[-1][1].children.append(node)
-            stack.append((depth, node))
-    # SelectWithUnionQuery > ExpressionList > SelectQuery > ExpressionList > the expression
-    expression = root
-    for _ in range(5):
-        if not expression.children:
-            return set()
-        expression = expression.children[0]
-    names: set[str] = set()
-    bound: set[str] = set()
-    for node in expression.walk():
-        if node.text.startswith(("SelectWithUnionQuery", "SelectQuery")):
-            return None
-        if alias := re.search(r"\(alias (\S+)\)", node.text):
-            bound.add(alias.group(1))
-        if node.text.startswith("Identifier "):
-            names.add(node.text.split()[1].rpartition(".")[2])
-        if node.text.startswith("Function lambda") and node.children:
-            # Its arguments: the tuple of parameters, then the body.
-            parameters = node.children[0].children[:1]
-            for parameter in (n for p in parameters for n in p.walk()):
-                if parameter.text.startswith("Identifier "):
-                    bound.add(parameter.text.split()[1])
-    return names - bound
-
-
-def literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def chdb_parser() -> SqlParser | None:
-    try:
-        import chdb  # noqa: PLC0415 (optional: the check works without it)
-    except ImportError:
-        return None
-    return SqlParser(lambda sql: str(chdb.query(sql, "TSVRaw")), "chDB")
-
-
-class _Placeholder(jinja2.ChainableUndefined):
-    """Any of Superset's template variables or macros: renders as 1, iterates as empty."""
-
-    def __str__(self) -> str:
-        return "1"
-
-    def __call__(self, *args: t.Any, **kwargs: t.Any) -> _Placeholder:
-        return self
-
-    def __iter__(self) -> Iterator[t.Any]:
-        return iter(())
-
-
-_SUPERSET_JINJA = jinja2.sandbox.SandboxedEnvironment(undefined=_Placeholder)
-
-
-def without_jinja(sql: str) -> str:
-    """Superset's SQL with its template variables and macros replaced by placeholders."""
-    return _SUPERSET_JINJA.from_string(sql).render()
-
-
-########################################
-# THE BUNDLE
-########################################
-
-
-@dataclass
-class Document:
-    path: str
-    data: dict[str, t.Any]
-
-
-@dataclass
-class Bundle:
-    directory: Path
-    databases: dict[str, Document] = field(default_factory=dict)
-    datasets: dict[str, Document] = field(default_factory=dict)
-    charts: dict[str, Document] = field(default_factory=dict)
-    dashboards: dict[str, Document] = field(default_factory=dict)
-
-
-def load_bundle(directory: Path, report: Report) -> Bundle:
-    directory = Path(directory)
-    if not (directory / "metadata.yaml").is_file():
-        raise CheckError(
-            f"No asset bundle at {directory}: metadata.yaml is missing (render the bundle with "
-            "`tutor config save`)"
-        )
-    bundle = Bundle(directory)
-    kinds = {
-        "databases": bundle.databases,
-        "datasets": bundle.datasets,
-        "charts": bundle.charts,
-        "dashboards": bundle.dashboards,
-    }
-    for file in sorted(directory.rglob("*")):
-        relative = file.relative_to(directory).as_posix()
-        kind = relative.split("/", 1)[0]
-        if file.suffix not in (".yaml", ".yml") or kind not in kinds:
-            continue
-        text = file.read_text(encoding="utf-8")
-        try:
-            documents = [data for data in yaml.safe_load_all(text) if data is not None]
-        except yaml.YAMLError as error:
-            hint = (
-                " (an unrendered template? Check the bundle Tutor rendered)" if "{{" in text else ""
-            )
-            report.problems.append(Problem(relative, "(file)", f"not valid YAML{hint}: {error}"))
-            continue
-        # A file of several documents holds as many objects, named as Superset's import names
-        # them (the superset plugin's superset_sync).
-        for index, data in enumerate(documents):
-            path = f"{relative}#{index}" if len(documents) > 1 else relative
-            if not isinstance(data, dict):
-                report.problems.append(Problem(path, "(file)", "must be a YAML mapping"))
-                continue
-            uuid = data.get("uuid")
-            if not uuid:
-                report.problems.append(Problem(path, "uuid", "missing"))
-                continue
-            if str(uuid) in kinds[kind]:
-                other = kinds[kind][str(uuid)].path
-                report.problems.append(Problem(path, "uuid", f"{uuid} is also that of {other}"))
-                continue
-            kinds[kind][str(uuid)] = Document(path, data)
-    report.counts = {kind: len(documents) for kind, documents in kinds.items()}
-    return bundle
-
-
-def json_field(document: Document, key: str, report: Report) -> dict[str, t.Any] | None:
-    """A field that the export holds as a mapping or as JSON text; None (reported) if bad."""
-    value = document.data.get(key)
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value) if value.strip() else {}
-        except json.JSONDecodeError as error:
-            report.problems.append(Problem(document.path, key, f"not valid JSON: {error}"))
-            return None
-    if not isinstance(value, dict):
-        report.problems.append(Problem(document.path, key, "must be a mapping"))
-        return None
-    return value
-
+# What the command uses, from here.
+__all__ = [
+    "CheckError",
+    "Report",
+    "Schema",
+    "chdb_parser",
+    "check_bundle",
+    "clickhouse_schema",
+    "dbt_schema",
+    "default_parser",
+    "format_report",
+]
 
 ########################################
 # THE CHECK
@@ -758,67 +387,6 @@ def default_schema(database: Mapping[str, t.Any]) -> str | None:
     return path.strip("/") or None
 
 
-def chart_references(params: Mapping[str, t.Any]) -> Iterator[tuple[str, str, t.Any]]:
-    """(where, "column" | "metric" | "sql", value) for each column or metric a chart uses."""
-    for key in COLUMN_FIELDS:
-        if params.get(key):
-            yield from column_reference(key, params[key])
-    for key in COLUMN_LIST_FIELDS:
-        for index, value in enumerate(as_list(params.get(key))):
-            yield from column_reference(f"{key}[{index}]", value)
-    for key in METRIC_FIELDS:
-        if params.get(key):
-            yield from metric_reference(key, params[key])
-    for key in METRIC_LIST_FIELDS:
-        for index, value in enumerate(as_list(params.get(key))):
-            yield from metric_reference(f"{key}[{index}]", value)
-    for key in FILTER_FIELDS:
-        for index, value in enumerate(as_list(params.get(key))):
-            yield from filter_reference(f"{key}[{index}]", value)
-    for index, value in enumerate(as_list(params.get("order_by_cols"))):
-        # Each is JSON text: ["column", ascending].
-        try:
-            column = json.loads(value)[0] if isinstance(value, str) else value[0]
-        except (ValueError, IndexError, TypeError, KeyError):
-            yield (f"order_by_cols[{index}]", "column", value)
-            continue
-        yield from column_reference(f"order_by_cols[{index}]", column)
-    for column in as_mapping(params.get("temporal_columns_lookup")):
-        yield ("temporal_columns_lookup", "column", column)
-
-
-def column_reference(where: str, value: t.Any) -> Iterator[tuple[str, str, t.Any]]:
-    if isinstance(value, dict):
-        if value.get("expressionType") == "SQL" or "sqlExpression" in value:
-            yield (f"{where}.sqlExpression", "sql", value.get("sqlExpression") or "")
-        elif value.get("column_name"):
-            yield (f"{where}.column_name", "column", value["column_name"])
-        else:
-            yield (where, "column", value)
-    else:
-        yield (where, "column", value)
-
-
-def metric_reference(where: str, value: t.Any) -> Iterator[tuple[str, str, t.Any]]:
-    if not isinstance(value, dict):
-        yield (where, "metric", value)
-    elif value.get("expressionType") == "SQL":
-        yield (f"{where}.sqlExpression", "sql", value.get("sqlExpression") or "")
-    else:
-        column = value.get("column") or {}
-        name = column.get("column_name") if isinstance(column, dict) else None
-        yield (f"{where}.column.column_name", "column", name)
-
-
-def filter_reference(where: str, value: t.Any) -> Iterator[tuple[str, str, t.Any]]:
-    if not isinstance(value, dict):
-        yield (where, "filter", value)
-    elif value.get("expressionType") == "SQL":
-        yield (f"{where}.sqlExpression", "sql", value.get("sqlExpression") or "")
-    else:
-        yield from column_reference(f"{where}.subject", value.get("subject"))
-
-
 def first_difference(found: t.Any, expected: t.Any, where: str) -> tuple[str, str, str] | None:
     """Where two JSON values first differ, and the two values there (as JSON)."""
     if isinstance(found, dict) and isinstance(expected, dict):
@@ -840,16 +408,6 @@ def first_difference(found: t.Any, expected: t.Any, where: str) -> tuple[str, st
     return (where, json.dumps(found), json.dumps(expected))
 
 
-def as_list(value: t.Any) -> list[t.Any]:
-    if value is None or value == "":
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def as_mapping(value: t.Any) -> Iterable[str]:
-    return value.keys() if isinstance(value, dict) else ()
-
-
 def check_bundle(
     directory: Path, schemas: Iterable[Schema], parser: SqlParser | None = None
 ) -> Report:
@@ -858,16 +416,6 @@ def check_bundle(
     bundle = load_bundle(Path(directory), report)
     Checker(bundle, list(schemas), parser, report).run()
     return report
-
-
-def default_parser(schemas: Iterable[Schema]) -> SqlParser | None:
-    """chDB when installed, else a live server among `schemas`, else none."""
-    if parser := chdb_parser():
-        return parser
-    for schema in schemas:
-        if schema.server is not None:
-            return SqlParser(schema.server.query, schema.name)
-    return None
 
 
 def format_report(report: Report, directory: Path, schemas: Iterable[Schema]) -> str:
