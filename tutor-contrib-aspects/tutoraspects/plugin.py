@@ -10,7 +10,7 @@ from tutorcommon.files import COMPOSE_FILES, private_files
 from tutorcommon.guard import ConfigGuard
 from tutorcommon.settings import register as register_settings
 
-from . import clickhouse, commands, embedding, grants, jobs, ralph, reference, settings, superset
+from . import clickhouse, commands, embedding, grants, jobs, ralph, settings, superset, upgrade
 
 ########################################
 # CONFIGURATION
@@ -23,12 +23,13 @@ CONFIG_GUARD = ConfigGuard("Aspects", settings.config_errors).register()
 
 # A config.yml written for the reference plugin (tutor-contrib-aspects 6.x): its settings are
 # read, carried over to this project's settings, or reported as unused on `tutor config save`;
-# its patch names are applied where this project renders the same content (reference.py).
-REFERENCE_UPGRADE = reference.Upgrade()
+# its patch names are applied where this project renders the same content (reference.py's
+# tables, applied by upgrade.py).
+REFERENCE_UPGRADE = upgrade.Upgrade()
 hooks.Actions.PROJECT_ROOT_READY.add(priority=hooks.priorities.LOW)(REFERENCE_UPGRADE.remember)
 hooks.Filters.CONFIG_USER.add()(REFERENCE_UPGRADE.carried_settings)
 hooks.Actions.ENV_SAVED.add()(REFERENCE_UPGRADE.report)
-hooks.Filters.ENV_PATCHES.add(priority=hooks.priorities.LOW)(reference.renamed_patches)
+hooks.Filters.ENV_PATCHES.add(priority=hooks.priorities.LOW)(upgrade.renamed_patches)
 
 
 ########################################
