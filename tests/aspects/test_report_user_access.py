@@ -210,6 +210,13 @@ def test_a_dataset_added_to_the_bundle_is_granted_with_what_it_reads(bundle_copy
         "FROM reporting.course_enrollments_daily AS c\n"
         "JOIN {{ ASPECTS_EVENT_SINK_DATABASE }}.course_overviews AS o USING (course_key)",
     )
+    # What follows ARRAY JOIN is a column of the rows read: no table to grant.
+    add_dataset(
+        datasets,
+        "course_parts",
+        "SELECT c.course_key, part FROM reporting.course_enrollments_daily AS c\n"
+        "LEFT ARRAY JOIN c.parts AS part, arrayEnumerate(c.parts) AS part_index",
+    )
     after = rendered(grants.report_tables(datasets, models))
     assert after - before == {
         "reporting.weekly_summary",

@@ -5,14 +5,16 @@ against the embedded ClickHouse server (tests/harness), with host and port overr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.aspects.test_clickhouse_access import grants_of
 from tests.harness.fixtures import running_clickhouse
-from tests.harness.tutor import TutorRoot
+from tests.harness.tutor import TutorError, TutorRoot
 
 PLUGINS_ROOT = Path(__file__).parent / "plugins"
 
@@ -116,6 +118,60 @@ def test_failing_contributed_sql_stops_the_job_with_the_engine_message(
     assert jobs == [{"service": "clickhouse-job", "returncode": 1}]
     assert "ClickHouse init SQL 'broken statement' failed:" in output
     assert "SYNTAX_ERROR" in output
+
+
+def test_a_user_declared_by_another_plugin_is_created_and_granted(
+    root: TutorRoot, tmp_path: Path, clickhouse_server
+):
+    root.save(["chuser", "chconsumer"])
+    try:
+        password = root.config()["CHUSER_PASSWORD"]
+        [(_, script)] = root.init_scripts("clickhouse")
+        already_logged = len(clickhouse_server.access_log())
+        for _ in range(2):  # the second run must be accepted too
+            code, output, _ = run_init(root, tmp_path)
+            assert code == 0, output
+    finally:
+        root.run("plugins", "disable", "chuser", "chconsumer")
+    # The server gets only the digest, and the job's output neither.
+    assert f"IDENTIFIED WITH sha256_hash BY '{hashlib.sha256(password.encode()).hexdigest()}'" in (
+        script
+    )
+    assert password not in script and password not in output
+    # After the databases of DEFAULT priority, before the LOW statements that may name users.
+    assert (
+        output.index("Running init SQL: consumer database")
+        < output.index("Running init SQL: user ch_chuser_reader")
+        < output.index("Running init SQL: grants of ch_chuser_reader on chuser_notes.*")
+        < output.index("Running init SQL: notes table")
+    )
+    recorded = [
+        entry["statement"].replace("`", "")
+        for entry in clickhouse_server.access_log()[already_logged:]
+    ]
+    identified = "IDENTIFIED WITH sha256_hash BY '[HIDDEN]'"
+    assert (
+        recorded
+        == [
+            f"CREATE USER IF NOT EXISTS ch_chuser_reader {identified}",
+            f"ALTER USER ch_chuser_reader {identified}",
+            "GRANT SELECT ON chuser_notes.* TO ch_chuser_reader WITH REPLACE OPTION",
+        ]
+        * 2
+    )
+    assert grants_of(recorded) == {"ch_chuser_reader": {("SELECT", "chuser_notes.*")}}
+    assert clickhouse_server.client("ch_chuser_reader", password).command("SELECT 1") == 1
+    with pytest.raises(Exception, match="AUTHENTICATION_FAILED"):
+        clickhouse_server.client("ch_chuser_reader", clickhouse_server.password)
+
+
+def test_a_user_whose_password_setting_is_missing_is_refused(tmp_path: Path):
+    with pytest.raises(TutorError) as refused:
+        TutorRoot(tmp_path / "root", plugins_root=PLUGINS_ROOT).save(["clickhouse", "chuserbroken"])
+    assert (
+        "CHUSERBROKEN_PASSWORD, the password setting of the ClickHouse user 'ch_nobody', "
+        "is not a setting"
+    ) in str(refused.value)
 
 
 def test_password_with_shell_and_compose_special_characters(tmp_path: Path):

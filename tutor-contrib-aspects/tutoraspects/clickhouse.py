@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from tutor import hooks
 
-from tutorclickhouse.hooks import INIT_SQL
+from tutorclickhouse.hooks import INIT_SQL, ON_CLUSTER, USERS
 
 from . import grants
 
-# Databases, users and grants: run by the clickhouse init job, the only use of the admin user.
-# Listed when the init script is rendered: the report user's grants read the bundle's datasets.
-INIT_SQL.add(priority=hooks.priorities.DEFAULT)(lambda items: [*items, *grants.init_sql()])
+# Run by the clickhouse init job, the only use of the admin user; the databases before the
+# users (tutorclickhouse.hooks.USERS_PRIORITY).
+INIT_SQL.add_items(
+    [
+        (f"database {database}", f"CREATE DATABASE IF NOT EXISTS {database}{ON_CLUSTER}")
+        for database in grants.ASPECTS_DATABASES
+    ],
+    priority=hooks.priorities.DEFAULT,
+)
+USERS.add_items(list(grants.USERS))

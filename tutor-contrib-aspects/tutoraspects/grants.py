@@ -1,8 +1,8 @@
 """
-The ClickHouse users of Aspects and what each may do: the one table the access-control SQL
-is rendered from (tests read it back from the rendered SQL to check the matrix). The report
-user's tables come from the Superset bundle's datasets, so that it reads what the dashboards
-read and nothing more.
+The ClickHouse users of Aspects and what each may do: the one table (USERS) that the
+clickhouse plugin renders the access-control SQL from, as items of tutorclickhouse.hooks.USERS
+(tests read it back from the rendered SQL to check the matrix). The report user's tables come
+from the Superset bundle's datasets, so that it reads what the dashboards read and nothing more.
 
 Each user gets its own password from the configuration (only a SHA-256 digest of it reaches
 the SQL). Values are Tutor templates.
@@ -19,6 +19,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
+from tutorclickhouse.hooks import SettingsProfile, User
 from tutorcommon import speedups
 
 from .reference import VECTOR_XAPI_TABLE
@@ -72,6 +73,8 @@ _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 _TABLE = re.compile(r"\b(?:FROM|JOIN)\s+((?:\w+\.)?\w+)\b(?!\s*\()", re.IGNORECASE)
 _TABLE_FUNCTION = re.compile(r"\b(?:FROM|JOIN)\s+(\w+)\s*\(", re.IGNORECASE)
 _CTE = re.compile(r"\b(\w+)\s+AS\s*\(", re.IGNORECASE)
+# ARRAY JOIN unfolds an array of the rows already read: what follows it is no table.
+_ARRAY_JOIN = re.compile(r"\bARRAY\s+JOIN\b", re.IGNORECASE)
 
 
 def _tutor_template(text: str) -> str:
@@ -80,7 +83,7 @@ def _tutor_template(text: str) -> str:
 
 def sql_tables(sql: str, default_database: str) -> set[str]:
     """The tables `sql` reads, as database.table (unqualified ones in `default_database`)."""
-    sql = _COMMENTS.sub(" ", sql)
+    sql = _ARRAY_JOIN.sub(" ", _COMMENTS.sub(" ", sql))
     if function := _TABLE_FUNCTION.search(sql):
         raise ValueError(f"a dataset reads the table function {function.group(1)}()")
     subqueries = {name.lower() for name in _CTE.findall(sql)}
@@ -189,44 +192,42 @@ SCHEMA_PRIVILEGES = (
 )
 
 
-class ClickHouseUser(t.NamedTuple):
-    """A ClickHouse user of Aspects: config keys of its name and password, and its grants."""
-
-    role: str  # what it is for, in messages and docs
-    name_key: str
-    password_key: str
-    # (privileges, object), or (privileges, object, setting): only while that setting is on; or
-    # a function that returns them, called when the SQL is rendered (not on every `tutor` call)
-    grants: tuple[tuple[str, ...], ...] | t.Callable[[], tuple[tuple[str, ...], ...]]
-    profile: str = ""  # settings profile, if any
-    cluster_ddl: bool = False  # runs DDL ON CLUSTER when a cluster is configured
-    revoked: str = ""  # privileges revoked on *.* after the grants
-
+# Read-only, and bounded so that one dashboard cannot take the server down. CONST: a client
+# cannot change them (`SET`, `SETTINGS` in a query, URL parameters), readonly included.
+REPORT_PROFILE = SettingsProfile(
+    "aspects_report",
+    (
+        ("readonly", "1"),
+        ("max_execution_time", "{{ ASPECTS_REPORT_MAX_EXECUTION_TIME }}"),
+        ("max_memory_usage", "{{ ASPECTS_REPORT_MAX_MEMORY_USAGE }}"),
+        ("max_result_rows", "{{ ASPECTS_REPORT_MAX_RESULT_ROWS }}"),
+        ("result_overflow_mode", "'break'"),
+    ),
+)
 
 USERS = (
-    ClickHouseUser(
-        "Ralph writes and reads statements",
-        "ASPECTS_CLICKHOUSE_LRS_USER",
+    User(
+        "{{ ASPECTS_CLICKHOUSE_LRS_USER }}",
         "ASPECTS_CLICKHOUSE_LRS_PASSWORD",
         (("INSERT, SELECT", XAPI_TABLE),),
+        "Ralph writes and reads statements",
     ),
-    ClickHouseUser(
-        "Superset reads what the dashboards' datasets read",
-        "ASPECTS_CLICKHOUSE_REPORT_USER",
+    User(
+        "{{ ASPECTS_CLICKHOUSE_REPORT_USER }}",
         "ASPECTS_CLICKHOUSE_REPORT_PASSWORD",
         # Table by table; with PII enabled, the names and emails of the individual learner view.
         functools.cache(
             lambda: tuple(("SELECT", table, *settings) for table, settings in report_tables())
         ),
-        profile="aspects_report",
+        "Superset reads what the dashboards' datasets read",
+        profile=REPORT_PROFILE,
         # Table functions (url, file, remote, s3, mysql, executable, …) need a source privilege
         # and, most of them, CREATE TEMPORARY TABLE: said here, though the grants above already
         # replace everything else the user had.
         revoked="CREATE ARBITRARY TEMPORARY TABLE, SOURCES",
     ),
-    ClickHouseUser(
-        "migrations and dbt own the schema",
-        "ASPECTS_CLICKHOUSE_MIGRATIONS_USER",
+    User(
+        "{{ ASPECTS_CLICKHOUSE_MIGRATIONS_USER }}",
         "ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD",
         (
             *((SCHEMA_PRIVILEGES, f"{database}.*") for database in ASPECTS_DATABASES),
@@ -240,11 +241,11 @@ USERS = (
                 "CLICKHOUSE_CLUSTER_NAME",
             ),
         ),
+        "migrations and dbt own the schema",
         cluster_ddl=True,
     ),
-    ClickHouseUser(
-        "the CMS writes course structure",
-        "ASPECTS_CLICKHOUSE_CMS_USER",
+    User(
+        "{{ ASPECTS_CLICKHOUSE_CMS_USER }}",
         "ASPECTS_CLICKHOUSE_CMS_PASSWORD",
         (
             ("INSERT, SELECT", f"{EVENT_SINK_DATABASE}.*"),
@@ -252,71 +253,14 @@ USERS = (
             # from the tables of personal data (ALTER TABLE … DELETE WHERE user_id IN …).
             *(("ALTER DELETE", f"{EVENT_SINK_DATABASE}.{table}") for table in PII_TABLES),
         ),
+        "the CMS writes course structure",
     ),
-    ClickHouseUser(
-        "`do delete-learner-data` removes retired learners",
-        "ASPECTS_CLICKHOUSE_RETIREMENT_USER",
+    User(
+        "{{ ASPECTS_CLICKHOUSE_RETIREMENT_USER }}",
         "ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD",
         # Finds a learner's rows in every table of the Aspects databases (including those dbt
         # creates later) and deletes them; it can neither write nor change a schema.
         tuple(("SELECT, ALTER DELETE", f"{database}.*") for database in ASPECTS_DATABASES),
+        "`do delete-learner-data` removes retired learners",
     ),
 )
-
-# Read-only, and bounded so that one dashboard cannot take the server down. CONST: a client
-# cannot change them (`SET`, `SETTINGS` in a query, URL parameters), readonly included.
-REPORT_PROFILE = (
-    ("readonly", "1"),
-    ("max_execution_time", "{{ ASPECTS_REPORT_MAX_EXECUTION_TIME }}"),
-    ("max_memory_usage", "{{ ASPECTS_REPORT_MAX_MEMORY_USAGE }}"),
-    ("max_result_rows", "{{ ASPECTS_REPORT_MAX_RESULT_ROWS }}"),
-    ("result_overflow_mode", "'break'"),
-)
-REPORT_PROFILE_SETTINGS = ", ".join(f"{name} = {value} CONST" for name, value in REPORT_PROFILE)
-
-ON_CLUSTER = (
-    "{% if CLICKHOUSE_CLUSTER_NAME %} ON CLUSTER '{{ CLICKHOUSE_CLUSTER_NAME }}'{% endif %}"
-)
-
-
-def init_sql() -> t.Iterator[tuple[str, str]]:
-    """(name, statement) pairs that create the databases, users and grants, idempotently."""
-    for database in ASPECTS_DATABASES:
-        yield f"database {database}", f"CREATE DATABASE IF NOT EXISTS {database}{ON_CLUSTER}"
-    for user in USERS:
-        name = "{{ " + user.name_key + " }}"
-        digest = "{{ " + user.password_key + "|clickhouse_sha256_hex }}"
-        identified = f"IDENTIFIED WITH sha256_hash BY '{digest}'"
-        yield f"user {name}", f"CREATE USER IF NOT EXISTS {name}{ON_CLUSTER} {identified}"
-        # Applies a changed password on every run.
-        yield f"password of {name}", f"ALTER USER {name}{ON_CLUSTER} {identified}"
-        user_grants = user.grants() if callable(user.grants) else user.grants
-        for index, (privileges, target, *setting) in enumerate(user_grants):
-            # The first grant replaces whatever the user had: the table above is the truth (so
-            # a grant whose setting was turned off goes away on the next run).
-            replace = " WITH REPLACE OPTION" if index == 0 else ""
-            if replace and setting:
-                raise ValueError(f"the first grant of {user.name_key} depends on {setting[0]}")
-            statement = f"GRANT{ON_CLUSTER} {privileges} ON {target} TO {name}{replace}"
-            if setting:
-                statement = "{% if " + setting[0] + " %}" + statement + "{% endif %}"
-            yield f"grants of {name} on {target}", statement
-        if user.revoked:
-            yield (
-                f"revokes of {name}",
-                f"REVOKE{ON_CLUSTER} {user.revoked} ON *.* FROM {name}",
-            )
-        if user.cluster_ddl:
-            # A server refuses ON CLUSTER DDL without this grant (it cannot name a database).
-            yield (
-                f"cluster grant of {name}",
-                "{% if CLICKHOUSE_CLUSTER_NAME %}"
-                f"GRANT{ON_CLUSTER} CLUSTER ON *.* TO {name}"
-                "{% endif %}",
-            )
-        if user.profile:
-            yield (
-                f"settings profile {user.profile}",
-                f"CREATE SETTINGS PROFILE OR REPLACE {user.profile}{ON_CLUSTER} "
-                f"SETTINGS {REPORT_PROFILE_SETTINGS} TO {name}",
-            )

@@ -290,9 +290,9 @@ DEFAULTS: list[Setting] = [
 
 UNIQUE: list[Setting] = [
     Setting(
-        user.password_key,
+        user.password_setting,
         "{{ 24|random_string }}",
-        f"Password of {user.name_key}.",
+        f"Password of {user.name_setting}.",
         checks.not_empty,
     )
     for user in grants.USERS
@@ -329,7 +329,7 @@ def config_errors(config: Config) -> t.Iterator[str]:
         # Each user's grants are per database: a shared one would open the raw statements to
         # the report user.
         yield f"{', '.join(DATABASE_KEYS)} must be three different databases, not {databases!r}"
-    user_keys = ("CLICKHOUSE_ADMIN_USER", *(user.name_key for user in grants.USERS))
+    user_keys = ("CLICKHOUSE_ADMIN_USER", *(user.name_setting for user in grants.USERS))
     users = {key: str(config[key]) for key in user_keys}
     for name in sorted({name for name in users.values() if list(users.values()).count(name) > 1}):
         keys = [key for key, value in users.items() if value == name]

@@ -17,7 +17,7 @@ from tutorcommon.rendering import render
 from tutorcommon.settings import register as register_settings
 
 from . import hooks as clickhouse_hooks
-from . import settings
+from . import settings, users
 
 ########################################
 # CONFIGURATION
@@ -41,6 +41,10 @@ PACKAGE = resources.files("tutorclickhouse")
 INIT_SCRIPT = PACKAGE / "templates" / "clickhouse" / "jobs" / "init" / "clickhouse.sh"
 hooks.Filters.CLI_DO_INIT_TASKS.add_item(
     ("clickhouse", INIT_SCRIPT.read_text(encoding="utf-8")), priority=INIT_PRIORITY
+)
+# The users that plugins declare become init SQL, listed when the init job is rendered.
+clickhouse_hooks.INIT_SQL.add(priority=clickhouse_hooks.USERS_PRIORITY)(
+    lambda items: [*items, *users.init_sql(clickhouse_hooks.USERS.iterate())]
 )
 
 

@@ -15,7 +15,9 @@ from tutor.types import Config
 from tutorcommon import checks
 from tutorcommon.settings import Setting, value_errors
 
+from . import users
 from .__about__ import __version__
+from .hooks import USERS
 
 
 def server_host(key: str, value: t.Any) -> t.Iterator[str]:
@@ -137,6 +139,7 @@ UNIQUE: list[Setting] = [
 def config_errors(config: Config) -> t.Iterator[str]:
     """Say what is wrong with the clickhouse settings, one message per offending key."""
     yield from value_errors(DEFAULTS + UNIQUE, config)
+    yield from users.config_errors(USERS.iterate(), config)
     if config["RUN_CLICKHOUSE"] is True and config["CLICKHOUSE_ADMIN_USER"] == "default":
         yield (
             "CLICKHOUSE_ADMIN_USER must not be 'default' when RUN_CLICKHOUSE is true: "
