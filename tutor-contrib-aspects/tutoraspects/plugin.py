@@ -6,6 +6,7 @@ from importlib import resources
 
 from tutor import hooks
 
+from tutorcommon import registration
 from tutorcommon.files import COMPOSE_FILES, private_files
 from tutorcommon.guard import ConfigGuard
 from tutorcommon.settings import register as register_settings
@@ -97,13 +98,7 @@ hooks.Actions.ENV_SAVED.add()(jobs.copy_job_files)
 # TEMPLATE RENDERING
 ########################################
 
-hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(str(PACKAGE / "templates"))
-hooks.Filters.ENV_TEMPLATE_TARGETS.add_items(
-    [
-        ("aspects/build", "plugins"),
-        ("aspects/k8s", "plugins"),
-    ]
-)
+registration.templates("tutoraspects", "aspects/build", "aspects/k8s")
 hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
     [
         ("aspects_job_environment", jobs.aspects_job_environment),
@@ -128,5 +123,4 @@ private_files("plugins/aspects/k8s/job-secret.yml", *COMPOSE_FILES)
 # PATCH LOADING
 ########################################
 
-for patch in (PACKAGE / "patches").iterdir():
-    hooks.Filters.ENV_PATCHES.add_item((patch.name, patch.read_text(encoding="utf-8")))
+registration.patches("tutoraspects")
