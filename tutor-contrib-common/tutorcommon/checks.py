@@ -18,6 +18,11 @@ HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 PUBLIC_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
 IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 SENTRY_DSN = re.compile(r"^https?://[^@/\s\"]+@[^/\s\"]+/[^\s\"]*[0-9]+$")
+URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s\"'\\]*)?$")
+# A URL's scheme, host and port alone, as browsers send them in an Origin header.
+ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+URL_PATH = re.compile(r"^/[^\s\"'\\]*$")
+EMAIL = re.compile(r"^[^@\s\"'\\]+@[^@\s\"'\\]+$")
 # ClickHouse names users by XML element names in users.d, and SQL names need no quoting.
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -116,5 +121,8 @@ host = matching(HOST, "a host name, without scheme, port or path")
 public_host = matching(PUBLIC_HOST, "a host name, without scheme or path")
 image = matching(IMAGE, "an image name such as registry/name:tag")
 identifier = matching(IDENTIFIER, "letters, digits and underscores")
+url = matching(URL, "a URL such as http://host:port")
+url_path = matching(URL_PATH, "a path that starts with /")
+email = matching(EMAIL, "an email address")
 # Services hand it to sentry_sdk at start-up, which stops on a malformed DSN.
 sentry_dsn = matching(SENTRY_DSN, "a DSN such as https://key@host/1", optional=True)

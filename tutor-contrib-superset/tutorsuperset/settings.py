@@ -18,9 +18,6 @@ from . import contributions
 from .__about__ import __version__
 
 # What pip, MySQL, Redis and superset_config.py (where values sit inside Python strings) accept.
-URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s\"'\\]*)?$")
-URL_PATH = re.compile(r"^/[^\s\"'\\]*$")
-EMAIL = re.compile(r"^[^@\s\"'\\]+@[^@\s\"'\\]+$")
 ROLE = re.compile(r"^[^\"\\\n]{1,64}$")
 # Superset and MySQL names; Tutor's random_string may start with a digit.
 NAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -30,9 +27,6 @@ REQUIREMENT = re.compile(r"^[^'\\\n]*[^'\\\s][^'\\\n]*$")
 BUILTIN_ROLES = ("Admin", "Alpha", "Gamma", "Public", "sql_lab")
 
 name = checks.matching(NAME, "letters, digits and underscores")
-url = checks.matching(URL, "a URL such as http://host:port")
-url_path = checks.matching(URL_PATH, "a path that starts with /")
-email = checks.matching(EMAIL, "an email address")
 
 
 def role(key: str, value: t.Any) -> t.Iterator[str]:
@@ -95,7 +89,7 @@ DEFAULTS: list[Setting] = [
         "SUPERSET_INTERNAL_URL",
         "http://superset:{{ SUPERSET_PORT }}",
         "URL at which the other services of the platform (the LMS) reach Superset.",
-        url,
+        checks.url,
     ),
     Setting(
         "SUPERSET_DB_HOST",
@@ -114,25 +108,28 @@ DEFAULTS: list[Setting] = [
         "SUPERSET_DB_USERNAME", "superset", "MySQL user of Superset's metadata database.", name
     ),
     Setting(
-        "SUPERSET_ADMIN_EMAIL", "admin@openedx.org", "Email of the Superset admin user.", email
+        "SUPERSET_ADMIN_EMAIL",
+        "admin@openedx.org",
+        "Email of the Superset admin user.",
+        checks.email,
     ),
     Setting(
         "SUPERSET_LMS_INTERNAL_URL",
         "http://lms:8000",
         "URL at which Superset reaches the LMS inside the platform (token exchange, APIs).",
-        url,
+        checks.url,
     ),
     Setting(
         "SUPERSET_OAUTH2_AUTHORIZE_PATH",
         "/oauth2/authorize/",
         "LMS OAuth2 authorization path.",
-        url_path,
+        checks.url_path,
     ),
     Setting(
         "SUPERSET_OAUTH2_ACCESS_TOKEN_PATH",
         "/oauth2/access_token/",
         "LMS OAuth2 token path.",
-        url_path,
+        checks.url_path,
     ),
     Setting(
         "SUPERSET_OAUTH2_CLIENT_ID_DEV",
@@ -294,7 +291,6 @@ UNIQUE: list[Setting] = [
 ]
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
 
 def config_errors(config: Config) -> t.Iterator[str]:
@@ -323,7 +319,7 @@ def contribution_errors(config: Config) -> t.Iterator[str]:
         if not UUID.match(embedded_uuid):
             yield f"embedded dashboard {dashboard!r}: {embedded_uuid!r} is not a uuid"
         # Superset lets any site frame a dashboard embedded without origins.
-        if not origins or not all(ORIGIN.match(origin) for origin in origins):
+        if not origins or not all(checks.ORIGIN.match(origin) for origin in origins):
             yield (
                 f"embedded dashboard {dashboard!r} needs origins such as https://host[:port], "
                 f"not {origins!r}"
