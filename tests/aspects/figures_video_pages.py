@@ -286,3 +286,55 @@ def assert_video_and_page_figures(
     views = expected["Views per video"].values()
     assert sum(v["Full views"] for v in views) and sum(v["Partial views"] for v in views)
     assert sum(v["Learners who watched again"] for v in views)
+
+
+# The tables in outline order (their saved query contexts sort them by the outline position).
+OUTLINE_ORDERED = (
+    "Views per video",
+    "Video views per section and subsection",
+    "Views across each video's length",
+    "Page visits per section and subsection",
+    "Section summary",
+    "Subsection summary",
+)
+
+
+def assert_outline_order(saved: dict[str, list[Row]], structure: dict[str, list[Row]]) -> None:
+    """
+    Each course's rows of the tables, as their saved query contexts order them (what the
+    dashboard shows), in the order of the course's outline: its blocks' order in the structure.
+    """
+    blocks = _outline(structure)
+    names = {row["course_key"]: row["course_name"] for row in structure["course_names"]}
+    # Where each video, section and subsection first comes in its course's outline.
+    first: dict[tuple, int] = {}
+    for index, row in enumerate(structure["course_block_names"]):
+        block = blocks[row["block_id"]]
+        course = names[row["course_key"]]
+        for key in (
+            (course, block["location_label"]),
+            (course, block["section_name"]),
+            (course, block["section_name"], block["subsection_name"]),
+        ):
+            first.setdefault(key, index)
+
+    def order(title: str, row: Row) -> tuple | None:
+        """The row's place in its course's outline; None for a video the CMS has not sent."""
+        course = row["course_name"]
+        if "video_name" in row:
+            place = first.get((course, row["video_name"]))
+            if place is None or title != "Views across each video's length":
+                return place if place is None else (place,)
+            return (place, int(row["part_label"].split("-")[0]))
+        if "subsection_name" in row:
+            return (first[course, row["section_name"], row["subsection_name"]],)
+        return (first[course, row["section_name"]],)
+
+    for title in OUTLINE_ORDERED:
+        assert saved[title], title
+        per_course: dict[str, list[tuple]] = defaultdict(list)
+        for row in saved[title]:
+            if (place := order(title, row)) is not None:
+                per_course[row["course_name"]].append(place)
+        for course, keys in per_course.items():
+            assert keys == sorted(keys) and len(set(keys)) == len(keys), (title, course)

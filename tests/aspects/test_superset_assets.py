@@ -239,15 +239,17 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
         }
         assert_learner_figures(rows, facts, structure, criteria)
         assert_course_tab_figures(rows, facts, structure)
-        # The problem tables in outline order, as their saved query contexts sort them.
+        # The problem, video and page tables in outline order, as their saved query contexts
+        # sort them.
         saved = {
             summary["slice_name"]: client.get(f"/api/v1/chart/{summary['id']}/data/")["result"][0][
                 "data"
             ]
             for summary in charts
-            if summary["slice_name"] in OUTLINE_ORDERED
+            if summary["slice_name"] in OUTLINE_ORDERED + figures_video_pages.OUTLINE_ORDERED
         }
         assert_outline_order(saved, structure)
+        figures_video_pages.assert_outline_order(saved, structure)
         received = sum(row["Statements"] for row in rows["Statements received per hour"])
         assert received == STATEMENTS
         dashboards = client.get("/api/v1/dashboard/?q=(page_size:100)")["result"]
