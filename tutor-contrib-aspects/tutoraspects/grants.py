@@ -1,11 +1,8 @@
 """
-The ClickHouse users of Aspects and what each may do: the one table (USERS) that the
-clickhouse plugin renders the access-control SQL from, as items of tutorclickhouse.hooks.USERS
-(tests read it back from the rendered SQL to check the matrix). The report user's tables come
-from the Superset bundle's datasets, so that it reads what the dashboards read and nothing more.
-
-Each user gets its own password from the configuration (only a SHA-256 digest of it reaches
-the SQL). Values are Tutor templates.
+What the ClickHouse users of Aspects may reach: the Aspects databases, and the tables that the
+report user may read, which come from the Superset bundle's datasets, so that it reads what the
+dashboards read and nothing more. The users themselves are declared in clickhouse.py. Values are
+Tutor templates.
 """
 
 from __future__ import annotations
@@ -19,10 +16,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from tutorclickhouse.hooks import SettingsProfile, User
 from tutorcommon import speedups
-
-from .reference import VECTOR_XAPI_TABLE
 
 XAPI_TABLE = "{{ ASPECTS_XAPI_DATABASE }}.{{ ASPECTS_RAW_XAPI_TABLE }}"
 ASPECTS_DATABASES = (
@@ -182,85 +176,3 @@ def report_tables(
         *((table, ()) for table in sorted(always)),
         *((table, (PII_SETTING,)) for table in sorted(with_pii)),
     )
-
-
-# Everything the schema owner needs to create, change and fill the Aspects schema (migrations
-# and dbt), and nothing on any other database.
-SCHEMA_PRIVILEGES = (
-    "SELECT, INSERT, ALTER, CREATE TABLE, CREATE VIEW, CREATE DICTIONARY, DROP TABLE, "
-    "DROP VIEW, DROP DICTIONARY, TRUNCATE, OPTIMIZE, SHOW, dictGet"
-)
-
-
-# Read-only, and bounded so that one dashboard cannot take the server down. CONST: a client
-# cannot change them (`SET`, `SETTINGS` in a query, URL parameters), readonly included.
-REPORT_PROFILE = SettingsProfile(
-    "aspects_report",
-    (
-        ("readonly", "1"),
-        ("max_execution_time", "{{ ASPECTS_REPORT_MAX_EXECUTION_TIME }}"),
-        ("max_memory_usage", "{{ ASPECTS_REPORT_MAX_MEMORY_USAGE }}"),
-        ("max_result_rows", "{{ ASPECTS_REPORT_MAX_RESULT_ROWS }}"),
-        ("result_overflow_mode", "'break'"),
-    ),
-)
-
-USERS = (
-    User(
-        "{{ ASPECTS_CLICKHOUSE_LRS_USER }}",
-        "ASPECTS_CLICKHOUSE_LRS_PASSWORD",
-        (("INSERT, SELECT", XAPI_TABLE),),
-        "Ralph writes and reads statements",
-    ),
-    User(
-        "{{ ASPECTS_CLICKHOUSE_REPORT_USER }}",
-        "ASPECTS_CLICKHOUSE_REPORT_PASSWORD",
-        # Table by table; with PII enabled, the names and emails of the individual learner view.
-        functools.cache(
-            lambda: tuple(("SELECT", table, *settings) for table, settings in report_tables())
-        ),
-        "Superset reads what the dashboards' datasets read",
-        profile=REPORT_PROFILE,
-        # Table functions (url, file, remote, s3, mysql, executable, …) need a source privilege
-        # and, most of them, CREATE TEMPORARY TABLE: said here, though the grants above already
-        # replace everything else the user had.
-        revoked="CREATE ARBITRARY TEMPORARY TABLE, SOURCES",
-    ),
-    User(
-        "{{ ASPECTS_CLICKHOUSE_MIGRATIONS_USER }}",
-        "ASPECTS_CLICKHOUSE_MIGRATIONS_PASSWORD",
-        (
-            *((SCHEMA_PRIVILEGES, f"{database}.*") for database in ASPECTS_DATABASES),
-            # `do adopt-aspects-6` copies the statements Vector wrote for tutor-contrib-aspects 6.x.
-            ("SELECT", VECTOR_XAPI_TABLE),
-            # On a cluster, dbt waits for every replica to hold the rows of an incremental run
-            # before it replaces the old ones (dbt/macros/cluster.sql).
-            (
-                "SYSTEM SYNC REPLICA",
-                "{{ DBT_PROFILE_TARGET_DATABASE }}.*",
-                "CLICKHOUSE_CLUSTER_NAME",
-            ),
-        ),
-        "migrations and dbt own the schema",
-        cluster_ddl=True,
-    ),
-    User(
-        "{{ ASPECTS_CLICKHOUSE_CMS_USER }}",
-        "ASPECTS_CLICKHOUSE_CMS_PASSWORD",
-        (
-            ("INSERT, SELECT", f"{EVENT_SINK_DATABASE}.*"),
-            # When a learner's account is retired, platform-plugin-aspects deletes their rows
-            # from the tables of personal data (ALTER TABLE … DELETE WHERE user_id IN …).
-            *(("ALTER DELETE", f"{EVENT_SINK_DATABASE}.{table}") for table in PII_TABLES),
-        ),
-        "the CMS writes course structure",
-    ),
-    User(
-        "{{ ASPECTS_CLICKHOUSE_RETIREMENT_USER }}",
-        "ASPECTS_CLICKHOUSE_RETIREMENT_PASSWORD",
-        # Finds a learner's rows in every table of the Aspects databases (including those dbt
-        # creates later) and deletes them; it can neither write nor change a schema.
-        tuple(("SELECT, ALTER DELETE", f"{database}.*") for database in ASPECTS_DATABASES),
-        "`do delete-learner-data` removes retired learners",
-    ),
-)

@@ -12,7 +12,7 @@ import typing as t
 from tutor.types import Config
 
 from tutorcommon import checks
-from tutorcommon.settings import Setting, value_errors
+from tutorcommon.settings import Setting, plugin_rows, value_errors
 
 from . import grants, superset
 from .__about__ import __version__
@@ -78,13 +78,12 @@ def event_sink_models(key: str, value: t.Any) -> t.Iterator[str]:
 
 
 DEFAULTS: list[Setting] = [
-    Setting("ASPECTS_VERSION", __version__, "Version of this plugin."),
-    Setting(
-        "DOCKER_IMAGE_ASPECTS",
-        "{{ DOCKER_REGISTRY }}openedx/aspects-jobs:{{ ASPECTS_VERSION }}",
-        "Image of the Aspects jobs (migrations, dbt, test data), built by `tutor images build "
-        "aspects`.",
-        checks.image,
+    *plugin_rows(
+        "ASPECTS",
+        __version__,
+        image="{{ DOCKER_REGISTRY }}openedx/aspects-jobs:{{ ASPECTS_VERSION }}",
+        image_says="Image of the Aspects jobs (migrations, dbt, test data), built by `tutor "
+        "images build aspects`.",
     ),
     Setting(
         "ASPECTS_XAPI_DATABASE",

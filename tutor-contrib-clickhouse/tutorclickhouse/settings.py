@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 from tutor.types import Config
 
 from tutorcommon import checks
-from tutorcommon.settings import Setting, value_errors
+from tutorcommon.settings import Setting, plugin_rows, value_errors
 
 from . import users
 from .__about__ import __version__
@@ -42,20 +42,15 @@ def xml_elements(key: str, value: t.Any) -> t.Iterator[str]:
 MEMORY_LIMIT = re.compile(r"^[0-9]+(\.[0-9]+)?[bkmgBKMG]?[bB]?$")
 
 DEFAULTS: list[Setting] = [
-    Setting("CLICKHOUSE_VERSION", __version__, "Version of this plugin."),
-    Setting(
-        "RUN_CLICKHOUSE",
-        True,
-        "Run ClickHouse in a container; false to use an external server or ClickHouse Cloud "
-        "at CLICKHOUSE_HOST.",
-        checks.boolean,
-    ),
-    Setting(
-        "DOCKER_IMAGE_CLICKHOUSE",
+    *plugin_rows(
+        "CLICKHOUSE",
+        __version__,
+        run_says="Run ClickHouse in a container; false to use an external server or ClickHouse "
+        "Cloud at CLICKHOUSE_HOST.",
         # Current LTS line; tags: https://hub.docker.com/r/clickhouse/clickhouse-server/tags
-        "docker.io/clickhouse/clickhouse-server:26.8",
-        "Image of the ClickHouse server, also used by the init job (it needs sh and GNU wget).",
-        checks.image,
+        image="docker.io/clickhouse/clickhouse-server:26.8",
+        image_says="Image of the ClickHouse server, also used by the init job (it needs sh and "
+        "GNU wget).",
     ),
     Setting("CLICKHOUSE_HOST", "clickhouse", "Host name of the ClickHouse server.", server_host),
     Setting("CLICKHOUSE_HTTP_PORT", 8123, "Port of ClickHouse's HTTP interface.", checks.port),

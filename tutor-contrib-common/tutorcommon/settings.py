@@ -10,6 +10,7 @@ import typing as t
 from tutor import hooks
 from tutor.types import Config
 
+from . import checks
 from .checks import Check
 
 
@@ -19,6 +20,21 @@ class Setting(t.NamedTuple):
     description: str
     #: Checks the value alone; checks across settings live in the plugin's own function.
     check: Check | None = None
+
+
+def plugin_rows(
+    service: str, version: str, *, image: str, image_says: str, run_says: str = ""
+) -> list[Setting]:
+    """
+    The rows every plugin's table starts with, under the reference plugin's names:
+    <SERVICE>_VERSION, the plugin's version; RUN_<SERVICE>, whether the service runs here (only
+    for a service that may run elsewhere: `run_says` describes it); DOCKER_IMAGE_<SERVICE>.
+    """
+    rows = [Setting(f"{service}_VERSION", version, "Version of this plugin.")]
+    if run_says:
+        rows.append(Setting(f"RUN_{service}", True, run_says, checks.boolean))
+    rows.append(Setting(f"DOCKER_IMAGE_{service}", image, image_says, checks.image))
+    return rows
 
 
 def register(defaults: t.Sequence[Setting], unique: t.Sequence[Setting] = ()) -> None:

@@ -13,7 +13,7 @@ import typing as t
 from tutor.types import Config
 
 from tutorcommon import checks
-from tutorcommon.settings import Setting, value_errors
+from tutorcommon.settings import Setting, plugin_rows, value_errors
 
 from .__about__ import __version__
 
@@ -87,19 +87,13 @@ def max_body_size(key: str, value: t.Any) -> t.Iterator[str]:
 
 
 DEFAULTS: list[Setting] = [
-    Setting("RALPH_VERSION", __version__, "Version of this plugin."),
-    Setting(
-        "RUN_RALPH",
-        True,
-        "Run Ralph in a container; false to use a Ralph server run elsewhere.",
-        checks.boolean,
-    ),
-    Setting(
-        "DOCKER_IMAGE_RALPH",
+    *plugin_rows(
+        "RALPH",
+        __version__,
+        run_says="Run Ralph in a container; false to use a Ralph server run elsewhere.",
         # Tags: https://hub.docker.com/r/fundocker/ralph/tags
-        "docker.io/fundocker/ralph:5.1.0",
-        "Image of Ralph, also used by its init job.",
-        checks.image,
+        image="docker.io/fundocker/ralph:5.1.0",
+        image_says="Image of Ralph, also used by its init job.",
     ),
     Setting("RALPH_HOST", "ralph", "Host name at which other services reach Ralph.", checks.host),
     Setting("RALPH_PORT", 8100, "Port of Ralph's HTTP API.", checks.port),

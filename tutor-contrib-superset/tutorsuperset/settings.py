@@ -12,7 +12,7 @@ import typing as t
 from tutor.types import Config
 
 from tutorcommon import checks
-from tutorcommon.settings import Setting, value_errors
+from tutorcommon.settings import Setting, plugin_rows, value_errors
 
 from . import contributions
 from .__about__ import __version__
@@ -56,18 +56,13 @@ def requirements(key: str, value: t.Any) -> t.Iterator[str]:
 
 
 DEFAULTS: list[Setting] = [
-    Setting("SUPERSET_VERSION", __version__, "Version of this plugin."),
-    Setting(
-        "RUN_SUPERSET",
-        True,
-        "Run Superset (web server, Celery worker and scheduler).",
-        checks.boolean,
-    ),
-    Setting(
-        "DOCKER_IMAGE_SUPERSET",
-        "{{ DOCKER_REGISTRY }}openedx/aspects-superset:{{ SUPERSET_VERSION }}",
-        "Superset image, built by `tutor images build superset` from the official 6.1 image.",
-        checks.image,
+    *plugin_rows(
+        "SUPERSET",
+        __version__,
+        run_says="Run Superset (web server, Celery worker and scheduler).",
+        image="{{ DOCKER_REGISTRY }}openedx/aspects-superset:{{ SUPERSET_VERSION }}",
+        image_says="Superset image, built by `tutor images build superset` from the official 6.1 "
+        "image.",
     ),
     Setting(
         "SUPERSET_HOST",
