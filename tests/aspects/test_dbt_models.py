@@ -38,15 +38,15 @@ from typing import Any
 
 import pytest
 
-from tests.aspects.figures_video_pages import (
-    activity_of,
-    expected_block_engagement,
-    expected_video_views,
-)
 from tests.aspects.figures_course_tabs import (
     expected_course_interactions,
     expected_enrollments_by_mode,
     expected_problem_learner_attempts,
+)
+from tests.aspects.figures_video_pages import (
+    activity_of,
+    expected_block_engagement,
+    expected_video_views,
 )
 from tests.aspects.test_migrations import COURSE_BLOCKS_0003, COURSE_OVERVIEWS_0003
 from tests.harness.fixtures import ClickHouseServer
