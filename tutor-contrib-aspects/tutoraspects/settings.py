@@ -14,7 +14,7 @@ from tutor.types import Config
 from tutorcommon import checks
 from tutorcommon.settings import Setting, plugin_rows, value_errors
 
-from . import grants, superset
+from . import clickhouse, superset
 from .__about__ import __version__
 
 # What git accepts for the dbt project's place.
@@ -294,7 +294,7 @@ UNIQUE: list[Setting] = [
         f"Password of {user.name_setting}.",
         checks.not_empty,
     )
-    for user in grants.USERS
+    for user in clickhouse.ASPECTS_USERS
 ]
 
 # The criteria of learners at risk (0 turns one off), passed to dbt by the job environment.
@@ -328,7 +328,7 @@ def config_errors(config: Config) -> t.Iterator[str]:
         # Each user's grants are per database: a shared one would open the raw statements to
         # the report user.
         yield f"{', '.join(DATABASE_KEYS)} must be three different databases, not {databases!r}"
-    user_keys = ("CLICKHOUSE_ADMIN_USER", *(user.name_setting for user in grants.USERS))
+    user_keys = ("CLICKHOUSE_ADMIN_USER", *(user.name_setting for user in clickhouse.ASPECTS_USERS))
     users = {key: str(config[key]) for key in user_keys}
     for name in sorted({name for name in users.values() if list(users.values()).count(name) > 1}):
         keys = [key for key, value in users.items() if value == name]
