@@ -162,8 +162,9 @@ def profile(plain: Root, suite: Root) -> str:
     ]
     ours = sorted(
         (
-            (calls, spent, f"{Path(file).parent.name}/{Path(file).name}:{line}")
-            for (file, line, _), (calls, _, _, spent) in callers.items()
+            # Named by module and function: line numbers go stale with the next edit.
+            (calls, spent, f"{Path(file).parent.name}.{Path(file).stem}.{function}")
+            for (file, _, function), (calls, _, _, spent) in callers.items()
             if PLUGIN_SOURCES in file
         ),
         reverse=True,
