@@ -53,7 +53,8 @@ class User(t.NamedTuple):
     """
     A ClickHouse user that the init job creates and grants: one item of :data:`USERS`.
 
-    The server gets only a SHA-256 digest of the password; neither reaches the job's output.
+    The SQL holds only a SHA-256 digest of the password: the password reaches neither the
+    server nor the job's output.
     """
 
     #: The user's name, a Tutor template such as ``"{{ MY_CLICKHOUSE_USER }}"``.
