@@ -113,6 +113,39 @@ def test_a_plain_text_renders_as_jinja_renders_it(
     assert jinja2.Template.from_code(environment, code, {}).render() == expected
 
 
+def test_generated_secrets_differ_with_the_cache(
+    compiles: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    Jinja calls a filter with constant arguments while compiling: the cached code must call
+    it when it renders instead, or every `{{ 12|random_string }}` setting gets one secret.
+    """
+    secrets = [render("{{ 24|random_string }}") for _ in range(3)]
+    monkeypatch.setattr(compile_cache, "_memory", {})  # a later command: from the disk
+    secrets += [render("{{ 24|random_string }}") for _ in range(3)]
+    assert len(set(secrets)) == 6, secrets
+    assert all(len(secret) == 24 for secret in secrets)
+
+
+def test_a_filter_runs_when_the_template_renders(compiles: list[str]) -> None:
+    calls: list[int] = []
+
+    def counted(value: int) -> str:
+        calls.append(value)
+        return f"call {len(calls)}"
+
+    environment = jinja2.Environment()
+    environment.filters["counted"] = counted
+    rendered = [
+        jinja2.Template.from_code(
+            environment, compile_cache.cached_compile(environment, "{{ 7|counted }}"), {}
+        ).render()
+        for _ in range(2)
+    ]
+    assert rendered == ["call 1", "call 2"] and calls == [7, 7]
+    assert [render("{{ 'x' is string }}"), render("{{ 3 is divisibleby 2 }}")] == ["True", "False"]
+
+
 def test_plain_values_such_as_passwords_never_reach_the_disk(compiles: list[str]) -> None:
     secret = "Zq8pV2mLr7XcN4tK"
     assert render(secret) == secret

@@ -29,6 +29,7 @@ from pathlib import Path
 import jinja2
 from tutor import env as tutor_env
 
+FORMAT = 2
 _compile = jinja2.Environment.compile
 _memory: dict[str, types.CodeType] = {}
 # What a text without markup compiles to is the same code but for the text it yields: the code
@@ -44,7 +45,8 @@ def cache_dir() -> Path:
 
 @functools.cache
 def _cache_dir(base: str) -> Path:
-    version = f"jinja-{jinja2.__version__}-{sys.implementation.cache_tag}"
+    # The format of what is kept, Jinja's release and Python's: a change of any, a new folder.
+    version = f"v{FORMAT}-jinja-{jinja2.__version__}-{sys.implementation.cache_tag}"
     return Path(base, "tutor-contrib-common", version)
 
 
@@ -135,6 +137,39 @@ def write(path: Path, data: bytes) -> None:
         pass
 
 
+def _refused(function: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+    """A filter or test as the compiler sees it: callable the same way, never called."""
+
+    def refuse(*_args: t.Any, **_kwargs: t.Any) -> t.Any:
+        raise RuntimeError("run when the template renders, not when it compiles")
+
+    if hasattr(function, "jinja_pass_arg"):
+        refuse.jinja_pass_arg = function.jinja_pass_arg  # type: ignore[attr-defined]
+    return refuse
+
+
+def _compiling_environment(environment: jinja2.Environment) -> jinja2.Environment:
+    """
+    The environment to compile in: Jinja calls a filter or test with constant arguments while
+    it compiles (constant folding) and writes the result into the code, so that cached code
+    would keep it: `{{ 12|random_string }}` would give every setting the same secret. Here
+    they refuse to run, which Jinja takes as "not a constant"; the code calls them when the
+    template renders, from the environment it renders in.
+    """
+    compiling = environment.overlay()
+    compiling.filters = {name: _refused(f) for name, f in environment.filters.items()}
+    compiling.tests = {name: _refused(f) for name, f in environment.tests.items()}
+    return compiling
+
+
+def _callables(environment: jinja2.Environment) -> tuple[t.Any, ...]:
+    """The names and calling conventions of the filters and tests, which the code depends on."""
+    return tuple(
+        tuple(sorted((name, repr(getattr(f, "jinja_pass_arg", None))) for name, f in kind.items()))
+        for kind in (environment.filters, environment.tests)
+    )
+
+
 @jinja2.utils.internalcode
 def cached_compile(
     self: jinja2.Environment,
@@ -147,7 +182,7 @@ def cached_compile(
     """jinja2.Environment.compile, through the cache for template sources."""
     if raw or not isinstance(source, str):
         return _compile(self, source, name, filename, raw, defer_init)
-    context = repr((_options(self), name, filename, defer_init)).encode()
+    context = repr((_options(self), _callables(self), name, filename, defer_init)).encode()
     key = hashlib.sha256(context + b"\0" + source.encode("utf-8", "surrogatepass")).hexdigest()
     code = _memory.get(key)
     if code is None and name is None and filename is None:
@@ -162,7 +197,7 @@ def cached_compile(
         code = _read(path) if on_disk else None
         if code is None:
             # A syntax error raises here, as without the cache, and nothing is kept.
-            code = _compile(self, source, name, filename, raw, defer_init)
+            code = _compile(_compiling_environment(self), source, name, filename, raw, defer_init)
             if on_disk:
                 write(path, marshal.dumps(code))
         _memory[key] = code
