@@ -162,12 +162,22 @@ def _compiling_environment(environment: jinja2.Environment) -> jinja2.Environmen
     return compiling
 
 
-def _callables(environment: jinja2.Environment) -> tuple[t.Any, ...]:
+def _callables(environment: jinja2.Environment) -> str:
     """The names and calling conventions of the filters and tests, which the code depends on."""
-    return tuple(
-        tuple(sorted((name, repr(getattr(f, "jinja_pass_arg", None))) for name, f in kind.items()))
-        for kind in (environment.filters, environment.tests)
-    )
+    names = (tuple(environment.filters), tuple(environment.tests))
+    if (digest := _signatures.get(names)) is None:
+        # Once per set of names in a process: a name keeps its function's calling convention.
+        signature = repr(
+            [
+                sorted((name, str(getattr(f, "jinja_pass_arg", ""))) for name, f in kind.items())
+                for kind in (environment.filters, environment.tests)
+            ]
+        )
+        digest = _signatures[names] = hashlib.sha256(signature.encode()).hexdigest()
+    return digest
+
+
+_signatures: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
 
 
 @jinja2.utils.internalcode
