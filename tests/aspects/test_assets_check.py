@@ -186,6 +186,16 @@ def test_a_chart_that_uses_an_unknown_column_fails(
     assert any(p.startswith(f"{name}: {field}: ") and repr(unknown) in p for p in found), found
 
 
+def test_a_chart_with_custom_sql_fails_even_when_it_parses(bundle: Path) -> None:
+    """Course staff and guests get a 400 for it: the query guard lets administrators alone."""
+    chart, name = first_chart(bundle)
+    metric = {"expressionType": "SQL", "sqlExpression": "count()", "label": "Rows"}
+    edit_params(chart, lambda values: values.update(metric=metric))
+    found = problems(check(bundle))
+    expected = f"{name}: params.metric.sqlExpression: custom SQL 'count()': refused with a 400"
+    assert any(p.startswith(expected) for p in found), found
+
+
 def test_a_chart_without_a_query_context_fails(bundle: Path) -> None:
     chart, name = first_chart(bundle)
     title = load(chart)["slice_name"]

@@ -337,6 +337,14 @@ class Checker:
             if value not in dataset.metrics:
                 self.problem(document, where, f"metric {value!r} is not a saved metric of {of}")
         elif kind == "sql":
+            # The superset plugin's query guard lets administrators alone send SQL.
+            self.problem(
+                document,
+                where,
+                f"custom SQL {value!r}: refused with a 400 to everyone but administrators "
+                f"(course staff, embedded dashboards' guests); name a column or a saved metric "
+                f"of {of} instead",
+            )
             self.check_expression(document, where, str(value), dataset.readable, dataset.label)
         else:
             self.problem(document, where, f"cannot read {value!r} as a {kind}")
