@@ -523,15 +523,23 @@ def open_page(signed_in: SignedIn, url: str, shot: Path) -> OpenedDashboard:
             replies.append(reply)
 
     page.on("response", note)
+
+    def scrolled_down() -> None:
+        # Superset draws a chart once it is scrolled into view.
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(1000)
+
     page.goto(url)
     page.wait_for_load_state("networkidle")
     page.wait_for_timeout(2000)  # charts draw after their data arrives
     page.screenshot(path=str(shot), full_page=True)
+    scrolled_down()
     # A dashboard in tabs draws a tab's charts when it is opened: open each.
     for tab in page.locator(".dashboard-component-tabs [role='tab']").all():
         tab.click()
         page.wait_for_load_state("networkidle")
-        page.wait_for_timeout(1000)
+        scrolled_down()
     page.remove_listener("response", note)
     course_keys, course_names, applied = set(), set(), set()
     for reply in replies:
@@ -908,7 +916,8 @@ def test_an_embedded_dashboard_outlives_its_guest_tokens(
             assert len(tokens) >= 3, tokens
             # She asks a chart for fresh figures: it asks Superset with the current token.
             frame.locator('[aria-label="More Options"]').first.click()
-            frame.get_by_text("Force refresh").click()
+            # The menu may open past the bottom of the frame: clicked where it is, unseen.
+            frame.get_by_text("Force refresh").dispatch_event("click")
             page.wait_for_timeout(5_000)
             browser.close()
     finally:
