@@ -231,7 +231,7 @@ def assert_course_tab_figures(
     assert shown == {(status,): count for status, count in passing.items()}
     assert passing["Passing"] > 0
     shown = _shown(rows["Learners per current course grade"], ("grade_bucket",), "Learners")
-    assert shown == dict(buckets)
+    assert shown == dict(buckets), (shown, dict(buckets))
     # Problems: per problem, section and subsection, named as the course outline names them.
     assert_problem_figures(rows, facts, structure, names)
     # Interactions so far, per kind and day, from each kind's first day to the last.
