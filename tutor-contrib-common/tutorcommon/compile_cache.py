@@ -7,9 +7,11 @@ Jinja compiles, keyed by all that the code depends on: in memory for the rest of
 and on disk for the next commands, so that a command compiles only the texts that changed.
 
 What reaches the disk is the compiled code of texts that hold Jinja markup (templates, patches,
-values such as "{{ LMS_HOST }}:8000"); a plain value, such as a generated password, is cached in
-memory only. The directory is the user's (``$XDG_CACHE_HOME``, else ``~/.cache``), private to
-them (0700), one folder per Jinja release and Python version; nothing breaks when it cannot be
+values such as "{{ LMS_HOST }}:8000"); a plain value, such as a generated password, is made
+from a compiled placeholder in memory, never written. Code is compiled with filters and tests
+that refuse to run, so that no result of one (a random string) is kept in it. The directory is
+the user's (``$XDG_CACHE_HOME``, else ``~/.cache``), private to them (0700), one folder per
+format of the cache, Jinja release and Python version; nothing breaks when it cannot be
 written, or when it is deleted.
 """
 
