@@ -47,11 +47,15 @@ system-packages:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
+# One test process per core, at most four (each runs its own Superset, ClickHouse and MariaDB);
+# a test file stays in one process, so its module fixtures are made once.
+PARALLEL = -n auto --maxprocesses 4 --dist loadfile
+
 test: lint ## Lint, then run the default test suite
-	$(VENV)/bin/pytest -m "not slow"
+	$(VENV)/bin/pytest -m "not slow" $(PARALLEL)
 
 test-all: lint $(VENV_REFERENCE) ## Lint, then run every suite, slow ones included (the reference plugin's venv too)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PARALLEL)
 
 lint: ## Check code style and formatting
 	$(VENV)/bin/ruff check .

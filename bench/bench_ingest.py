@@ -37,7 +37,7 @@ from stack import LMS_URL, RAW_TABLE, Stack, analytics_stack  # noqa: E402
 
 from tests.harness.processes import free_port, terminate  # noqa: E402
 from tests.harness.ralph import RALPH_BIN, native_settings, wait_until_up  # noqa: E402
-from tutoraspects import xapi_generator  # noqa: E402
+from tutoraspects.job import xapi_generator  # noqa: E402
 
 BATCH = 100
 MORE_WORKERS = 2  # the number of Ralph workers --workers tries by default

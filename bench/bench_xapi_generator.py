@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import Row, rate  # noqa: E402
 
-from tutoraspects.xapi_generator import Config, iter_statements, sized_config, write_jsonl  # noqa: E402
+from tutoraspects.job.xapi_generator import Config, iter_statements, sized_config, write_jsonl  # noqa: E402
 
 
 class CountingSink:

@@ -28,7 +28,7 @@ from tests.harness.ralph import running_ralph  # noqa: E402
 from tests.harness.redis import running_redis  # noqa: E402
 from tests.harness.superset import superset_job_environment  # noqa: E402
 from tests.harness.tutor import TutorRoot  # noqa: E402
-from tutoraspects import xapi_generator  # noqa: E402
+from tutoraspects.job import xapi_generator  # noqa: E402
 
 LMS_URL = "http://local.openedx.io"
 LOAD_PART = 1_000_000

@@ -15,7 +15,7 @@ PLUGINS = ("clickhouse", "ralph", "superset", "aspects")
 PACKAGES = (*PLUGINS, "common")
 MODULE_LINES = 600
 # The xAPI statement generator is one long table of statement shapes, read as a whole.
-LONG_MODULES = {"tutor-contrib-aspects/tutoraspects/xapi_generator.py"}
+LONG_MODULES = {"tutor-contrib-aspects/tutoraspects/job/xapi_generator.py"}
 SERVICE_PLUGINS = ("clickhouse", "ralph", "superset")
 # Service plugin -> the aspects modules that use its hooks. The dashboards' embedding in the LMS
 # has a module of its own beside superset.py.

@@ -49,6 +49,6 @@ def test_help_loads_the_plugins_without_their_commands_modules_or_the_bundle(
     # `tutor aspects check-superset-assets` alone needs the checker, `do delete-learner-data`
     # alone the job's module.
     assert "tutoraspects.assets_check" not in loaded["modules"]
-    assert "tutoraspects.delete_learner_data" not in loaded["modules"]
+    assert "tutoraspects.job.delete_learner_data" not in loaded["modules"]
     # The report user's grants and the RLS filters read the datasets when Tutor renders them.
     assert loaded["datasets_read"] == 0

@@ -32,7 +32,7 @@ import yaml
 
 from tests.harness.fixtures import ClickHouseServer, running_clickhouse
 from tests.harness.tutor import TutorRoot
-from tutoraspects import xapi_generator
+from tutoraspects.job import xapi_generator
 
 pytestmark = pytest.mark.slow
 

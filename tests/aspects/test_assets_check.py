@@ -23,7 +23,7 @@ from tests.harness.tutor import TutorRoot
 from tutoraspects import assets_check, query_context
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-DBT_MODELS = REPOSITORY / "tutor-contrib-aspects" / "tutoraspects" / "dbt" / "models"
+DBT_MODELS = REPOSITORY / "tutor-contrib-aspects" / "tutoraspects" / "job" / "dbt" / "models"
 PLUGINS = ["clickhouse", "ralph", "superset", "aspects"]
 BUNDLE = Path("env", "plugins", "superset", "build", "superset", "assets", "aspects")
 UNKNOWN = "no_such_column"

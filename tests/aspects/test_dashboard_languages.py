@@ -20,7 +20,8 @@ from tutoraspects.embedding import embedding_uuid
 
 PLUGINS = ["clickhouse", "ralph", "superset", "aspects"]
 DASHBOARDS = Path("env", "plugins", "superset", "build", "superset", "assets", "aspects")
-DBT_MODELS = Path(__file__).resolve().parents[2] / "tutor-contrib-aspects/tutoraspects/dbt/models"
+JOB_FOLDER = Path(__file__).resolve().parents[2] / "tutor-contrib-aspects/tutoraspects/job"
+DBT_MODELS = JOB_FOLDER / "dbt" / "models"
 
 # A German catalog as openedx-translations ships them: under the source language's key, with
 # an HTML entity, a text YAML reads as null and an untranslated (empty) one.

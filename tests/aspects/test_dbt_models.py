@@ -1,5 +1,5 @@
 """
-The Aspects dbt project (tutoraspects/dbt), built by dbt on the real ClickHouse engine.
+The Aspects dbt project (tutoraspects/job/dbt), built by dbt on the real ClickHouse engine.
 
 Hand-written statements, shaped as event-routing-backends 10 emits them (a multi-question
 problem as a statement for the whole problem plus one per question, course and subsection
@@ -50,11 +50,11 @@ from tests.aspects.figures_video_pages import (
 )
 from tests.aspects.test_migrations import COURSE_BLOCKS_0003, COURSE_OVERVIEWS_0003
 from tests.harness.fixtures import ClickHouseServer
-from tutoraspects import xapi_generator
 from tutoraspects.grants import bundle_datasets
+from tutoraspects.job import xapi_generator
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-DBT_PROJECT = REPOSITORY / "tutor-contrib-aspects" / "tutoraspects" / "dbt"
+DBT_PROJECT = REPOSITORY / "tutor-contrib-aspects" / "tutoraspects" / "job" / "dbt"
 DBT_EXECUTABLE = REPOSITORY / ".venv-dbt" / "bin" / "dbt"
 DBT_TIMEOUT = 600
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.harness.erb import EventRoutingBackends, Person, capturing_lrs
-from tutoraspects import xapi_generator as xg
+from tutoraspects.job import xapi_generator as xg
 
 # Small, yet every kind of statement: passing, failing again and both forum posts included.
 CONFIG = xg.Config(

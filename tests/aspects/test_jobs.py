@@ -14,9 +14,10 @@ import pytest
 
 from tests.harness.fixtures import running_clickhouse
 from tests.harness.tutor import BIN, TutorRoot, check_posix_script
+from tutoraspects.jobs import NOT_JOB_FILES
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-PACKAGE = REPOSITORY / "tutor-contrib-aspects" / "tutoraspects"
+JOB_FOLDER = REPOSITORY / "tutor-contrib-aspects" / "tutoraspects" / "job"
 ALL_PLUGINS = ["clickhouse", "ralph", "superset", "aspects"]
 
 
@@ -67,20 +68,19 @@ def test_init_script_is_posix_sh(root: TutorRoot, tmp_path: Path) -> None:
         check_posix_script(script, tmp_path)
 
 
-def test_image_build_context_holds_the_job_files_verbatim(root: TutorRoot) -> None:
-    comparison = filecmp.dircmp(PACKAGE / "migrations", build_context(root) / "migrations")
-    assert comparison.left_only == comparison.right_only == comparison.diff_files == []
-    for name in (
-        "xapi_generator.py",
-        "load_xapi_test_data.py",
-        "delete_learner_data.py",
-        "run_dbt.sh",
-        "dbt_state.py",
-    ):
-        assert filecmp.cmp(PACKAGE / name, build_context(root) / name, shallow=False)
+def test_image_build_context_holds_the_job_folder_verbatim(root: TutorRoot) -> None:
+    # Every file of tutoraspects/job, whatever its name: nothing lists them.
+    entries = [path for path in JOB_FOLDER.iterdir() if path.name not in NOT_JOB_FILES]
+    assert {"migrations", "dbt", "run_dbt.sh", "xapi_generator.py"} <= {p.name for p in entries}
+    for source in entries:
+        copy = build_context(root) / source.name
+        if source.is_dir():
+            assert_same_tree(source, copy)
+        else:
+            assert filecmp.cmp(source, copy, shallow=False), source.name
     dbt = build_context(root) / "dbt"
     assert (dbt / "dbt_project.yml").read_bytes() == (
-        PACKAGE / "dbt" / "dbt_project.yml"
+        JOB_FOLDER / "dbt" / "dbt_project.yml"
     ).read_bytes()
     assert not (dbt / "target").exists()
     requirements = (build_context(root) / "requirements.txt").read_text()
@@ -91,6 +91,13 @@ def test_image_build_context_holds_the_job_files_verbatim(root: TutorRoot) -> No
     subprocess.run(
         [str(BIN / "shellcheck"), "--shell=sh", str(build_context(root) / "run_dbt.sh")], check=True
     )
+
+
+def assert_same_tree(source: Path, copy: Path) -> None:
+    comparison = filecmp.dircmp(source, copy, ignore=list(NOT_JOB_FILES))
+    assert comparison.left_only == comparison.right_only == comparison.diff_files == [], source
+    for name in comparison.common_dirs:
+        assert_same_tree(source / name, copy / name)
 
 
 def test_saving_again_rewrites_only_what_changed_and_removes_what_is_gone(
@@ -106,7 +113,7 @@ def test_saving_again_rewrites_only_what_changed_and_removes_what_is_gone(
     assert project.stat().st_mtime_ns == written
     assert not (dbt / "models" / "removed_since.sql").exists()
     assert filecmp.cmp(
-        PACKAGE / "dbt" / "models" / "base" / "xapi_events_parsed.sql",
+        JOB_FOLDER / "dbt" / "models" / "base" / "xapi_events_parsed.sql",
         dbt / "models" / "base" / "xapi_events_parsed.sql",
         shallow=False,
     )

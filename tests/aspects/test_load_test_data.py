@@ -17,7 +17,7 @@ from tests.harness.fixtures import running_clickhouse
 from tests.harness.processes import free_port
 from tests.harness.ralph import running_ralph
 from tests.harness.tutor import TutorRoot
-from tutoraspects import xapi_generator
+from tutoraspects.job import xapi_generator
 
 PACKAGE = Path(xapi_generator.__file__).parent
 

@@ -1,5 +1,5 @@
 """
-The ClickHouse schema migrations (tutoraspects/migrations), run as the job runs them: the
+The ClickHouse schema migrations (tutoraspects/job/migrations), run as the job runs them: the
 `alembic` command, configured by environment variables only, as a user that is not the admin,
 against the embedded ClickHouse server. Tables are asserted on what the engine reports.
 """
@@ -22,7 +22,8 @@ import pytest
 
 from tests.harness.fixtures import ClickHouseServer
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "tutor-contrib-aspects/tutoraspects/migrations"
+JOB_FOLDER = Path(__file__).resolve().parents[2] / "tutor-contrib-aspects/tutoraspects/job"
+MIGRATIONS = JOB_FOLDER / "migrations"
 ALEMBIC_INI = MIGRATIONS / "alembic.ini"
 VERSION_TABLE = "aspects_schema_version"
 FIVE_YEARS = "toDateTime(emission_time) + INTERVAL 5 YEAR"

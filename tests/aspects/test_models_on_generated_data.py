@@ -1,7 +1,7 @@
 """
 The Aspects dbt models on generated statements: every figure against a computation in Python.
 
-Two batches of statements come from the seeded generator (tutoraspects.xapi_generator): a
+Two batches of statements come from the seeded generator (tutoraspects.job.xapi_generator): a
 first one over eight weeks, and a second one (another seed: other learners, the same courses)
 over six weeks that overlap the first batch's last two. Each statement is read here, from its
 JSON, into the ``Fact`` of test_dbt_models (verb, learner, course from the context's parent or
@@ -89,7 +89,7 @@ from tests.aspects.test_dbt_models import (
     projected,
 )
 from tests.harness.fixtures import ClickHouseServer
-from tutoraspects import xapi_generator
+from tutoraspects.job import xapi_generator
 
 GENERATED_XAPI_DATABASE = "generated_models_xapi"
 GENERATED_REPORTING_DATABASE = "generated_models_reporting"

@@ -19,7 +19,7 @@ from tests.harness.fixtures import running_clickhouse
 from tests.harness.processes import free_port
 from tests.harness.ralph import running_ralph
 from tests.harness.tutor import TutorRoot
-from tutoraspects import xapi_generator as xapi
+from tutoraspects.job import xapi_generator as xapi
 
 LMS_URL = "http://local.openedx.io"
 COURSE_KEY = "course-v1:PipelineX+P101+2026_T1"

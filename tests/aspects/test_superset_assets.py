@@ -49,8 +49,9 @@ from tests.harness.superset import (
     superset_job_environment,
 )
 from tests.harness.tutor import TutorRoot
-from tutoraspects import superset, xapi_generator
+from tutoraspects import superset
 from tutoraspects.embedding import embedding_uuid
+from tutoraspects.job import xapi_generator
 
 STATEMENTS = 3000
 BUNDLE_OBJECTS = ("dbs", "tables", "table_columns", "sql_metrics", "slices", "dashboards")

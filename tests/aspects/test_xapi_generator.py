@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tutoraspects import xapi_generator as xg
+from tutoraspects.job import xapi_generator as xg
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 RALPH_PYTHON = REPOSITORY / ".venv-ralph" / "bin" / "python"

@@ -20,7 +20,7 @@ from tests.harness.fixtures import ClickHouseServer, running_clickhouse
 from tests.harness.processes import free_port
 from tests.harness.ralph import RalphProcess
 from tests.harness.tutor import TutorRoot
-from tutoraspects import xapi_generator
+from tutoraspects.job import xapi_generator
 
 LMS_URL = "http://local.openedx.io"
 ASPECTS_DATABASES = ("xapi", "event_sink", "reporting")

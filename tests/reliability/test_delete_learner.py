@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.reliability.conftest import ASPECTS_DATABASES, LMS_URL, Stack, generated
-from tutoraspects.delete_learner_data import Deletion, Table
+from tutoraspects.job.delete_learner_data import Deletion, Table
 
 STATEMENTS = 2000
 SEED = 404

@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.harness.fixtures import ClickHouseServer, running_clickhouse
-from tutoraspects import xapi_generator as xg
+from tutoraspects.job import xapi_generator as xg
 from tutoraspects.jobs import load_xapi_test_data as load_command
 
 REPOSITORY = Path(__file__).resolve().parents[2]

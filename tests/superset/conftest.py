@@ -8,6 +8,7 @@ Redis for its cache, the stand-in LMS, and headless Chromium.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from tests.harness.fixtures import ClickHouseServer
 from tests.harness.lms import LmsServer, running_lms, superset_client_options
 from tests.harness.mariadb import MariaDBServer
 from tests.harness.processes import free_port
-from tests.harness.redis import RedisServer
+from tests.harness.redis import running_redis
 from tests.harness.superset import (
     SupersetServer,
     rendered_superset,
@@ -131,6 +132,7 @@ READER_PASSWORD = "courses-reader-password"
 COURSES_CACHE_TIMEOUT = 8
 # Superset renews an LMS token 30 s before it expires: this one counts as valid for 10 s.
 JWT_EXPIRE_SECONDS = 40
+STACKS_MADE = itertools.count()
 
 
 class Stack:
@@ -146,6 +148,7 @@ class Stack:
         self.home = superset.superset.home_dir
         self.lms = lms
         self.browser, self.mariadb = browser, mariadb
+        self.metadata = root.config()["SUPERSET_DB_NAME"]  # its database in MariaDB
 
     def sign_in(self, username: str) -> SignedIn:
         return sign_in(self.browser, self.superset_url, self.lms.url, username, PASSWORD)
@@ -174,56 +177,59 @@ def playwright_driver() -> Iterator[Playwright]:
 def stack(
     tmp_path_factory: pytest.TempPathFactory,
     mariadb_server: MariaDBServer,
-    redis_server: RedisServer,
     clickhouse_server: ClickHouseServer,
     playwright_driver: Playwright,
 ) -> Iterator[Stack]:
     directory = tmp_path_factory.mktemp("sso")
-    superset_port, lms_port = free_port(), free_port()
-    lms_url = f"http://127.0.0.1:{lms_port}"
-    create_enrollments(clickhouse_server)
-    root = TutorRoot(directory / "root", plugins_root=PLUGINS_ROOT).save(
-        ["superset", "supersetconsumer"],
-        {
-            "MYSQL_HOST": mariadb_server.host,
-            "MYSQL_PORT": mariadb_server.port,
-            "MYSQL_ROOT_USERNAME": mariadb_server.root_user,
-            "MYSQL_ROOT_PASSWORD": mariadb_server.root_password,
-            **redis_server.tutor_settings(),
-            # Redis is shared by the session's Superset instances: Superset's cache keys are
-            # the same in each, so each instance has databases of its own.
-            "SUPERSET_REDIS_CACHE_DB": 5,
-            "SUPERSET_REDIS_CELERY_DB": 6,
-            # MariaDB is shared by the session's Superset instances: each has its own database
-            # and user (an init sets its user's password, which would lock the others out).
-            "SUPERSET_DB_NAME": "superset_sso",
-            "SUPERSET_DB_USERNAME": "superset_sso",
-            "SUPERSET_USER_COURSES_CACHE_TIMEOUT": COURSES_CACHE_TIMEOUT,
-            "SUPERSETCONSUMER_DB_HOST": clickhouse_server.host,
-            "SUPERSETCONSUMER_DB_PORT": clickhouse_server.port,
-            "SUPERSETCONSUMER_DB_PASSWORD": READER_PASSWORD,
-            "LMS_HOST": f"127.0.0.1:{lms_port}",
-            "SUPERSET_LMS_INTERNAL_URL": lms_url,
-            "JWT_COMMON_ISSUER": f"{lms_url}/oauth2",
-        },
-    )
-    config = root.config()
-    home = directory / "home"
-    root.run("local", "do", "init", "--limit", "superset", **superset_job_environment(root, home))
-    superset = rendered_superset(root, home)
-    with (
-        running_lms(
-            directory / "lms",
-            lms_people(config),
-            [f"http://127.0.0.1:{superset_port}/oauth-authorized/openedxsso"],
-            port=lms_port,
-            **superset_client_options(config),
-            # Short-lived, so that a test sees Superset renew a token with its refresh token.
-            jwt_expire_seconds=JWT_EXPIRE_SECONDS,
-            jwt_flaws=FLAWED_TOKENS,
-        ) as lms,
-        running_superset(superset, port=superset_port) as server,
-    ):
-        browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield Stack(root, server, lms, browser, mariadb_server)
-        browser.close()
+    # A test process that leaves this package and comes back (pytest-xdist) makes the stack
+    # again: a Superset of its own each time, whose secret key fits its metadata.
+    metadata = f"superset_sso{next(STACKS_MADE)}"
+    with running_redis(directory / "redis") as redis:
+        superset_port, lms_port = free_port(), free_port()
+        lms_url = f"http://127.0.0.1:{lms_port}"
+        create_enrollments(clickhouse_server)
+        root = TutorRoot(directory / "root", plugins_root=PLUGINS_ROOT).save(
+            ["superset", "supersetconsumer"],
+            {
+                "MYSQL_HOST": mariadb_server.host,
+                "MYSQL_PORT": mariadb_server.port,
+                "MYSQL_ROOT_USERNAME": mariadb_server.root_user,
+                "MYSQL_ROOT_PASSWORD": mariadb_server.root_password,
+                **redis.tutor_settings(),
+                # MariaDB is shared by the session's Superset instances: each has its own database
+                # and user (an init sets its user's password, which would lock the others out).
+                "SUPERSET_DB_NAME": metadata,
+                "SUPERSET_DB_USERNAME": metadata,
+                "SUPERSET_USER_COURSES_CACHE_TIMEOUT": COURSES_CACHE_TIMEOUT,
+                "SUPERSETCONSUMER_DB_HOST": clickhouse_server.host,
+                "SUPERSETCONSUMER_DB_PORT": clickhouse_server.port,
+                "SUPERSETCONSUMER_DB_PASSWORD": READER_PASSWORD,
+                "LMS_HOST": f"127.0.0.1:{lms_port}",
+                "SUPERSET_LMS_INTERNAL_URL": lms_url,
+                "JWT_COMMON_ISSUER": f"{lms_url}/oauth2",
+            },
+        )
+        config = root.config()
+        home = directory / "home"
+        root.run(
+            "local", "do", "init", "--limit", "superset", **superset_job_environment(root, home)
+        )
+        superset = rendered_superset(root, home)
+        with (
+            running_lms(
+                directory / "lms",
+                lms_people(config),
+                [f"http://127.0.0.1:{superset_port}/oauth-authorized/openedxsso"],
+                port=lms_port,
+                **superset_client_options(config),
+                # Short-lived, so that a test sees Superset renew a token with its refresh token.
+                jwt_expire_seconds=JWT_EXPIRE_SECONDS,
+                jwt_flaws=FLAWED_TOKENS,
+            ) as lms,
+            running_superset(superset, port=superset_port) as server,
+        ):
+            browser = playwright_driver.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS
+            )
+            yield Stack(root, server, lms, browser, mariadb_server)
+            browser.close()

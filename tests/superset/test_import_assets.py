@@ -69,7 +69,7 @@ def test_import_assets_puts_back_what_was_changed_in_superset(stack: Stack) -> N
         "WHERE database_name = 'courses_demo'",
     ]
     for statement in statements:
-        stack.mariadb.query(statement, database="superset_sso")
+        stack.mariadb.query(statement, database=stack.metadata)
     assert counts(stack) != before
 
     import_assets(stack)

@@ -45,7 +45,7 @@ SUPERSET_OBJECTS = (
 
 
 def superset_query(stack: Stack, statement: str) -> list[tuple[str | None, ...]]:
-    return stack.mariadb.query(statement, database="superset_sso")
+    return stack.mariadb.query(statement, database=stack.metadata)
 
 
 def dataset_id(stack: Stack) -> int:

@@ -71,7 +71,7 @@ def check_superset_assets(
     try:
         schemas = [
             assets_check.dbt_schema(
-                dbt_models or Path(str(PACKAGE / "dbt" / "models")),
+                dbt_models or Path(str(PACKAGE / "job" / "dbt" / "models")),
                 config["DBT_PROFILE_TARGET_DATABASE"],
                 {
                     "ASPECTS_XAPI_DATABASE": config["ASPECTS_XAPI_DATABASE"],

@@ -32,7 +32,7 @@ PII_TABLES = ("user_profile", "external_id")
 PII_SETTING = "ASPECTS_ENABLE_PII"
 PACKAGE = Path(str(resources.files("tutoraspects")))
 DATASETS = PACKAGE / "superset_assets" / "aspects" / "datasets"
-DBT_MODELS = PACKAGE / "dbt" / "models"
+DBT_MODELS = PACKAGE / "job" / "dbt" / "models"
 
 
 ########################################

@@ -156,7 +156,7 @@ def _actor_ids(
     # The job's module, imported by the one command that needs it.
     import argparse  # noqa: PLC0415
 
-    from .delete_learner_data import actor_id  # noqa: PLC0415
+    from .job.delete_learner_data import actor_id  # noqa: PLC0415
 
     try:
         return tuple(actor_id(value) for value in values)
@@ -423,18 +423,9 @@ COMMANDS = [
 # THE JOB IMAGE'S FILES
 ########################################
 
-# Job files that are not Tutor templates (their own Jinja or Mako must stay as it is): copied
-# verbatim into the image's build context.
-JOB_FILES = (
-    "migrations",
-    "dbt",
-    "run_dbt.sh",
-    "dbt_state.py",
-    "xapi_generator.py",
-    "load_xapi_test_data.py",
-    "delete_learner_data.py",
-    "adopt_aspects_6.py",
-)
+# The job image's own files (dbt project, migrations, job scripts): not Tutor templates (their
+# own Jinja or Mako must stay as it is), so copied verbatim into the image's build context.
+JOB_FOLDER = PACKAGE / "job"
 # What running dbt (or Python) leaves in the job folders.
 NOT_JOB_FILES = frozenset({"__pycache__", "target", "logs", "dbt_packages", ".user.yml"})
 
@@ -465,9 +456,11 @@ def sync_tree(source: Path, target: Path) -> None:
 def copy_job_files(root_env: str, _config: Config) -> None:
     """Bring the job files of the image's build context up to date (at each `config save`)."""
     context = Path(root_env) / "plugins" / "aspects" / "build" / "aspects"
-    for name in JOB_FILES:
-        source = Path(str(PACKAGE / name))
+    for entry in JOB_FOLDER.iterdir():
+        source = Path(str(entry))
+        if source.name in NOT_JOB_FILES:
+            continue
         if source.is_dir():
-            sync_tree(source, context / name)
+            sync_tree(source, context / source.name)
         else:
-            shutil.copy2(source, context / name)
+            shutil.copy2(source, context / source.name)

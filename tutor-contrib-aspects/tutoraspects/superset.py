@@ -90,7 +90,8 @@ def _query_context(params: dict[str, t.Any], dataset_uuid: str) -> str:
 hooks.Filters.ENV_TEMPLATE_FILTERS.add_item(("aspects_query_context", _query_context))
 
 
-JOB_REQUIREMENTS = Path(str(resources.files("tutoraspects"))) / "migrations" / "requirements.txt"
+JOB_FOLDER = Path(str(resources.files("tutoraspects"))) / "job"
+JOB_REQUIREMENTS = JOB_FOLDER / "migrations" / "requirements.txt"
 
 
 def clickhouse_driver(requirements: Path = JOB_REQUIREMENTS) -> str:

@@ -12,7 +12,7 @@ only, so it runs in a plain Python image.
 
 Usage::
 
-    from tutoraspects.xapi_generator import Config, build_universe, iter_statement_json
+    from tutoraspects.job.xapi_generator import Config, build_universe, iter_statement_json
 
     config = Config(seed=7, learners=500, weeks=10)
     universe = build_universe(config)        # courses, blocks, learners and enrollments
