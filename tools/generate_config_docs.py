@@ -3,9 +3,10 @@ Generate the configuration reference from the plugins' own settings.
 
 Each plugin lists its settings in settings.py as (name, default, description, check) rows,
 which its plugin.py gives Tutor as CONFIG_DEFAULTS and CONFIG_UNIQUE. This writes
-docs/configuration.md and the "Configuration" section of each plugin's README from them. With
---check it writes nothing and fails when a file is stale, or when a plugin registers a setting
-it does not describe.
+docs/configuration.md and the "Configuration" section of each plugin's README from them, and
+the table of the ClickHouse users a plugin adds (tutorclickhouse.hooks.USERS) from those users.
+With --check it writes nothing and fails when a file is stale, or when a plugin registers a
+setting it does not describe.
 
     python tools/generate_config_docs.py [--check]
 """
@@ -30,6 +31,7 @@ PLUGINS = {
     "aspects": "The analytics: ClickHouse schema, dbt models, xAPI pipeline and dashboards.",
 }
 README_START, README_END = "<!-- configuration:start -->\n", "<!-- configuration:end -->"
+USERS_START, USERS_END = "<!-- clickhouse-users:start -->\n", "<!-- clickhouse-users:end -->"
 Setting = tuple[str, t.Any, str]
 
 
@@ -72,6 +74,30 @@ def settings_table(name: str) -> str:
     return "\n".join(rows) + "\n"
 
 
+def users_table(name: str) -> str:
+    """The ClickHouse users that a plugin adds: their setting, default name and description."""
+    from tutorclickhouse.hooks import USERS  # noqa: PLC0415 (a plugin that needs no ClickHouse)
+
+    defaults = {key: value for key, value, *_ in load_settings(name)[0]}
+    users = list(USERS.iterate_from_context(hooks.Contexts.app(name).name))
+    if not users:
+        return ""
+    rows = ["| User (setting) | Default | May |", "|---|---|---|"]
+    for user in users:
+        setting = user.name_setting
+        default = show_default(defaults[setting], False) if setting else f"`{user.name}`"
+        rows.append(f"| `{setting or user.name}` | {default} | {user.description} |")
+    return "\n".join(rows) + "\n"
+
+
+def replace_between(path: Path, text: str, start: str, end: str, body: str) -> str:
+    head, found_start, rest = text.partition(start)
+    _, found_end, tail = rest.partition(end)
+    if not (found_start and found_end):
+        sys.exit(f"{path}: the markers {start.strip()} and {end} are missing")
+    return head + start + body + end + tail
+
+
 def expected_files() -> dict[Path, str]:
     hooks.Actions.CORE_READY.do()
     tables = {name: settings_table(name) for name in PLUGINS}
@@ -89,11 +115,13 @@ def expected_files() -> dict[Path, str]:
     files = {REPOSITORY / "docs" / "configuration.md": "\n".join(lines).rstrip() + "\n"}
     for name, table in tables.items():
         readme = REPOSITORY / f"tutor-contrib-{name}" / "README.md"
-        head, start, rest = readme.read_text(encoding="utf-8").partition(README_START)
-        _, end, tail = rest.partition(README_END)
-        if not (start and end):
-            sys.exit(f"{readme}: the configuration markers are missing")
-        files[readme] = head + start + table + end + tail
+        text = replace_between(
+            readme, readme.read_text(encoding="utf-8"), README_START, README_END, table
+        )
+        users = users_table(name)
+        if users or USERS_START in text:
+            text = replace_between(readme, text, USERS_START, USERS_END, users)
+        files[readme] = text
     return files
 
 

@@ -1996,6 +1996,14 @@ def history(clickhouse_server: ClickHouseServer, dbt_target_path: Path) -> Itera
 # --- Tests -------------------------------------------------------------------------------------
 
 
+def test_the_model_lists_here_are_the_projects_models() -> None:
+    # What the tests below build and compare: every model of the project, incremental or not.
+    models = {path.stem: path.read_text() for path in (DBT_PROJECT / "models").rglob("*.sql")}
+    assert sorted(models) == sorted(MODELS + STRUCTURE_MODELS)
+    incremental = {name for name, sql in models.items() if 'materialized="incremental"' in sql}
+    assert sorted(incremental) == sorted(INCREMENTAL_MODELS)
+
+
 @pytest.mark.parametrize("stage", ["first", "rerun", "replay", "new"])
 def test_dbt_builds_every_model_and_passes_every_data_test(history: History, stage: str) -> None:
     results = history.stages[stage].results

@@ -48,7 +48,7 @@ ASPECTS_USERS = (
         "{{ ASPECTS_CLICKHOUSE_LRS_USER }}",
         "ASPECTS_CLICKHOUSE_LRS_PASSWORD",
         (("INSERT, SELECT", XAPI_TABLE),),
-        "Ralph writes and reads statements",
+        "INSERT and SELECT on the raw table `xapi.xapi_events_all`, nothing else (Ralph)",
     ),
     User(
         "{{ ASPECTS_CLICKHOUSE_REPORT_USER }}",
@@ -57,7 +57,14 @@ ASPECTS_USERS = (
         functools.cache(
             lambda: tuple(("SELECT", table, *settings) for table, settings in report_tables())
         ),
-        "Superset reads what the dashboards' datasets read",
+        "SELECT on exactly the tables the Superset bundle's datasets read (derived from "
+        "`superset_assets/aspects/datasets`, with the tables a dbt view among them reads; "
+        "`system.parts` for the storage chart), and on `event_sink.user_profile` and "
+        "`external_id` only with `ASPECTS_ENABLE_PII`; not the parsed statements "
+        "(`xapi_events_parsed`) nor the raw ones; no table functions or external sources "
+        "(`CREATE ARBITRARY TEMPORARY TABLE, SOURCES` revoked); its settings profile "
+        "`aspects_report` is `readonly = 1` with the `ASPECTS_REPORT_MAX_*` limits, each `CONST` "
+        "so that no client can change them (Superset)",
         profile=REPORT_PROFILE,
         # Table functions (url, file, remote, s3, mysql, executable, …) need a source privilege
         # and, most of them, CREATE TEMPORARY TABLE: said here, though the grants above already
@@ -79,7 +86,9 @@ ASPECTS_USERS = (
                 "CLICKHOUSE_CLUSTER_NAME",
             ),
         ),
-        "migrations and dbt own the schema",
+        "create, change and fill tables, views and dictionaries in the three Aspects databases "
+        "only (migrations and dbt); read the statements Vector wrote for tutor-contrib-aspects "
+        "6.x (`do adopt-aspects-6`)",
         cluster_ddl=True,
     ),
     User(
@@ -91,7 +100,8 @@ ASPECTS_USERS = (
             # from the tables of personal data (ALTER TABLE … DELETE WHERE user_id IN …).
             *(("ALTER DELETE", f"{EVENT_SINK_DATABASE}.{table}") for table in PII_TABLES),
         ),
-        "the CMS writes course structure",
+        "INSERT and SELECT on the `event_sink` database (course structure from the CMS), and "
+        "ALTER DELETE on its `user_profile` and `external_id` tables (retired learners)",
     ),
     User(
         "{{ ASPECTS_CLICKHOUSE_RETIREMENT_USER }}",
@@ -99,7 +109,8 @@ ASPECTS_USERS = (
         # Finds a learner's rows in every table of the Aspects databases (including those dbt
         # creates later) and deletes them; it can neither write nor change a schema.
         tuple(("SELECT, ALTER DELETE", f"{database}.*") for database in ASPECTS_DATABASES),
-        "`do delete-learner-data` removes retired learners",
+        "SELECT and ALTER DELETE on the three Aspects databases, nothing else: no insert, no "
+        "schema change (`tutor local do delete-learner-data`)",
     ),
 )
 
