@@ -101,6 +101,7 @@ class MariaDBServer:
             "mariadbd",
             "--no-defaults",
             f"--datadir={self.data_dir}",
+            f"--tmpdir={self.tmp_dir()}",
             f"--socket={self.socket_path}",
             f"--port={self.port}",
             f"--bind-address={self.host}",
@@ -153,10 +154,16 @@ class MariaDBServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    def tmp_dir(self) -> Path:
+        """Temporary tables of its own: servers bootstrapped at once in /tmp clash there."""
+        path = self.data_dir.parent / f"{self.data_dir.name}-tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def _install(self) -> None:
         # --skip-test-db: no `test` database, whose default grants let any user write to it
         command = ["mariadb-install-db", "--no-defaults", f"--datadir={self.data_dir}"]
-        command += ["--skip-test-db"]
+        command += ["--skip-test-db", f"--tmpdir={self.tmp_dir()}"]
         if os.geteuid() == 0:
             command.append("--user=root")
         with self.log_path.open("ab") as log:

@@ -44,7 +44,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 RALPH_PYTHON = REPOSITORY / ".venv-ralph" / "bin" / "python"
 SUPERSET_PYTHON = REPOSITORY / ".venv-superset" / "bin" / "python"
 SSO_PYTHONPATH = REPOSITORY / "tutor-contrib-superset/tutorsuperset/pythonpath"
-ASPECTS_PACKAGE = REPOSITORY / "tutor-contrib-aspects" / "tutoraspects"
+JOB_FOLDER = REPOSITORY / "tutor-contrib-aspects" / "tutoraspects" / "job"
 
 RECEIVE_TIMEOUT = 1.0  # seconds the server waits for a body that stalls
 ADMIN_USER = "fuzz_admin"
@@ -809,11 +809,11 @@ def command_lines(draw: st.DrawFn) -> list[str]:
 
 def job_script_module() -> Any:
     """load_xapi_test_data.py as the job runs it: beside xapi_generator.py, imported by name."""
-    sys.path.insert(0, str(ASPECTS_PACKAGE))
+    sys.path.insert(0, str(JOB_FOLDER))
     try:
         import load_xapi_test_data
     finally:
-        sys.path.remove(str(ASPECTS_PACKAGE))
+        sys.path.remove(str(JOB_FOLDER))
     return load_xapi_test_data
 
 

@@ -242,7 +242,7 @@ def saved_query_context(stack: Stack, ids: dict[str, int]) -> None:
     text = json.dumps(query_context).replace("'", "''")
     stack.mariadb.query(
         f"UPDATE slices SET query_context = '{text}' WHERE id = {ids['chart']}",
-        database="superset_sso",
+        database=stack.metadata,
     )
 
 

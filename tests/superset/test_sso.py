@@ -169,7 +169,7 @@ def test_an_account_made_by_an_earlier_release_still_signs_in(stack: Stack) -> N
     stack.mariadb.sql(
         f"UPDATE ab_user SET password = '{empty_password_hash}' "
         f"WHERE username = '{EARLIER_ACCOUNT}'",
-        database="superset_sso",
+        database=stack.metadata,
     )
 
     signed_in = stack.sign_in(EARLIER_ACCOUNT)
