@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import typing as t
@@ -53,7 +54,9 @@ from tutoraspects import superset
 from tutoraspects.embedding import embedding_uuid
 from tutoraspects.job import xapi_generator
 
-STATEMENTS = 3000
+# Refreshing docs/screenshots: data as a course team sees it, hundreds of learners per course.
+UPDATE_SCREENSHOTS = os.environ.get("ASPECTS_UPDATE_SCREENSHOTS") == "1"
+STATEMENTS = 60_000 if UPDATE_SCREENSHOTS else 3000
 BUNDLE_OBJECTS = ("dbs", "tables", "table_columns", "sql_metrics", "slices", "dashboards")
 BUNDLE_OBJECTS += ("dashboard_slices", "row_level_security_filters", "rls_filter_tables")
 
@@ -537,10 +540,13 @@ def open_page(signed_in: SignedIn, url: str, shot: Path) -> OpenedDashboard:
     page.screenshot(path=str(shot), full_page=True)
     scrolled_down()
     # A dashboard in tabs draws a tab's charts when it is opened: open each.
-    for tab in page.locator(".dashboard-component-tabs [role='tab']").all():
+    for number, tab in enumerate(page.locator(".dashboard-component-tabs [role='tab']").all()):
         tab.click()
         page.wait_for_load_state("networkidle")
         scrolled_down()
+        if number:  # the first tab is the page's own screenshot
+            name = re.sub(r"[^a-z0-9]+", "-", tab.inner_text().strip().lower()).strip("-")
+            page.screenshot(path=str(shot.with_stem(f"{shot.stem}-{name}")), full_page=True)
     page.remove_listener("response", note)
     course_keys, course_names, applied = set(), set(), set()
     for reply in replies:
@@ -605,10 +611,9 @@ def test_dashboards_in_a_browser_show_an_instructor_their_course_only(
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         ida = sign_in(browser, server.url, lms_url, "ida", PASSWORD)
         assert ida.status == 200, ida.text[:300]
-        keep = os.environ.get("ASPECTS_UPDATE_SCREENSHOTS") == "1"
         shown_keys, shown_names = set(), set()
         for slug in superset.COURSE_DASHBOARDS:
-            shot = (SCREENSHOTS if keep else tmp_path) / f"{slug}.png"
+            shot = (SCREENSHOTS if UPDATE_SCREENSHOTS else tmp_path) / f"{slug}.png"
             opened = open_dashboard(ida, server.url, slug, shot)
             assert opened.chart_statuses and set(opened.chart_statuses) == {200}, (slug, opened)
             # Every chart asked for its data, those of every tab too.

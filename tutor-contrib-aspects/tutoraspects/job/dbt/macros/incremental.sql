@@ -21,3 +21,26 @@
         true
     {%- endif -%}
 {%- endmacro %}
+
+
+{% macro touched(group=[]) -%}
+    {#- The groups that statements arrived for since the previous run, each with the latest
+        arrival (last_loaded_at): a course (org, course_key) and the columns of `group`, each
+        "expression as name" or a column, over the course statements where the condition of
+        the call block holds:
+            {% call touched(["block_id as problem_id"]) %} block_type = 'problem' {% endcall %}
+    -#}
+    select
+        org,
+        course_key,
+        {%- for column in group %}
+        {{ column }},
+        {%- endfor %}
+        max(loaded_at) as last_loaded_at
+    from {{ ref("xapi_events_parsed") }}
+    where ({{ caller() if caller is defined else "true" }})
+        and course_key != ''
+        and {{ arrived_since_last_run() }}
+    group by org, course_key
+    {%- for column in group %}, {{ column.split(" as ")[-1] }}{% endfor %}
+{%- endmacro %}

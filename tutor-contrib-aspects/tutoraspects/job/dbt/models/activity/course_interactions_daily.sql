@@ -17,18 +17,10 @@
 
 with
     touched_days as (
-        select
-            org,
-            course_key,
-            toDate(emission_time) as interaction_date,
-            max(loaded_at) as last_loaded_at
-        from {{ ref("xapi_events_parsed") }}
-        where
-            course_key != ''
-            and actor_id != ''
+        {% call touched(["toDate(emission_time) as interaction_date"]) %}
+            actor_id != ''
             and {{ is_learning_activity() }}
-            and {{ arrived_since_last_run() }}
-        group by org, course_key, interaction_date
+        {% endcall %}
     ),
 
     interactions as (

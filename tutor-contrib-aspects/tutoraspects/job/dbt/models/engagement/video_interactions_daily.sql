@@ -24,18 +24,10 @@
 
 with
     touched_days as (
-        select
-            org,
-            course_key,
-            toDate(emission_time) as interaction_date,
-            max(loaded_at) as last_loaded_at
-        from {{ ref("xapi_events_parsed") }}
-        where
+        {% call touched(["toDate(emission_time) as interaction_date"]) %}
             verb_id in {{ verbs(["initialized", "terminated", "seeked", "interacted"]) }}
             and block_type = 'video'
-            and course_key != ''
-            and {{ arrived_since_last_run() }}
-        group by org, course_key, interaction_date
+        {% endcall %}
     ),
 
     interactions as (

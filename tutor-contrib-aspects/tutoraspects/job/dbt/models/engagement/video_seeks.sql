@@ -18,18 +18,10 @@
 
 with
     touched_days as (
-        select
-            org,
-            course_key,
-            toDate(emission_time) as seek_date,
-            max(loaded_at) as last_loaded_at
-        from {{ ref("xapi_events_parsed") }}
-        where
+        {% call touched(["toDate(emission_time) as seek_date"]) %}
             verb_id = {{ verb("seeked") }}
             and block_type = 'video'
-            and course_key != ''
-            and {{ arrived_since_last_run() }}
-        group by org, course_key, seek_date
+        {% endcall %}
     ),
 
     -- Copies of a replayed statement need no removing: only distinct values are counted.

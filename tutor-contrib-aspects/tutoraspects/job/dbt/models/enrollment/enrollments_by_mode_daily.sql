@@ -24,13 +24,9 @@ with
     -- The counts are running totals: a course with new enrolment statements is recomputed
     -- whole, as in course_enrollments_daily.
     touched_courses as (
-        select org, course_key, max(loaded_at) as last_loaded_at
-        from {{ ref("xapi_events_parsed") }}
-        where
+        {% call touched() %}
             verb_id in {{ verbs(["registered", "unregistered"]) }}
-            and course_key != ''
-            and {{ arrived_since_last_run() }}
-        group by org, course_key
+        {% endcall %}
     ),
 
     enrollment_statements as (

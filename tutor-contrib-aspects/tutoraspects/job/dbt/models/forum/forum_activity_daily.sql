@@ -27,18 +27,10 @@
 
 with
     touched_days as (
-        select
-            org,
-            course_key,
-            toDate(emission_time) as activity_date,
-            max(loaded_at) as last_loaded_at
-        from {{ ref("xapi_events_parsed") }}
-        where
+        {% call touched(["toDate(emission_time) as activity_date"]) %}
             verb_id in {{ forum_verbs() }}
             and forum_post_type != ''
-            and course_key != ''
-            and {{ arrived_since_last_run() }}
-        group by org, course_key, activity_date
+        {% endcall %}
     ),
 
     -- Copies of a replayed statement need no removing: only distinct ids are counted.

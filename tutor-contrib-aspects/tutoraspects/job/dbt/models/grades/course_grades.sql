@@ -22,14 +22,10 @@
 
 with
     touched_learners as (
-        select org, course_key, actor_id, max(loaded_at) as last_loaded_at
-        from {{ ref("xapi_events_parsed") }}
-        where
+        {% call touched(["actor_id"]) %}
             verb_id = {{ verb("earned") }}
             and block_id = ''
-            and course_key != ''
-            and {{ arrived_since_last_run() }}
-        group by org, course_key, actor_id
+        {% endcall %}
     ),
 
     -- Copies of a replayed statement need no removing: the figures are latest values and a

@@ -33,10 +33,9 @@
 
 with
     touched_learners as (
-        select org, course_key, actor_id, max(loaded_at) as last_loaded_at
-        from {{ ref("xapi_events_parsed") }}
-        where course_key != '' and actor_id != '' and {{ arrived_since_last_run() }}
-        group by org, course_key, actor_id
+        {% call touched(["actor_id"]) %}
+            actor_id != ''
+        {% endcall %}
     ),
 
     -- Copies of a replayed statement need no removing: every figure below is a latest or

@@ -16,13 +16,9 @@
 
 with
     touched_problems as (
-        select org, course_key, block_id as problem_id, max(loaded_at) as last_loaded_at
-        from {{ ref("xapi_events_parsed") }}
-        where
+        {% call touched(["block_id as problem_id"]) %}
             {{ is_submission() }}
-            and course_key != ''
-            and {{ arrived_since_last_run() }}
-        group by org, course_key, problem_id
+        {% endcall %}
     ),
 
     submissions as (

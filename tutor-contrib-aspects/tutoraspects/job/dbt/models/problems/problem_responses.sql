@@ -22,14 +22,10 @@
 
 with
     touched_problems as (
-        select org, course_key, block_id as problem_id, max(loaded_at) as last_loaded_at
-        from {{ ref("xapi_events_parsed") }}
-        where
+        {% call touched(["block_id as problem_id"]) %}
             verb_id = {{ verb("evaluated") }}
             and block_type = 'problem'
-            and course_key != ''
-            and {{ arrived_since_last_run() }}
-        group by org, course_key, problem_id
+        {% endcall %}
     ),
 
     evaluations as (
