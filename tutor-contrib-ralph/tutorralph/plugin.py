@@ -75,15 +75,7 @@ registration.templates("tutorralph", "ralph/apps", "ralph/kustomization.yml")
 hooks.Filters.ENV_TEMPLATE_FILTERS.add_item(
     ("ralph_url_quote", lambda value: urllib.parse.quote(str(value), safe=""))
 )
-hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
-    [
-        ("ralph_settings", rendering.ralph_settings),
-        ("ralph_users", rendering.ralph_users),
-        ("ralph_auth_file", rendering.AUTH_FILE),
-        ("ralph_own_users", rendering.ralph_own_users),
-        ("ralph_job_passwords", rendering.ralph_job_passwords),
-    ]
-)
+hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(list(rendering.TEMPLATE_VARIABLES.items()))
 
 # Rendered files holding passwords, readable by their owner only. auth.json, mounted into
 # Ralph's container, keeps Tutor's mode: it holds only bcrypt hashes.

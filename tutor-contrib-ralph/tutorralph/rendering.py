@@ -101,3 +101,13 @@ def ralph_job_passwords(context: jinja2.runtime.Context) -> dict[str, str]:
     return {
         f"{user.prefix}_PASSWORD": str(context[f"{user.prefix}_PASSWORD"]) for user in OWN_USERS
     }
+
+
+# What the templates see, by name (ENV_TEMPLATE_VARIABLES).
+TEMPLATE_VARIABLES = {
+    "ralph_settings": ralph_settings,
+    "ralph_users": ralph_users,
+    "ralph_auth_file": AUTH_FILE,
+    "ralph_own_users": ralph_own_users,
+    "ralph_job_passwords": ralph_job_passwords,
+}
