@@ -10,13 +10,13 @@ from __future__ import annotations
 import ast
 import json
 import re
-import shutil
 import typing as t
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.aspects.test_report_user_access import copied_datasets
 from tests.harness.tutor import TutorRoot
 from tutoraspects import superset as aspects_superset
 from tutoraspects.grants import DATASETS
@@ -143,8 +143,7 @@ def test_an_unfiltered_dataset_or_a_broad_role_fails(four_plugins: TutorRoot) ->
 
 
 def test_a_dataset_that_does_not_say_whether_it_has_a_course_is_refused(tmp_path: Path) -> None:
-    datasets = tmp_path / "datasets"
-    shutil.copytree(DATASETS, datasets)
+    datasets = copied_datasets(tmp_path)
     path = datasets / "reporting" / "ingestion_hourly.yaml"
     text = path.read_text(encoding="utf-8")
     path.write_text(re.sub(r"\nextra: .*\n", "\nextra: null\n", text), encoding="utf-8")

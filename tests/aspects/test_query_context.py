@@ -44,7 +44,7 @@ def test_a_templated_chart_gets_the_query_context_of_its_rendered_params(pii: bo
         assert saved == query_context.query_context(params, chart["dataset_uuid"]), path.name
         if "all_columns" in params:
             assert saved["queries"][0]["columns"] == params["all_columns"]
-            assert ("email" in saved["queries"][0]["columns"]) is pii
+            assert ("username" in saved["queries"][0]["columns"]) is pii
 
 
 def test_the_stale_check_finds_a_chart_without_one(tmp_path: Path) -> None:

@@ -180,10 +180,17 @@ def rendered(tables: Iterable[tuple[str, tuple[str, ...]]]) -> set[str]:
 @pytest.fixture
 def bundle_copy(tmp_path: Path) -> tuple[Path, Path]:
     """The package's datasets and dbt models, copied to be changed."""
-    datasets, models = tmp_path / "datasets", tmp_path / "models"
-    shutil.copytree(grants.DATASETS, datasets)
+    models = tmp_path / "models"
     shutil.copytree(grants.DBT_MODELS, models)
-    return datasets, models
+    return copied_datasets(tmp_path), models
+
+
+def copied_datasets(folder: Path) -> Path:
+    """A copy of the bundle's datasets in `folder`, with the partials they include."""
+    datasets = folder / "aspects" / "datasets"
+    shutil.copytree(grants.DATASETS, datasets)
+    shutil.copytree(grants.DATASETS.parent / "partials", datasets.parent / "partials")
+    return datasets
 
 
 def add_dataset(datasets: Path, name: str, sql: str | None = None) -> None:

@@ -466,7 +466,10 @@ def test_import_assets_twice_changes_no_object(deployment: Deployment) -> None:
         assert deployment.counts() == before
 
 
-def test_with_pii_the_learner_dataset_names_learners(
+PER_LEARNER = ("learner_details", "learner_problem_results", "learner_section_engagement")
+
+
+def test_with_pii_the_per_learner_datasets_and_charts_name_learners(
     deployment: Deployment, tmp_path: Path
 ) -> None:
     settings = {
@@ -476,18 +479,29 @@ def test_with_pii_the_learner_dataset_names_learners(
         ["clickhouse", "ralph", "superset", "aspects"], {**settings, "ASPECTS_ENABLE_PII": True}
     )
     assets = ("plugins", "superset", "build", "superset", "assets", "aspects")
-    dataset = yaml.safe_load(
-        root.env_file(*assets, "datasets", "reporting", "learner_details.yaml")
-    )
-    assert {"username", "name", "email"} <= {c["column_name"] for c in dataset["columns"]}
+    datasets = {
+        name: yaml.safe_load(root.env_file(*assets, "datasets", "reporting", f"{name}.yaml"))
+        for name in PER_LEARNER
+    }
+    for name, dataset in datasets.items():
+        assert {"username", "name", "email"} <= {c["column_name"] for c in dataset["columns"]}
+        chart = yaml.safe_load(root.env_file(*assets, "charts", f"{name}.yaml"))
+        shown = chart["params"]["all_columns"]  # JSON, read by YAML as a mapping
+        assert shown[shown.index("actor_id") + 1 : shown.index("actor_id") + 3] == [
+            "username",
+            "name",
+        ], name
+        context = json.loads(chart["query_context"])
+        assert {"username", "name"} <= set(context["queries"][0]["columns"]), name
     # The report user may read the personal data tables, with PII only.
     for pii, expected in ((root, True), (deployment.root, False)):
         sql = "\n".join(script for _, script in pii.init_scripts("clickhouse"))
         assert ("GRANT SELECT ON event_sink.user_profile TO ch_report" in sql) is expected
-    # The dataset's SQL runs on the schema the migrations made, and joins the LMS's profile.
+    # Each dataset's SQL runs on the schema the migrations made, and joins the LMS's profile.
     client = deployment.clickhouse.client()
     [(actor,)] = client.query(
-        "SELECT actor_id FROM reporting.learner_course_status ORDER BY actor_id LIMIT 1"
+        "SELECT actor_id FROM reporting.problem_learner_attempts WHERE actor_id IN "
+        "(SELECT actor_id FROM reporting.block_engagement_daily) ORDER BY actor_id LIMIT 1"
     ).result_rows
     client.command(
         "INSERT INTO event_sink.external_id (external_user_id, external_id_type, username, user_id,"
@@ -498,10 +512,12 @@ def test_with_pii_the_learner_dataset_names_learners(
         " time_last_dumped) VALUES"
         " (1, 7, 'Ana Lopez', 'ana', 'ana@example.com', generateUUIDv4(), '1')"
     )
-    rows = client.query(dataset["sql"] + f" WHERE status.actor_id = '{actor}'").named_results()
-    assert {(row["username"], row["name"], row["email"]) for row in rows} == {
-        ("ana", "Ana Lopez", "ana@example.com")
-    }
+    for name, dataset in datasets.items():
+        rows = client.query(
+            f"SELECT DISTINCT username, name, email FROM ({dataset['sql']}) "
+            f"WHERE actor_id = '{actor}'"
+        ).result_rows
+        assert rows == [("ana", "Ana Lopez", "ana@example.com")], name
 
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -528,22 +544,32 @@ def open_page(signed_in: SignedIn, url: str, shot: Path) -> OpenedDashboard:
 
     page.on("response", note)
 
-    def scrolled_down() -> None:
-        # Superset draws a chart once it is scrolled into view.
-        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-        page.wait_for_load_state("networkidle")
-        page.wait_for_timeout(1000)
+    def drawn() -> None:
+        # Superset draws a chart once it is scrolled into view: down a screen at a time to the
+        # end, until every chart got its data; then back to the top, where the dashboard's
+        # header sticks (a screenshot of the whole page shows it where the page was left).
+        for _ in range(50):
+            page.evaluate("window.scrollBy(0, window.innerHeight)")
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(300)
+            if page.evaluate("scrollY + innerHeight >= document.body.scrollHeight"):
+                break
+        for _ in range(120):  # polled from here: Superset's CSP refuses wait_for_function's eval
+            if not page.evaluate("document.body.innerText.includes('Waiting on')"):
+                break
+            page.wait_for_timeout(500)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_timeout(1000)  # charts draw after their data arrives
 
     page.goto(url)
     page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(2000)  # charts draw after their data arrives
+    drawn()
     page.screenshot(path=str(shot), full_page=True)
-    scrolled_down()
     # A dashboard in tabs draws a tab's charts when it is opened: open each.
     for number, tab in enumerate(page.locator(".dashboard-component-tabs [role='tab']").all()):
         tab.click()
         page.wait_for_load_state("networkidle")
-        scrolled_down()
+        drawn()
         if number:  # the first tab is the page's own screenshot
             name = re.sub(r"[^a-z0-9]+", "-", tab.inner_text().strip().lower()).strip("-")
             page.screenshot(path=str(shot.with_stem(f"{shot.stem}-{name}")), full_page=True)

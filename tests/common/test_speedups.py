@@ -286,12 +286,13 @@ def test_the_aspects_datasets_from_the_cache_are_those_parsed(
     from tutoraspects import grants
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    templates = grants._DATASET_TEMPLATES  # the settings as placeholders, as the plugin has them
+    # The settings as placeholders, as the plugin has them.
+    root = str(grants.DATASETS.parent.parent)
     parsed = [
         (
             path.name,
             yaml.safe_load(
-                templates.from_string(path.read_text()).render({grants.PII_SETTING: pii})
+                grants._dataset_template(root, path.read_text()).render({grants.PII_SETTING: pii})
             ),
         )
         for path in sorted(grants.DATASETS.rglob("*.yaml"))

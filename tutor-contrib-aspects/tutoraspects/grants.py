@@ -59,7 +59,6 @@ class _TutorSetting(jinja2.Undefined):
         )
 
 
-_DATASET_TEMPLATES = jinja2.Environment(undefined=_TutorSetting, keep_trailing_newline=True)
 # Tables after FROM or JOIN, in SQL without comments. A table function (a name and "(") is
 # refused: the report user may not use any. The suite checks these against what ClickHouse's
 # parser reads (tests/aspects/test_report_user_access.py); Tutor's process has no ClickHouse.
@@ -93,26 +92,38 @@ YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @functools.cache
-def _dataset_template(text: str) -> jinja2.Template:
-    # Keyed by the text: a dataset changed on disk is compiled again.
-    return _DATASET_TEMPLATES.from_string(text)
+def _dataset_template(templates_root: str, text: str) -> jinja2.Template:
+    # Keyed by the text: a dataset changed on disk is compiled again. Its includes are named
+    # from the folder that holds the bundle, as in Tutor ("aspects/partials/...").
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_root),
+        undefined=_TutorSetting,
+        keep_trailing_newline=True,
+    )
+    return environment.from_string(text)
 
 
 def bundle_datasets(datasets: Path = DATASETS, pii: bool = False) -> t.Iterator[tuple[str, dict]]:
     """The bundle's datasets, with PII on or off: (file name, dataset), settings as placeholders."""
     files = [(path.name, path.read_bytes()) for path in sorted(datasets.rglob("*.yaml"))]
+    partials = Path(datasets).parent / "partials"
+    included = [(path.name, path.read_bytes()) for path in sorted(partials.glob("*"))]
+    templates_root = str(Path(datasets).parent.parent)
 
     def parsed() -> list[tuple[str, dict]]:
         return [
             (
                 name,
-                yaml.load(_dataset_template(text.decode()).render({PII_SETTING: pii}), YAML_LOADER),
+                yaml.load(
+                    _dataset_template(templates_root, text.decode()).render({PII_SETTING: pii}),
+                    YAML_LOADER,
+                ),
             )
             for name, text in files
         ]
 
     # Parsed once per change of the files, not on every `tutor` command that renders them.
-    key = repr((pii, jinja2.__version__, yaml.__version__, files)).encode()
+    key = repr((pii, jinja2.__version__, yaml.__version__, files, included)).encode()
     # JSON gives back each (name, dataset) pair as a list.
     yield from ((name, dataset) for name, dataset in speedups.cached_json("datasets", key, parsed))
 
