@@ -300,3 +300,65 @@ def test_the_aspects_datasets_from_the_cache_are_those_parsed(
     assert list(grants.bundle_datasets(pii=pii)) == parsed  # computed
     assert list(grants.bundle_datasets(pii=pii)) == parsed  # from the cache
     assert any(tmp_path.rglob("*")), "nothing cached"
+
+
+def test_an_rsa_key_is_imported_once_and_renders_as_tutor_renders_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tutor import utils  # noqa: PLC0415
+
+    pem = utils.rsa_private_key(2048)
+    template = "{{ (KEY|rsa_import_key).publickey().export_key().decode() }}"
+    expected = tutor_env.Renderer({"KEY": pem}).render_str(template)
+    monkeypatch.setattr(tutor_env, "deepcopy", tutor_env.deepcopy)  # put back afterwards
+    monkeypatch.setattr(tutor_env, "save", tutor_env.save)
+    speedups.rsa_import_key.cache_clear()
+    speedups.install()
+    try:
+        # The filter is called directly, then from two renderers: one import.
+        assert speedups.rsa_import_key(pem) is speedups.rsa_import_key(pem)
+        for _ in range(2):
+            assert tutor_env.Renderer({"KEY": pem}).render_str(template) == expected
+        assert speedups.rsa_import_key.cache_info().misses == 1
+    finally:
+        del tutor_env.JinjaEnvironment.compile
+
+
+def test_a_save_lists_the_templates_once_and_writes_what_tutor_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listed: list[tuple[str, ...]] = []
+    real = jinja2.FileSystemLoader.list_templates
+
+    def counted(loader: jinja2.FileSystemLoader) -> list[str]:
+        listed.append(tuple(loader.searchpath))
+        return real(loader)
+
+    monkeypatch.setattr(jinja2.FileSystemLoader, "list_templates", counted)
+    from tutor import utils  # noqa: PLC0415
+
+    base = {key: f"value of {key}" for key in tutor_config.get_base()}
+    base["JWT_RSA_PRIVATE_KEY"] = utils.rsa_private_key(2048)
+    config = {**base, **tutor_config.get_defaults()}
+    tutor_config.render_full(config)
+
+    def save(root: str, config: dict[str, t.Any]) -> None:
+        """What tutor.env.save does for two of its targets."""
+        for target in ("apps", "k8s"):
+            tutor_env.save_all_from(target, str(Path(root, target)), config)
+
+    save(str(tmp_path / "plain"), config)
+    assert len(listed) == 2  # one listing per target, without the speed-up
+    listed.clear()
+    speedups.listing_once(save)(str(tmp_path / "faster"), config)
+    assert len(listed) == 1
+    assert jinja2.FileSystemLoader.list_templates is counted  # put back after the save
+    written = {
+        folder: {
+            path.relative_to(tmp_path / folder): path.read_bytes()
+            for path in (tmp_path / folder).rglob("*")
+            if path.is_file()
+        }
+        for folder in ("plain", "faster")
+    }
+    assert written["plain"] == written["faster"] != {}
