@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tutor import config as tutor_config
 from tutor import env as tutor_env
-from tutor import exceptions
+from tutor import exceptions, utils
 
 from tutorcommon import compile_cache, speedups
 
@@ -305,8 +305,6 @@ def test_the_aspects_datasets_from_the_cache_are_those_parsed(
 def test_an_rsa_key_is_imported_once_and_renders_as_tutor_renders_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tutor import utils  # noqa: PLC0415
-
     pem = utils.rsa_private_key(2048)
     template = "{{ (KEY|rsa_import_key).publickey().export_key().decode() }}"
     expected = tutor_env.Renderer({"KEY": pem}).render_str(template)
@@ -335,8 +333,6 @@ def test_a_save_lists_the_templates_once_and_writes_what_tutor_writes(
         return real(loader)
 
     monkeypatch.setattr(jinja2.FileSystemLoader, "list_templates", counted)
-    from tutor import utils  # noqa: PLC0415
-
     base = {key: f"value of {key}" for key in tutor_config.get_base()}
     base["JWT_RSA_PRIVATE_KEY"] = utils.rsa_private_key(2048)
     config = {**base, **tutor_config.get_defaults()}

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import typing as t
-from importlib import resources
 from pathlib import Path
 
 import click
 from tutor import exceptions
 
-from . import superset
-
-PACKAGE = resources.files("tutoraspects")
-
+from . import grants, superset
 
 # Where the superset plugin renders asset bundles (not imported from it: importing its plugin
 # module would register its settings even when it is not enabled).
@@ -71,7 +67,7 @@ def check_superset_assets(
     try:
         schemas = [
             assets_check.dbt_schema(
-                dbt_models or Path(str(PACKAGE / "job" / "dbt" / "models")),
+                dbt_models or grants.DBT_MODELS,
                 config["DBT_PROFILE_TARGET_DATABASE"],
                 {
                     "ASPECTS_XAPI_DATABASE": config["ASPECTS_XAPI_DATABASE"],

@@ -32,7 +32,10 @@ PII_TABLES = ("user_profile", "external_id")
 PII_SETTING = "ASPECTS_ENABLE_PII"
 PACKAGE = Path(str(resources.files("tutoraspects")))
 DATASETS = PACKAGE / "superset_assets" / "aspects" / "datasets"
-DBT_MODELS = PACKAGE / "job" / "dbt" / "models"
+# The job image's own files (dbt project, migrations, job scripts), copied whole into its
+# build context (jobs.copy_job_files).
+JOB_FOLDER = PACKAGE / "job"
+DBT_MODELS = JOB_FOLDER / "dbt" / "models"
 
 
 ########################################
@@ -92,15 +95,20 @@ YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @functools.cache
-def _dataset_template(templates_root: str, text: str) -> jinja2.Template:
-    # Keyed by the text: a dataset changed on disk is compiled again. Its includes are named
-    # from the folder that holds the bundle, as in Tutor ("aspects/partials/...").
-    environment = jinja2.Environment(
+def _dataset_environment(templates_root: str) -> jinja2.Environment:
+    # Includes are named from the folder that holds the bundle, as in Tutor
+    # ("aspects/partials/...").
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_root),
         undefined=_TutorSetting,
         keep_trailing_newline=True,
     )
-    return environment.from_string(text)
+
+
+@functools.cache
+def _dataset_template(templates_root: str, text: str) -> jinja2.Template:
+    # Keyed by the text: a dataset changed on disk is compiled again.
+    return _dataset_environment(templates_root).from_string(text)
 
 
 def bundle_datasets(datasets: Path = DATASETS, pii: bool = False) -> t.Iterator[tuple[str, dict]]:

@@ -10,7 +10,6 @@ import json
 import shlex
 import shutil
 import typing as t
-from importlib import resources
 from pathlib import Path
 
 import click
@@ -21,9 +20,8 @@ from tutor.types import Config
 from tutorcommon.rendering import compiled
 
 from . import reference
+from .grants import JOB_FOLDER
 from .settings import AT_RISK_KEYS, EVENT_SINK_MODELS
-
-PACKAGE = resources.files("tutoraspects")
 
 ########################################
 # WHAT THE JOBS RUN WITH
@@ -423,9 +421,6 @@ COMMANDS = [
 # THE JOB IMAGE'S FILES
 ########################################
 
-# The job image's own files (dbt project, migrations, job scripts): not Tutor templates (their
-# own Jinja or Mako must stay as it is), so copied verbatim into the image's build context.
-JOB_FOLDER = PACKAGE / "job"
 # What running dbt (or Python) leaves in the job folders.
 NOT_JOB_FILES = frozenset({"__pycache__", "target", "logs", "dbt_packages", ".user.yml"})
 
@@ -454,10 +449,12 @@ def sync_tree(source: Path, target: Path) -> None:
 
 
 def copy_job_files(root_env: str, _config: Config) -> None:
-    """Bring the job files of the image's build context up to date (at each `config save`)."""
+    """
+    Bring the job files of the image's build context up to date (at each `config save`): not
+    Tutor templates (their own Jinja or Mako must stay as it is), so copied verbatim.
+    """
     context = Path(root_env) / "plugins" / "aspects" / "build" / "aspects"
-    for entry in JOB_FOLDER.iterdir():
-        source = Path(str(entry))
+    for source in JOB_FOLDER.iterdir():
         if source.name in NOT_JOB_FILES:
             continue
         if source.is_dir():

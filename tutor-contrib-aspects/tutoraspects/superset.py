@@ -20,7 +20,7 @@ import yaml
 from tutor import fmt, hooks
 from tutor.types import Config
 
-from tutoraspects.grants import DATASETS, YAML_LOADER, bundle_datasets, dataset_name
+from tutoraspects.grants import DATASETS, JOB_FOLDER, YAML_LOADER, bundle_datasets, dataset_name
 from tutoraspects.hooks import DASHBOARD_CATALOGS
 from tutorsuperset.hooks import ASSETS, DATABASES, PYTHON_REQUIREMENTS, RLS_FILTERS
 
@@ -90,7 +90,6 @@ def _query_context(params: dict[str, t.Any], dataset_uuid: str) -> str:
 hooks.Filters.ENV_TEMPLATE_FILTERS.add_item(("aspects_query_context", _query_context))
 
 
-JOB_FOLDER = Path(str(resources.files("tutoraspects"))) / "job"
 JOB_REQUIREMENTS = JOB_FOLDER / "migrations" / "requirements.txt"
 
 
