@@ -36,7 +36,7 @@ INGEST = {"small": (600, 1), "full": (24_000, bench_ingest.ROUNDS)}  # statement
 # Each benchmark on its own, as `make bench` runs them here (for the document).
 COMMANDS = [
     "python bench/bench_render.py --profile",
-    "python bench/bench_ingest.py --profile --statements 24000 --workers 2",
+    "python bench/bench_ingest.py --profile --statements 24000 --workers 2 --busy-timeout 5",
     "python bench/bench_queries.py --statements 1000000,10000000",
     "python bench/bench_charts.py --statements 1000000,10000000",
     "python bench/bench_reinit.py",
@@ -61,6 +61,7 @@ def run(small: bool) -> list[Row]:
                 rounds,
                 profile=True,
                 workers=None if small else bench_ingest.MORE_WORKERS,
+                busy_timeout_ms=None if small else bench_ingest.SHORT_BUSY_TIMEOUT_MS,
             )
             if small:  # one stack for everything keeps the smoke run short
                 data = measure_data(stack, sizes, chart_runs=1)
