@@ -61,7 +61,7 @@ def run(small: bool) -> list[Row]:
                 rounds,
                 profile=True,
                 workers=None if small else bench_ingest.MORE_WORKERS,
-                busy_timeout_ms=None if small else bench_ingest.SHORT_BUSY_TIMEOUT_MS,
+                busy_timeout_ms=bench_ingest.SHORT_BUSY_TIMEOUT_MS,
             )
             if small:  # one stack for everything keeps the smoke run short
                 data = measure_data(stack, sizes, chart_runs=1)

@@ -63,6 +63,7 @@ def test_every_benchmark_fills_its_row_of_the_table(tmp_path: Path) -> None:
     assert "chDB" in document and "Python" in document
     assert "0 objects rebuilt" in document
     assert "POST /xAPI/statements handler" in document  # Ralph was profiled
+    assert "async-insert buffer timeouts at 5 ms" in document  # and tried with them shorter
 
 
 @pytest.mark.parametrize("module", MODULES)
