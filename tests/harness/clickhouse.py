@@ -844,6 +844,9 @@ class BodyError(Exception):
 
 class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as clients pool connections
+    # TCP_NODELAY, as a server sets it: the body follows the headers in a second small write,
+    # which Nagle's algorithm would hold until the client's delayed ACK (40 ms a request).
+    disable_nagle_algorithm = True
     server: EmbeddedClickHouseServer
     # A server reads URLs of up to http_max_uri_size (1 MiB); query parameters travel in them,
     # e.g. the ids Ralph looks up before it stores a batch (up to 10,000 in one parameter).
