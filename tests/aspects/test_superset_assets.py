@@ -376,6 +376,27 @@ def test_every_chart_answers_from_its_saved_query_context(deployment: Deployment
         compare_saved_and_asked(client, sorted(on_dashboards))
 
 
+def test_a_chart_opens_one_connection_to_clickhouse(deployment: Deployment) -> None:
+    """
+    Superset takes the connection's default schema from its URI (tutoraspects'
+    superset_default_schema.py): a chart's query, its cache bypassed, opens one connection to
+    ClickHouse, whose set-up queries come before the chart's own; without it, three (13 requests).
+    """
+    config = deployment.root.config()
+    with running_superset(deployment.superset()) as server:
+        client: SupersetClient = server.client()
+        client.login(config["SUPERSET_ADMIN_USERNAME"], config["SUPERSET_ADMIN_PASSWORD"])
+        chart = client.get("/api/v1/chart/?q=(page_size:1)")["result"][0]
+        path = f"/api/v1/chart/{chart['id']}/data/?force=true"
+        assert client.request("GET", path).status == 200  # first use: imports, the dialect
+        before = deployment.clickhouse.log().count("\n")
+        reply = client.request("GET", path)
+        requests = deployment.clickhouse.log().splitlines()[before:]
+    assert reply.status == 200, reply.text[:500]
+    # clickhouse-connect's three set-up queries, SQLAlchemy's first-connect one, the chart's.
+    assert 0 < len(requests) <= 5, requests
+
+
 # The storage chart's sizes on disk change as ClickHouse merges parts in the background,
 # between the two requests of the chart: compared as present, not as equal.
 SIZES_ON_DISK = "Bytes on disk"

@@ -22,7 +22,7 @@ from tutor.types import Config
 
 from tutoraspects.grants import DATASETS, JOB_FOLDER, YAML_LOADER, bundle_datasets, dataset_name
 from tutoraspects.hooks import DASHBOARD_CATALOGS
-from tutorsuperset.hooks import ASSETS, DATABASES, PYTHON_REQUIREMENTS, RLS_FILTERS
+from tutorsuperset.hooks import ASSETS, DATABASES, EXTRA_CONFIG, PYTHON_REQUIREMENTS, RLS_FILTERS
 
 DATABASE_NAME = "ClickHouse"
 BUNDLE = resources.files("tutoraspects") / "superset_assets" / "aspects"
@@ -77,6 +77,13 @@ DATABASES.add_item(
     )
 )
 ASSETS.add_item(str(BUNDLE))
+# Superset learns the connection's default schema from its URI, not from a new connection.
+EXTRA_CONFIG.add_item(
+    (
+        "ClickHouse: the default schema, from the connection's URI",
+        (resources.files("tutoraspects") / "superset_default_schema.py").read_text("utf-8"),
+    )
+)
 
 
 def _query_context(params: dict[str, t.Any], dataset_uuid: str) -> str:
