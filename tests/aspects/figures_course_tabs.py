@@ -208,6 +208,11 @@ def assert_course_tab_figures(
     # Each track's total on the last day is the learners enrolled in it now.
     last_day = max(day for day, _ in expected)
     assert {mode: n for (day, mode), n in expected.items() if day == last_day} == tracks
+    # Every course's learners on every day, a day without enrolment statements included (a
+    # course counts on such a day with its total of the day before).
+    shown = _shown(rows["Enrolled learners over time"], ("enrollment_date",), "Enrolled learners")
+    expected_total = _summed(running, lambda _course, _mode, day: day)
+    assert {_day(day): count for (day,), count in shown.items()} == expected_total
     per_day: dict[tuple[date, str], int] = defaultdict(int)
     for row in expected_enrollments(facts):
         per_day[row["enrollment_date"], "Enrollments"] += row["registrations"]
@@ -257,6 +262,11 @@ def assert_problem_figures(
     structure: dict[str, list[Row]],
     names: dict[str, str],
 ) -> None:
+    from tests.aspects.test_dbt_models import (  # noqa: PLC0415
+        expected_problem_performance,
+        expected_score_distribution,
+    )
+
     blocks = {row["block_id"]: row for row in structure["course_block_names"]}
     titles = {
         (row["course_key"], row["section"], row["subsection"]): row["block_name"]
@@ -306,6 +316,32 @@ def assert_problem_figures(
     assert len(rows["Problem engagement per subsection"]) > len(
         rows["Problem engagement per section"]
     )
+    # Per problem: its attempts, correct attempts and learners, whichever tried it.
+    performance = {
+        (names[row["course_key"]], row["problem_id"]): (
+            row["attempts"],
+            row["correct_attempts"],
+            row["learners"],
+        )
+        for row in expected_problem_performance(facts)
+    }
+    shown_performance = {
+        (row["course_name"], row["problem_id"]): (
+            row["Attempts"],
+            row["Correct attempts"],
+            row["Learners"],
+        )
+        for row in rows["Problem performance"]
+    }
+    assert shown_performance == performance
+    for row in rows["Problem performance"]:
+        assert row["problem_name"] == places(row["problem_id"])["problem_name"]
+    # Each learner's latest score on each problem, per tenth of the maximum, all problems added.
+    per_score: dict[tuple[int], int] = defaultdict(int)
+    for row in expected_score_distribution(facts):
+        per_score[row["score_bucket"],] += row["learners"]
+    assert _shown(rows["Learners per score"], ("score_bucket",), "Learners") == dict(per_score)
+    assert len(per_score) > 1
 
 
 OUTLINE_ORDERED = (

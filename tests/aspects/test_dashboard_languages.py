@@ -252,3 +252,16 @@ def test_the_bundled_catalogs_translate_every_string_the_dashboards_show() -> No
         translated = superset.read_catalog(catalog)
         missing = sorted(shown - set(translated))
         assert not missing, f"{catalog.parent.name} lacks translations of {missing}"
+
+
+def test_every_chart_says_in_one_line_what_it_shows() -> None:
+    for path in sorted((superset.BUNDLE / "charts").iterdir()):
+        # Some chart files are templates: their description line is read alone.
+        [line] = [
+            line
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.startswith("description:")
+        ]
+        description = yaml.safe_load(line)["description"]
+        assert isinstance(description, str) and description.strip(), path.name
+        assert "\n" not in description.strip() and len(description) <= 160, path.name
