@@ -486,6 +486,7 @@ def test_enrolled_learners_agree_with_the_generated_enrollments(
 
     The statement cap cuts the last learner's activity short: an enrolment counts when its
     registration was emitted, an unenrolment when it came before the learner's last statement.
+    A learner enrolled before collection began (no registration statement) is not counted.
     """
     batches = [history.first, history.second] if stage == "union" else [history.first]
     enrolled: Counter[str] = Counter()
@@ -498,7 +499,11 @@ def test_enrolled_learners_agree_with_the_generated_enrollments(
             learner = universe.learners[enrollment.learner_index].name
             until = last_statement.get(learner)
             left = enrollment.unenrolled_at
-            emitted = until is not None and enrollment.enrolled_at <= until
+            emitted = (
+                enrollment.registration_sent
+                and until is not None
+                and enrollment.enrolled_at <= until
+            )
             if emitted and not (left is not None and left <= until):
                 enrolled[universe.courses[enrollment.course_index].key] += 1
     rows = history.stages[stage].tables["course_enrollments_daily"]

@@ -308,10 +308,13 @@ def test_enrollments_match_the_universe(by_kind: dict[str, list], universe: xg.U
             (s["actor"]["account"]["name"], s["object"]["id"], timestamp(s)) for s in by_kind[kind]
         )
 
+    # Enrolled before collection began: no registration statement.
     enrolled = Counter(
         (learners[e.learner_index], courses[e.course_index].iri, e.enrolled_at)
         for e in universe.enrollments
+        if e.registration_sent
     )
+    assert 0 < len(enrolled) < len(universe.enrollments)
     unenrolled = Counter(
         (learners[e.learner_index], courses[e.course_index].iri, e.unenrolled_at)
         for e in universe.enrollments

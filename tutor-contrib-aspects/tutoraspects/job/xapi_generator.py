@@ -62,23 +62,25 @@ many learners there are in total.
 Behaviour
 ---------
 Learners enroll (mostly early in the date range; some unenroll; some stop being active after a
-few weeks, i.e. at risk), then come back in sessions whose frequency decays week after week. A
-session resumes where the learner left the course and walks through units (navigating to the next
-unit, sometimes back or to another tab), reading HTML, watching videos in segments and answering
-problems. Every video segment is a ``played`` statement followed by a ``paused`` one (or by
-``completed`` then ``terminated`` at the end of the video), so watched segments are the
-(played time, paused/terminated time) pairs; seeks happen between segments. Problems worth two
-or three points have that many questions (one point each). A problem submission is a browser
-``attempted`` and a server ``evaluated``: for a one-question problem, the score, response and
-attempt number; for the others, ERB's parent statement (interaction type ``other``, the
-problem's score, and the first question's success and response) then one ``evaluated`` per
-question (object id suffixed with the question's input id, no score, the problem as
-context parent and the course as grouping, a StatementRef to the parent). The block completion
-follows the first time, then the subsection and course grades; crossing the pass cutoff gives
-``passed``, falling back under it ``failed``. Learners retry problems they did not fully solve
-(at most three attempts), and the score of the last attempt counts. A session may end with a
-forum post. Timestamps never decrease for a learner and stay in ``[start, start + weeks)``.
-Output is learner after learner, each learner's statements in time order.
+few weeks, i.e. at risk; those who enroll in its first hours have no registration statement, as
+learners enrolled before a deployment began collecting statements), then come back in sessions
+whose frequency decays week after week. A session resumes where the learner left the course and
+walks through units (navigating to the next unit, sometimes back or to another tab), reading
+HTML, watching videos in segments and answering problems. Every video segment is a ``played``
+statement followed by a ``paused`` one (or by ``completed`` then ``terminated`` at the end of
+the video), so watched segments are the (played time, paused/terminated time) pairs; seeks
+happen between segments. Problems worth two or three points have that many questions (one point
+each). A problem submission is a browser ``attempted`` and a server ``evaluated``: for a
+one-question problem, the score, response and attempt number; for the others, ERB's parent
+statement (interaction type ``other``, the problem's score, and the first question's success and
+response) then one ``evaluated`` per question (object id suffixed with the question's input id,
+no score, the problem as context parent and the course as grouping, a StatementRef to the
+parent). The block completion follows the first time, then the subsection and course grades;
+crossing the pass cutoff gives ``passed``, falling back under it ``failed``. Learners retry
+problems they did not fully solve (at most three attempts), and the score of the last attempt
+counts. A session may end with a forum post. Timestamps never decrease for a learner and stay in
+``[start, start + weeks)``. Output is learner after learner, each learner's statements in time
+order.
 
 Statements by kind: verb <- the LMS events ERB transforms into it (``KINDS`` holds the same):
 
@@ -253,6 +255,9 @@ MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 WEEK = 7 * DAY
+# Enrolments in the first hours of the date range have no registration statement: those learners
+# stand for the ones enrolled before a deployment began collecting statements.
+UNCOLLECTED_ENROLMENT = 6 * HOUR
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
@@ -444,6 +449,8 @@ class Enrollment:
     unenrolled_at: datetime | None
     # Weeks of activity after enrolling before going inactive (at risk); None: never stops.
     active_weeks: int | None
+    # False: enrolled before statements were collected, so no registration statement says so.
+    registration_sent: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -625,7 +632,15 @@ def _build_learner(config: Config, index: int, popularity: list[float]) -> tuple
             unenrolled = _from_micros(moment) if moment < start_us + span else None
         active_weeks = 1 + rng.randrange(3) if rng.random() < 0.25 else None
         enrollments.append(
-            Enrollment(index, course_index, mode, _from_micros(enrolled), unenrolled, active_weeks)
+            Enrollment(
+                index,
+                course_index,
+                mode,
+                _from_micros(enrolled),
+                unenrolled,
+                active_weeks,
+                registration_sent=enrolled >= start_us + UNCOLLECTED_ENROLMENT,
+            )
         )
     enrollments.sort(key=lambda e: e.enrolled_at)
     return learner, tuple(enrollments)
@@ -1757,7 +1772,8 @@ class _LearnerSimulation:
         for index, state in enumerate(self.states):
             enrollment = state.enrollment
             enrolled = _to_micros(enrollment.enrolled_at)
-            plan.append((enrolled, 0, index))
+            if enrollment.registration_sent:
+                plan.append((enrolled, 0, index))
             until = self.end_us
             if enrollment.unenrolled_at is not None:
                 until = _to_micros(enrollment.unenrolled_at)
