@@ -21,8 +21,11 @@ def default_schema_from_the_uri(mutate_app):
         if not getattr(asked, "from_the_uri", False):
 
             def get_default_schema(cls, database, catalog):
-                uri = make_url_safe(database.sqlalchemy_uri)
-                return uri.database or asked(cls, database, catalog)
+                named = make_url_safe(database.sqlalchemy_uri).database
+                # clickhouse-connect reads "__default__" as no database named.
+                if named and named != "__default__":
+                    return named
+                return asked(cls, database, catalog)
 
             get_default_schema.from_the_uri = True
             ClickHouseConnectEngineSpec.get_default_schema = classmethod(get_default_schema)
