@@ -43,6 +43,7 @@ from tests.harness.mariadb import MariaDBServer
 from tests.harness.processes import free_port
 from tests.harness.redis import RedisServer
 from tests.harness.superset import (
+    SUPERSET_BIN,
     Superset,
     SupersetClient,
     rendered_superset,
@@ -395,6 +396,45 @@ def test_a_chart_opens_one_connection_to_clickhouse(deployment: Deployment) -> N
     assert reply.status == 200, reply.text[:500]
     # clickhouse-connect's three set-up queries, SQLAlchemy's first-connect one, the chart's.
     assert 0 < len(requests) <= 5, requests
+
+
+# The engine spec as the rendered configuration leaves it, for connections to a closed port:
+# the schema each URI gives, or the error of asking the server for it.
+DEFAULT_SCHEMA_SCRIPT = """
+from superset.app import create_app
+
+app = create_app()
+with app.app_context():
+    from superset.db_engine_specs.clickhouse import ClickHouseConnectEngineSpec
+    from superset.models.core import Database
+
+    for path in ("/reporting", "", "/__default__"):
+        database = Database(sqlalchemy_uri=f"clickhousedb://report@127.0.0.1:1{path}")
+        try:
+            schema = ClickHouseConnectEngineSpec.get_default_schema(database, None)
+        except Exception as error:
+            schema = "asked the server: " + type(error).__name__
+        print(f"SCHEMA {path!r} {schema}")
+"""
+
+
+def test_the_default_schema_is_the_database_the_uri_names(deployment: Deployment) -> None:
+    result = subprocess.run(
+        [str(SUPERSET_BIN / "python"), "-c", DEFAULT_SCHEMA_SCRIPT],
+        env=deployment.superset().environment(),
+        cwd=deployment.home,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    answers = [line for line in result.stdout.splitlines() if line.startswith("SCHEMA ")]
+    assert len(answers) == 3, result.stderr[-3000:]
+    named, unnamed, default = answers
+    assert named == "SCHEMA '/reporting' reporting"
+    # Nothing listens on port 1: asking the server fails, alike for both.
+    assert unnamed.startswith("SCHEMA '' asked the server: ")
+    assert default.startswith("SCHEMA '/__default__' asked the server: ")
+    assert unnamed.split(": ")[1] == default.split(": ")[1] != "AttributeError"
 
 
 # The storage chart's sizes on disk change as ClickHouse merges parts in the background,
