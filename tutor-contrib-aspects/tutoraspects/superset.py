@@ -20,7 +20,14 @@ import yaml
 from tutor import fmt, hooks
 from tutor.types import Config
 
-from tutoraspects.grants import DATASETS, JOB_FOLDER, YAML_LOADER, bundle_datasets, dataset_name
+from tutoraspects.grants import (
+    DATASETS,
+    JOB_FOLDER,
+    PACKAGE,
+    YAML_LOADER,
+    bundle_datasets,
+    dataset_name,
+)
 from tutoraspects.hooks import DASHBOARD_CATALOGS
 from tutorsuperset.hooks import ASSETS, DATABASES, EXTRA_CONFIG, PYTHON_REQUIREMENTS, RLS_FILTERS
 
@@ -78,11 +85,15 @@ DATABASES.add_item(
 )
 ASSETS.add_item(str(BUNDLE))
 # Superset learns the connection's default schema from its URI, not from a new connection.
-EXTRA_CONFIG.add_item(
-    (
-        "ClickHouse: the default schema, from the connection's URI",
-        (resources.files("tutoraspects") / "superset_default_schema.py").read_text("utf-8"),
-    )
+# Read when Superset's settings are rendered, not on every `tutor` call.
+_default_schema_code = functools.cache(
+    lambda: (PACKAGE / "superset_default_schema.py").read_text(encoding="utf-8")
+)
+EXTRA_CONFIG.add()(
+    lambda items: [
+        *items,
+        ("ClickHouse: the default schema, from the connection's URI", _default_schema_code()),
+    ]
 )
 
 
