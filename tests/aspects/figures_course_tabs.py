@@ -8,6 +8,7 @@ structure, never from the SQL.
 - A submission is a graded check of a whole problem; correct when it earned full marks.
 - An interaction is a statement of learning activity; its kind is the first that applies of
   forum, page, completion, problem, video, other.
+- Charts show a track or status by its English label (the chart data of English readers).
 """
 
 from __future__ import annotations
@@ -17,10 +18,18 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
+from tutoraspects.superset_value_labels import ASPECTS_ENGLISH_LABELS
+
 if t.TYPE_CHECKING:
     from tests.aspects.test_dbt_models import Fact
 
 Row = dict[str, t.Any]
+
+
+def label(key: str | None) -> str:
+    """A track or status as charts show it: a learner of no known track in "Unknown"."""
+    key = key or "unknown"
+    return ASPECTS_ENGLISH_LABELS.get(key, key)
 
 
 def _by(facts: Iterable[Fact], key: Callable[[Fact], t.Any]) -> dict[t.Any, list[Fact]]:
@@ -188,7 +197,7 @@ def assert_course_tab_figures(
     assert current["Learners enrolled"] == len(enrolled) > 0
     tracks: dict[str, int] = defaultdict(int)
     for fact in enrolled:
-        tracks[fact.mode or "unknown"] += 1
+        tracks[label(fact.mode)] += 1
     assert len(tracks) > 1, "the generated learners are in one track only"
     shown = _shown(rows["Enrolled learners by track"], ("enrollment_mode",), "Learners")
     assert shown == {(track,): count for track, count in tracks.items()}
@@ -198,7 +207,7 @@ def assert_course_tab_figures(
         for r in by_mode
     }
     running = cumulative_by_day(daily, max(r["enrollment_date"] for r in by_mode))
-    expected = _summed(running, lambda _course, mode, day: (day, mode or "unknown"))
+    expected = _summed(running, lambda _course, mode, day: (day, label(mode)))
     shown = _shown(
         rows["Enrolled learners by track over time"],
         ("enrollment_date", "enrollment_mode"),

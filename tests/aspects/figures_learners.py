@@ -11,6 +11,8 @@ import typing as t
 from collections import defaultdict
 from datetime import datetime
 
+from tests.aspects.figures_course_tabs import label
+
 if t.TYPE_CHECKING:
     from tests.aspects.test_dbt_models import Fact
 
@@ -30,6 +32,15 @@ def _seconds(value: t.Any) -> int | None:
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
+
+
+def labelled(row: Row) -> Row:
+    """A learner's track and status as charts show them."""
+    return {
+        column: label(row[column])
+        for column in ("enrollment_status", "enrollment_mode")
+        if column in row
+    }
 
 
 def _shown(rows: list[Row], columns: tuple[str, ...]) -> set[tuple[t.Any, ...]]:
@@ -71,7 +82,7 @@ def assert_learner_figures(
 
     # Learners at risk: every criterion of every learner, with what the chart shows of them.
     at_risk = [
-        {**row, "course_name": names[row["course_key"]]}
+        {**row, "course_name": names[row["course_key"]], **labelled(row)}
         for row in expected_at_risk(facts, as_of=as_of, blocks=blocks, criteria=criteria)
         if row["actor_id"]
     ]
@@ -96,7 +107,7 @@ def assert_learner_figures(
 
     # The summary of each learner in each course.
     learners = [
-        {**row, "course_name": names[row["course_key"]]}
+        {**row, "course_name": names[row["course_key"]], **labelled(row)}
         for row in expected_learner_status(facts)
         if row["actor_id"]
     ]

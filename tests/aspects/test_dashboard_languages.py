@@ -17,6 +17,7 @@ import yaml
 from tests.harness.tutor import TutorRoot
 from tutoraspects import assets_check, superset
 from tutoraspects.embedding import embedding_uuid
+from tutoraspects.superset_value_labels import ASPECTS_ENGLISH_LABELS, aspects_labelled
 
 PLUGINS = ["clickhouse", "ralph", "superset", "aspects"]
 DASHBOARDS = Path("env", "plugins", "superset", "build", "superset", "assets", "aspects")
@@ -248,10 +249,22 @@ def test_the_bundled_catalogs_translate_every_string_the_dashboards_show() -> No
     shown |= {tab for slug in superset.DASHBOARDS for tab in superset.dashboard_tabs(slug) if tab}
     shown |= set(superset.CHART_TITLES.values())
     shown |= {native_filter["name"] for native_filter in superset.native_filters("en")}
+    shown |= set(ASPECTS_ENGLISH_LABELS.values())  # words among the datasets' values
     for catalog in sorted(superset.CATALOGS.glob("*/locale.yaml")):
         translated = superset.read_catalog(catalog)
         missing = sorted(shown - set(translated))
         assert not missing, f"{catalog.parent.name} lacks translations of {missing}"
+
+
+def test_a_label_with_quotes_or_backslashes_is_one_sql_string() -> None:
+    chdb = pytest.importorskip("chdb")
+    labels = {"masters": "Master's \\ 'degree'", "audit": "Audit"}
+    sql = aspects_labelled("track", labels)
+    query = f"SELECT {sql} FROM (SELECT arrayJoin(['masters', 'audit', 'other']) AS track)"
+    shown = str(chdb.query(query, "TSVRaw")).splitlines()
+    assert shown == [labels["masters"], "Audit", "other"]
+    # Keys shown as they are (English words) make no SQL.
+    assert aspects_labelled("track", {"Passing": "Passing"}) == "track"
 
 
 def test_every_chart_says_in_one_line_what_it_shows() -> None:

@@ -50,6 +50,7 @@ from tests.aspects.figures_video_pages import (
 )
 from tests.aspects.test_migrations import COURSE_BLOCKS_0003, COURSE_OVERVIEWS_0003
 from tests.harness.fixtures import ClickHouseServer
+from tutoraspects.assets_schema import without_jinja
 from tutoraspects.grants import bundle_datasets
 from tutoraspects.job import xapi_generator
 
@@ -1634,13 +1635,16 @@ NAMED_DATASETS: dict[str, tuple[str, str] | None] = {
 
 
 def dataset_sql(table: str, reporting_database: str) -> str:
-    """The SQL of the bundle's dataset of a model, on the given reporting database."""
+    """
+    The SQL of the bundle's dataset of a model, on the given reporting database, as Superset
+    sends it for an English reader.
+    """
     [sql] = [
         dataset["sql"]
         for _, dataset in bundle_datasets()
         if dataset["table_name"] == table and dataset.get("sql")
     ]
-    return sql.replace("__tutor_DBT_PROFILE_TARGET_DATABASE__", reporting_database)
+    return without_jinja(sql).replace("__tutor_DBT_PROFILE_TARGET_DATABASE__", reporting_database)
 
 
 def expected_named_rows(table: str, facts: list[Fact], dumps: list[Dump]) -> list[Row]:

@@ -377,6 +377,57 @@ def test_every_chart_answers_from_its_saved_query_context(deployment: Deployment
         compare_saved_and_asked(client, sorted(on_dashboards))
 
 
+def test_words_among_values_are_in_the_language_of_the_dashboard_or_the_interface(
+    deployment: Deployment,
+) -> None:
+    """
+    The datasets are shared by every language's dashboards: their words (enrollment status,
+    pass status) come in the language of the dashboard a chart is shown in, as its chart data
+    request names it (form_data.dashboardId), else in that of Superset's interface.
+    """
+    config = deployment.root.config()
+    with running_superset(deployment.superset()) as server:
+        client: SupersetClient = server.client()
+        client.login(config["SUPERSET_ADMIN_USERNAME"], config["SUPERSET_ADMIN_PASSWORD"])
+        charts = {}
+        for chart in client.get("/api/v1/chart/?q=(page_size:100)")["result"]:
+            saved = client.get(f"/api/v1/chart/{chart['id']}")["result"]
+            charts[chart["slice_name"]] = json.loads(saved["params"])
+
+        def shown(title: str, column: str, dashboard: str | None = None) -> Counter[str]:
+            params = charts[title]
+            body = {
+                "datasource": {"id": params["datasource"].split("__")[0], "type": "table"},
+                "queries": [chart_query(params)],
+                "result_format": "json",
+                "result_type": "full",
+            }
+            if dashboard:
+                dashboard_id = client.get(f"/api/v1/dashboard/{dashboard}")["result"]["id"]
+                body["form_data"] = {**params, "dashboardId": dashboard_id}
+            rows = client.post("/api/v1/chart/data", body)["result"][0]["data"]
+            return Counter({row[column]: row["Learners"] for row in rows})
+
+        status, passing = "Learners by enrollment status", "Learners with a passing grade"
+        english = shown(status, "enrollment_status")
+        assert set(english) == {"Enrolled", "Unenrolled"}, english
+        french = shown(status, "enrollment_status", "learner-progress-fr")
+        assert french == {"Inscrit": english["Enrolled"], "Désinscrit": english["Unenrolled"]}
+        english_passing = shown(passing, "pass_status", "course-overview")
+        assert set(english_passing) == {"Passing", "Not passing"}, english_passing
+        spanish = shown(passing, "pass_status", "course-overview-es")
+        assert spanish == {
+            "Aprobado": english_passing["Passing"],
+            "No aprobado": english_passing["Not passing"],
+        }
+        # Portuguese has no catalog: its copy is in English, values too.
+        assert shown(status, "enrollment_status", "learner-progress-pt_BR") == english
+        # Outside a dashboard (Explore), the language the person chose for Superset.
+        assert client.request("GET", "/lang/es").status in (200, 302)
+        assert set(shown(status, "enrollment_status")) == {"Inscrito", "Dado de baja"}
+        assert shown(status, "enrollment_status", "learner-progress-fr") == french
+
+
 def test_a_chart_opens_one_connection_to_clickhouse(deployment: Deployment) -> None:
     """
     Superset takes the connection's default schema from its URI (tutoraspects'

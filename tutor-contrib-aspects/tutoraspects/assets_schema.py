@@ -21,6 +21,12 @@ import jinja2
 import jinja2.sandbox
 import yaml
 
+from tutoraspects.superset_value_labels import (
+    ASPECTS_ENGLISH_LABELS,
+    aspects_labelled,
+)
+from tutoraspects.superset_value_labels import aspects_sql_string as literal
+
 # Databases of ClickHouse itself, left out of a live server's schema.
 SYSTEM_DATABASES = ("system", "information_schema", "INFORMATION_SCHEMA")
 
@@ -275,10 +281,6 @@ def ast_identifiers(ast: str) -> set[str] | None:
     return names - bound
 
 
-def literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def chdb_parser() -> SqlParser | None:
     try:
         import chdb  # noqa: PLC0415 (optional: the check works without it)
@@ -301,6 +303,10 @@ class _Placeholder(jinja2.ChainableUndefined):
 
 
 _SUPERSET_JINJA = jinja2.sandbox.SandboxedEnvironment(undefined=_Placeholder)
+# The plugin's own macro, as Superset renders it for English readers.
+_SUPERSET_JINJA.globals["aspects_label"] = lambda expression: aspects_labelled(
+    expression, ASPECTS_ENGLISH_LABELS
+)
 
 
 def without_jinja(sql: str) -> str:

@@ -29,7 +29,15 @@ from tutoraspects.grants import (
     dataset_name,
 )
 from tutoraspects.hooks import DASHBOARD_CATALOGS
-from tutorsuperset.hooks import ASSETS, DATABASES, EXTRA_CONFIG, PYTHON_REQUIREMENTS, RLS_FILTERS
+from tutoraspects.superset_value_labels import ASPECTS_ENGLISH_LABELS
+from tutorsuperset.hooks import (
+    ASSETS,
+    DATABASES,
+    EXTRA_CONFIG,
+    JINJA_MACROS,
+    PYTHON_REQUIREMENTS,
+    RLS_FILTERS,
+)
 
 DATABASE_NAME = "ClickHouse"
 BUNDLE = resources.files("tutoraspects") / "superset_assets" / "aspects"
@@ -495,6 +503,39 @@ def dashboards_yaml(slug: str, locales: list[str]) -> str:
 
 
 hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(("aspects_dashboards_yaml", dashboards_yaml))
+
+
+def value_labels(locale: str) -> dict[str, str]:
+    """The datasets' words in `locale`: key -> label."""
+    return {key: translate(label, locale) for key, label in ASPECTS_ENGLISH_LABELS.items()}
+
+
+def value_label_tables(dashboard_locales: t.Any, interface_languages: t.Any) -> str:
+    """
+    Python that sets the tables of superset_value_labels.py: the labels in each language of
+    the dashboards and of Superset's interface, and the language of each dashboard's copy.
+    """
+    dashboard_locales = [] if locales_error(dashboard_locales) else dashboard_locales
+    locales = [*dashboard_locales, *(interface_languages or {})]
+    labels = {locale_key(locale): value_labels(locale) for locale in ["en", *locales]}
+    copies = {
+        dashboard_uuid(slug, locale): locale_key(locale)
+        for slug in DASHBOARDS
+        for locale in dashboard_locales
+    }
+    return f"ASPECTS_VALUE_LABELS = {labels!r}\nASPECTS_DASHBOARD_LOCALES = {copies!r}"
+
+
+hooks.Filters.ENV_TEMPLATE_VARIABLES.add_item(("aspects_value_label_tables", value_label_tables))
+_value_labels_code = functools.cache(
+    lambda: (
+        "{% raw %}"
+        + (PACKAGE / "superset_value_labels.py").read_text(encoding="utf-8")
+        + "{% endraw %}\n{{ aspects_value_label_tables(SUPERSET_DASHBOARD_LOCALES, "
+        "SUPERSET_SUPPORTED_LANGUAGES) }}"
+    )
+)
+JINJA_MACROS.add()(lambda items: [*items, ("aspects_label", _value_labels_code())])
 
 
 @hooks.Actions.ENV_SAVED.add()
