@@ -1,9 +1,11 @@
 """
 Every chart of the English Aspects dashboards, timed as Superset runs it (`tutor local do
 time-charts`: each chart's saved query, Superset's cache bypassed, as the admin, who reads every
-course), at each size of the data: the p95 of each chart, and of each dashboard's charts run one
-after the other. Targets at the largest size: every chart's p95 at most 1 s, every dashboard's
-at most 3 s; the ratio is the growth from the smallest size, measured in the same run.
+course), at each size of the data: the p95 of each chart, of each tab's and each dashboard's
+charts run one after the other, and of each dashboard's charts asked for at once, as a browser
+asks for them. Targets at the largest size: every chart's p95 at most 1 s, every tab or
+dashboard a person opens and every whole dashboard at most 3 s; the ratio is the growth from
+the smallest size, measured in the same run.
 
     python bench/bench_charts.py [--small] [--statements 1000000,10000000] [--runs N]
 """
@@ -30,6 +32,7 @@ CHART_TARGET, DASHBOARD_TARGET = 1.0, 3.0
 HEADER = re.compile(r"^(.+) \(([^)]+)\), \d+ runs?, seconds:$")
 TIMED = re.compile(r"^ +(\d+\.\d{3}) +(\d+\.\d{3})  (.+)$")
 ALL_CHARTS = re.compile(r"^all \d+ charts, one after the other$")
+AT_ONCE = re.compile(r"^all \d+ charts at once, as a browser asks$")
 TAB = re.compile(r"^tab (.+): \d+ charts, one after the other$")
 
 
@@ -40,6 +43,7 @@ class Dashboard:
     charts: dict[str, tuple[float, float]] = field(default_factory=dict)
     tabs: dict[str, tuple[float, float]] = field(default_factory=dict)
     all_charts: tuple[float, float] = (0.0, 0.0)  # one after the other
+    at_once: tuple[float, float] = (0.0, 0.0)  # all asked for at once
 
     def views(self) -> dict[str, tuple[float, float]]:
         """What a person opens: each tab of a dashboard in tabs, else the whole dashboard."""
@@ -60,6 +64,8 @@ def parse(output: str) -> Timings:
             p50, p95, name = float(timed.group(1)), float(timed.group(2)), timed.group(3)
             if ALL_CHARTS.match(name):
                 dashboard.all_charts = (p50, p95)
+            elif AT_ONCE.match(name):
+                dashboard.at_once = (p50, p95)
             elif tab := TAB.match(name):
                 dashboard.tabs[tab.group(1)] = (p50, p95)
             else:
@@ -86,8 +92,10 @@ def slowest(timings: Timings, of: str) -> tuple[str, float]:
                 (f"{title}, tab {tab}" if tab else title, p95)
                 for tab, (_, p95) in dashboard.views().items()
             ]
-        else:
+        elif of == "sequential":
             candidates.append((title, dashboard.all_charts[1]))
+        else:
+            candidates.append((title, dashboard.at_once[1]))
     return max(candidates, key=lambda candidate: candidate[1])
 
 
@@ -106,7 +114,8 @@ def rows(baseline: tuple[int, Timings], largest: tuple[int, Timings], runs: int)
         for title, dashboard in after.items()
         for tab, (_, p95) in dashboard.tabs.items()
     )
-    figures = {of: (slowest(before, of)[1], *slowest(after, of)) for of in ("chart", "view", "all")}
+    kinds = ("chart", "view", "all", "sequential")
+    figures = {of: (slowest(before, of)[1], *slowest(after, of)) for of in kinds}
     notes = {
         "chart": (
             f"{charts} charts of {len(after)} English dashboards, each run {runs} times by "
@@ -119,12 +128,24 @@ def rows(baseline: tuple[int, Timings], largest: tuple[int, Timings], runs: int)
             f"the open tab only (here one after the other; a browser asks in parallel). Per "
             f"tab: {per_tab or 'no dashboard in tabs'}."
         ),
-        "all": "Every chart of a dashboard, every tab included, one after the other.",
+        "all": (
+            "Every chart of a dashboard, every tab included, asked for at once as a browser "
+            "asks (6 at a time), run in threads of one Superset process as in one web worker "
+            "(the deployment runs 2, of 8 threads each), the HTTP requests' own cost left out. "
+            "Per dashboard: "
+            + "; ".join(f"{title}: {seconds(d.at_once[1])}" for title, d in after.items())
+            + "."
+        ),
+        "sequential": (
+            "Every chart of a dashboard, every tab included, one after the other: no one waits "
+            "for this (a browser asks in parallel); the sum of the charts' own times."
+        ),
     }
     labels = {
         "chart": ("Every dashboard chart", CHART_TARGET),
         "view": ("Dashboard or tab opened", DASHBOARD_TARGET),
-        "all": ("Whole dashboard, all tabs", DASHBOARD_TARGET),
+        "all": ("Whole dashboard, all tabs at once", DASHBOARD_TARGET),
+        "sequential": ("Whole dashboard, all tabs one after the other", None),
     }
     result = []
     for of, (label, target) in labels.items():
@@ -135,8 +156,8 @@ def rows(baseline: tuple[int, Timings], largest: tuple[int, Timings], runs: int)
                 baseline=f"{small:,} statements {seconds(before_p95)}",
                 ours=f"{seconds(after_p95)}",
                 ratio=after_p95 / before_p95,
-                target=f"≤ {target:.0f} s",
-                met=after_p95 <= target,
+                target=f"≤ {target:.0f} s" if target else "",
+                met=after_p95 <= target if target else None,
                 notes=f"The slowest: {name}. {notes[of]}",
             )
         )

@@ -43,6 +43,7 @@ from tests.aspects.figures_course_tabs import (
     expected_enrollments_by_mode,
     expected_problem_learner_attempts,
 )
+from tests.aspects.figures_learners import labelled
 from tests.aspects.figures_video_pages import (
     activity_of,
     expected_block_engagement,
@@ -1655,6 +1656,7 @@ def expected_named_rows(table: str, facts: list[Fact], dumps: list[Dump]) -> lis
     for row in expected_rows(table, facts, dumps):
         key = row["course_key"]
         row = {**row, "course_name": names.get(key, key), "course_run": key.rsplit("+", 1)[1]}
+        row.update(labelled(row))  # tracks and statuses as words
         if block := NAMED_DATASETS[table]:
             row[block[1]] = labels.get(row[block[0]], row[block[0]])
         rows.append(row)

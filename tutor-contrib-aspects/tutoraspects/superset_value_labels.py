@@ -4,10 +4,12 @@ JINJA_MACROS): it runs in Superset, never in Tutor, and imports nothing of Tutor
 
 Datasets are shared by the dashboards of every language, so the words among their values
 (enrollment tracks and statuses, "Passing", "Correct"...) are put in the reader's language
-when a chart is queried: the dataset's SQL says ``{{ aspects_label("<expression>") }}`` and gets
+when a chart is queried: the dataset's SQL says
+``{{ cache_key_wrapper(aspects_label("<expression>")) }}`` and gets
 ``transform(<expression>, [keys], [labels], <expression>)``. The language is that of the
 dashboard the chart is shown in (each language has its copy), else that of Superset's interface.
-A value with no label is shown as it is.
+A value with no label is shown as it is. ``cache_key_wrapper`` puts the labels in the chart's
+cache key: without it, Superset would serve rows cached for one language in every other.
 
 The plugin appends the tables, rendered from the dashboard catalogs: ``ASPECTS_VALUE_LABELS``
 (locale -> key -> label) and ``ASPECTS_DASHBOARD_LOCALES`` (dashboard uuid -> locale).

@@ -2,8 +2,8 @@
 Time the queries of dashboards' charts as Superset runs them (`tutor local do time-charts`), so
 that operators measure their own data: each chart's saved query context, run by Superset's chart
 data command with the cache bypassed, several times; per chart and per dashboard (its charts one
-after the other, and per tab of a dashboard in tabs), the median and 95th percentile in
-seconds. Nothing is changed or cached.
+after the other, per tab of a dashboard in tabs, and all its charts at once as a browser asks
+for them), the median and 95th percentile in seconds. Nothing is changed or cached.
 
     python -m chart_timing [--dashboard SLUG]... [--runs N]
 
@@ -17,10 +17,16 @@ import json
 import math
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 # The queries run as the admin user, whose name Tutor renders into superset_sync.py (no shell
 # quoting on the way).
 from superset_sync import ADMIN_USERNAME
+
+# How many requests a browser sends to one server at a time (HTTP/1.1): a dashboard's charts
+# are asked for at once, this many at a time. Here they run in threads of this one process,
+# as in one of Superset's web workers (gunicorn threads), without the HTTP requests' own cost.
+BROWSER_CONNECTIONS = 6
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -78,7 +84,28 @@ def sum_runs(runs: list[list[float]], count: int) -> list[float]:
     return [sum(chart[run] for chart in runs) for run in range(count)]
 
 
-def time_dashboard(dashboard, runs: int) -> None:
+def time_at_once(app, chart_ids: list[int], runs: int) -> list[float]:
+    """Each run's time for all the charts asked for at once, BROWSER_CONNECTIONS at a time."""
+    from superset.extensions import db
+    from superset.models.slice import Slice
+    from superset.utils.core import override_user
+
+    def run(chart_id: int) -> None:
+        with app.app_context():
+            user = app.appbuilder.sm.find_user(username=ADMIN_USERNAME)
+            with override_user(user):
+                time_chart(db.session.get(Slice, chart_id), 1)
+
+    durations = []
+    with ThreadPoolExecutor(BROWSER_CONNECTIONS) as pool:
+        for _ in range(runs):
+            start = time.perf_counter()
+            list(pool.map(run, chart_ids))
+            durations.append(time.perf_counter() - start)
+    return durations
+
+
+def time_dashboard(app, dashboard, runs: int) -> None:
     print(f"{dashboard.dashboard_title} ({dashboard.slug or dashboard.id}), {runs} runs, seconds:")
     print(row("p50", "p95", "chart"))
     timed: dict[int, list[float]] = {}
@@ -91,6 +118,8 @@ def time_dashboard(dashboard, runs: int) -> None:
     if timed:
         totals = sum_runs(list(timed.values()), runs)
         print(row(*seconds(totals), f"all {len(timed)} charts, one after the other"))
+        at_once = time_at_once(app, sorted(timed), runs)
+        print(row(*seconds(at_once), f"all {len(timed)} charts at once, as a browser asks"))
     # Superset loads the charts of the open tab only: what a person waits for is a tab's.
     for title, charts in tabs(dashboard.position_json).items():
         if in_tab := [timed[chart] for chart in sorted(charts) if chart in timed]:
@@ -126,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"No dashboard with the slug {', '.join(sorted(missing))}")
         with override_user(user):
             for dashboard in dashboards:
-                time_dashboard(dashboard, args.runs)
+                time_dashboard(app, dashboard, args.runs)
     return 0
 
 
