@@ -64,6 +64,7 @@ BUNDLE_OBJECTS += ("dashboard_slices", "row_level_security_filters", "rls_filter
 
 class Deployment:
     clickhouse: ClickHouseServer
+    loaded_between: tuple[datetime, datetime]  # when the test statements were inserted
 
     def __init__(self, root: TutorRoot, mariadb: MariaDBServer, home: Path) -> None:
         self.root, self.mariadb, self.home = root, mariadb, home
@@ -120,6 +121,7 @@ def deployment(
         )
         job_dir = str(root.path / "env" / "plugins" / "aspects" / "build" / "aspects")
         root.run("local", "do", "init-clickhouse", ASPECTS_JOB_DIR=job_dir)
+        load_started = datetime.now(UTC)
         root.run(
             "local",
             "do",
@@ -129,12 +131,14 @@ def deployment(
             "--direct",
             ASPECTS_JOB_DIR=job_dir,
         )
+        loaded_between = (load_started, datetime.now(UTC))
         assert (
             "Completed successfully"
             in root.run("local", "do", "dbt", "run", ASPECTS_JOB_DIR=job_dir).stdout
         )
         deployment = Deployment(root, mariadb_server, directory / "home")
         deployment.clickhouse = clickhouse
+        deployment.loaded_between = loaded_between
         output = deployment.init_superset()
         assert "Asset bundle aspects:" in output, output[-3000:]
         yield deployment
@@ -257,6 +261,7 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
         figures_video_pages.assert_outline_order(saved, structure)
         received = sum(row["Statements"] for row in rows["Statements received per hour"])
         assert received == STATEMENTS
+        assert_operator_figures(deployment, rows)
         dashboards = client.get("/api/v1/dashboard/?q=(page_size:100)")["result"]
         titles = {d["dashboard_title"] for d in dashboards}
         # Each dashboard in each language of SUPERSET_DASHBOARD_LOCALES (en, es, fr, pt_BR).
@@ -284,6 +289,42 @@ def test_every_chart_answers_with_rows(deployment: Deployment) -> None:
             columns = client.get(f"/api/v1/dataset/{dataset['id']}")["result"]["columns"]
             names = {column["column_name"] for column in columns}
             assert not names & {"username", "name", "email"}, dataset["table_name"]
+
+
+def assert_operator_figures(deployment: Deployment, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """
+    The operator view against the statements: a statement inserted without a stored time (the
+    loader's --direct) arrives when it is inserted, so each hour's average arrival delay lies
+    between the load's start and end less the hour's average timestamp; the raw table holds
+    one row per statement.
+    """
+    stated: dict[datetime, list[datetime]] = {}
+    for statement in generated_statements(deployment):
+        when = datetime.fromisoformat(statement["timestamp"].replace("Z", "+00:00"))
+        stated.setdefault(when.replace(minute=0, second=0, microsecond=0), []).append(when)
+    start, end = deployment.loaded_between
+    shown = {
+        datetime.fromtimestamp(row["emission_hour"] / 1000, UTC): row["Average delay (s)"]
+        for row in rows["Average arrival delay (s)"]
+    }
+    assert set(shown) == set(stated)
+    for hour, times in stated.items():
+        average = sum(t.timestamp() for t in times) / len(times)
+        assert start.timestamp() - average - 1 <= shown[hour] <= end.timestamp() - average + 1
+
+    storage = {(row["database"], row["table"]): row for row in rows["Storage by table"]}
+    raw = (
+        deployment.root.value("ASPECTS_XAPI_DATABASE"),
+        deployment.root.value("ASPECTS_RAW_XAPI_TABLE"),
+    )
+    assert storage[raw]["Rows"] == STATEMENTS
+    assert all(row["Bytes on disk"] > 0 for row in storage.values())
+    databases = {
+        "ASPECTS_XAPI_DATABASE",
+        "ASPECTS_EVENT_SINK_DATABASE",
+        "DBT_PROFILE_TARGET_DATABASE",
+    }
+    assert {database for database, _ in storage} <= {deployment.root.value(d) for d in databases}
 
 
 def assert_answers_and_forum_figures(
