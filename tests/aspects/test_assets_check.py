@@ -294,20 +294,6 @@ def test_a_virtual_dataset_that_parses_is_checked_for_columns_on_a_live_server_o
     assert f"{name}: columns: a query's columns are checked on a live server only" in unchecked
 
 
-def test_a_label_outside_the_cache_key_fails(bundle: Path) -> None:
-    dataset, name = physical_dataset(bundle)
-    data = load(dataset)
-    table = f"{data['schema']}.{data['table_name']}"
-    wrapped = "{{ cache_key_wrapper(aspects_label('course_key')) }} AS course_key"
-    edit(dataset, lambda data: data.update(sql=f"SELECT {wrapped} FROM {table}"))
-    assert check(bundle).ok
-    bare = "{{ aspects_label('course_key') }} AS course_key"
-    edit(dataset, lambda data: data.update(sql=f"SELECT {wrapped}, {bare} FROM {table}"))
-    assert f"{name}: sql: aspects_label(...) must be inside cache_key_wrapper(...)" in "\n".join(
-        problems(check(bundle))
-    )
-
-
 def test_a_dashboard_with_a_missing_chart_fails(bundle: Path) -> None:
     # A dashboard's file holds a document per language (#0, #1...): the first one is broken.
     dashboard = files(bundle, "dashboards")[0]

@@ -303,12 +303,10 @@ class _Placeholder(jinja2.ChainableUndefined):
 
 
 _SUPERSET_JINJA = jinja2.sandbox.SandboxedEnvironment(undefined=_Placeholder)
-# The plugin's own macro, as Superset renders it for English readers, and Superset's macro that
-# puts a value in a chart's cache key (it returns the value).
+# The plugin's own macro, as Superset renders it for English readers.
 _SUPERSET_JINJA.globals["aspects_label"] = lambda expression: aspects_labelled(
     expression, ASPECTS_ENGLISH_LABELS
 )
-_SUPERSET_JINJA.globals["cache_key_wrapper"] = lambda key: key
 
 
 def without_jinja(sql: str) -> str:

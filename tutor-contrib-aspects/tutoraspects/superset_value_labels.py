@@ -4,18 +4,19 @@ JINJA_MACROS): it runs in Superset, never in Tutor, and imports nothing of Tutor
 
 Datasets are shared by the dashboards of every language, so the words among their values
 (enrollment tracks and statuses, "Passing", "Correct"...) are put in the reader's language
-when a chart is queried: the dataset's SQL says
-``{{ cache_key_wrapper(aspects_label("<expression>")) }}`` and gets
+when a chart is queried: the dataset's SQL says ``{{ aspects_label("<expression>") }}`` and gets
 ``transform(<expression>, [keys], [labels], <expression>)``. The language is that of the
 dashboard the chart is shown in (each language has its copy), else that of Superset's interface.
-A value with no label is shown as it is. ``cache_key_wrapper`` puts the labels in the chart's
-cache key: without it, Superset would serve rows cached for one language in every other.
+A value with no label is shown as it is. The labels are part of the cache key of such a
+dataset's rows: else Superset would serve rows cached for one language to readers of every other.
+(Superset's own ``cache_key_wrapper`` would do it at the cost of building every query twice.)
 
 The plugin appends the tables, rendered from the dashboard catalogs: ``ASPECTS_VALUE_LABELS``
 (locale -> key -> label) and ``ASPECTS_DASHBOARD_LOCALES`` (dashboard uuid -> locale).
 """
 
 import functools
+import json
 
 # Values of the datasets that are words, by key: their English label, which the dashboard
 # catalogs translate.
@@ -107,3 +108,31 @@ def aspects_reader_locale():
 def aspects_label(expression):
     """SQL of a dataset's `expression` whose values are words, in the reader's language."""
     return aspects_labelled(expression, aspects_labels_for(aspects_reader_locale()))
+
+
+def aspects_labels_in_cache_keys(mutate_app):
+    """Superset's app mutator, which then keys the cached rows of datasets by their labels."""
+
+    def mutator(app):
+        from superset.connectors.sqla.models import SqlaTable
+
+        keyed = SqlaTable.get_extra_cache_keys
+        if not getattr(keyed, "aspects_labels", False):
+
+            def get_extra_cache_keys(self, query_obj):
+                keys = keyed(self, query_obj)
+                if self.sql and "aspects_label(" in self.sql:
+                    labels = aspects_labels_for(aspects_reader_locale())
+                    keys.append("aspects_label " + json.dumps(labels, sort_keys=True))
+                return keys
+
+            get_extra_cache_keys.aspects_labels = True
+            SqlaTable.get_extra_cache_keys = get_extra_cache_keys
+        mutate_app(app)
+
+    return mutator
+
+
+# In superset_config.py, whose FLASK_APP_MUTATOR (the superset plugin's) runs after this one.
+if "FLASK_APP_MUTATOR" in globals():
+    FLASK_APP_MUTATOR = aspects_labels_in_cache_keys(FLASK_APP_MUTATOR)  # noqa: F821
