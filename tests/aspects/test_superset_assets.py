@@ -627,6 +627,136 @@ def test_import_assets_twice_changes_no_object(deployment: Deployment) -> None:
         assert deployment.counts() == before
 
 
+# A plugin of an operator's: their own asset bundle, imported beside the aspects bundle.
+OWN_BUNDLE_PLUGIN = """
+from tutorsuperset.hooks import ASSETS
+
+ASSETS.add_item({bundle!r})
+"""
+
+
+def dashboard_shape(client: SupersetClient, uuid: str) -> dict[str, Any]:
+    """What a dashboard shows, whatever the instance: charts by uuid in its layout, filters."""
+    dashboard = client.get(f"/api/v1/dashboard/{uuid}")["result"]
+    position = json.loads(dashboard["position_json"])
+    layout = {
+        key: (node["type"], node.get("parents"), node.get("children"), {
+            name: value for name, value in node.get("meta", {}).items() if name != "chartId"
+        })
+        for key, node in position.items()
+        if isinstance(node, dict)
+    }  # fmt: skip
+    filters = [
+        (f["name"], f["filterType"], [target.get("column") for target in f["targets"]])
+        for f in json.loads(dashboard["json_metadata"])["native_filter_configuration"]
+    ]
+    charts = sorted(
+        chart["slice_name"] for chart in client.get(f"/api/v1/dashboard/{uuid}/charts")["result"]
+    )
+    return {"title": dashboard["dashboard_title"], "layout": layout, "filters": filters,
+            "charts": charts}  # fmt: skip
+
+
+def test_a_dashboard_saved_in_superset_becomes_a_bundle_that_imports_it_the_same(
+    deployment: Deployment,
+    tmp_path: Path,
+    mariadb_server: MariaDBServer,
+    redis_server: RedisServer,
+) -> None:
+    """
+    Saved as a new dashboard in Superset's UI, exported, turned into bundle files by
+    `tutor aspects bundle-superset-export`, which check-superset-assets passes, and imported by
+    another deployment: the same dashboard there, and importing it again changes nothing.
+    """
+    config = deployment.root.config()
+    with running_superset(deployment.superset()) as server:
+        client: SupersetClient = server.client()
+        client.login(config["SUPERSET_ADMIN_USERNAME"], config["SUPERSET_ADMIN_PASSWORD"])
+        original = client.get("/api/v1/dashboard/learner-progress")["result"]
+        metadata = json.loads(original["json_metadata"])
+        metadata["positions"] = json.loads(original["position_json"])
+        copy = client.post(
+            f"/api/v1/dashboard/{original['id']}/copy/",
+            {
+                "dashboard_title": "Our course team's view",
+                "json_metadata": json.dumps(metadata),
+                "duplicate_slices": False,
+            },
+        )["result"]
+        bundles = []
+        for attempt in range(2):
+            reply = client.request(
+                "GET", "/api/v1/dashboard/export/", params={"q": f"!({copy['id']})"}
+            )
+            assert reply.status == 200, reply.text[:300]
+            archive = tmp_path / f"export-{attempt}.zip"
+            archive.write_bytes(reply.body)
+            bundle = tmp_path / f"bundle-{attempt}"
+            output = deployment.root.run(
+                "aspects", "bundle-superset-export", str(archive), str(bundle)
+            )
+            assert f"written to {bundle}" in output.stdout
+            bundles.append(
+                {p.relative_to(bundle).as_posix(): p.read_text() for p in bundle.rglob("*.yaml")}
+            )
+        # The same objects exported again: the same files.
+        assert bundles[0] == bundles[1]
+        assert not any(
+            "password" in text.lower() or config["ASPECTS_CLICKHOUSE_REPORT_PASSWORD"] in text
+            for text in bundles[0].values()
+        )
+        [dashboard_file] = [p for p in bundles[0] if p.startswith("dashboards/")]
+        uuid = yaml.safe_load(bundles[0][dashboard_file])["uuid"]
+        shape = dashboard_shape(client, uuid)
+    assert shape["charts"] and shape["filters"]
+
+    # Another deployment, with the operator's bundle.
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "ownbundle.py").write_text(
+        OWN_BUNDLE_PLUGIN.format(bundle=str(tmp_path / "bundle-0"))
+    )
+    fresh = TutorRoot(tmp_path / "fresh", plugins_root=plugins).save(
+        ["clickhouse", "ralph", "superset", "aspects", "ownbundle"],
+        {
+            **deployment.clickhouse.tutor_settings(),
+            **redis_server.tutor_settings(),
+            "SUPERSET_REDIS_CACHE_DB": 9,
+            "SUPERSET_REDIS_CELERY_DB": 10,
+            "MYSQL_HOST": mariadb_server.host,
+            "MYSQL_PORT": mariadb_server.port,
+            "MYSQL_ROOT_USERNAME": mariadb_server.root_user,
+            "MYSQL_ROOT_PASSWORD": mariadb_server.root_password,
+            "SUPERSET_DB_NAME": "superset_own_bundle",
+            "SUPERSET_DB_USERNAME": "superset_own_bundle",
+        },
+    )
+    rendered = (
+        fresh.path / "env" / "plugins" / "superset" / "build" / "superset" / "assets" / "bundle-0"
+    )
+    # Exits with 1 on a problem.
+    fresh.run("aspects", "check-superset-assets", "--bundle", str(rendered))
+    home = tmp_path / "fresh-home"
+    environment = superset_job_environment(fresh, home)
+    counts = []
+    for _ in range(2):
+        result = fresh.run("local", "do", "init", "--limit", "superset", **environment)
+        assert "Asset bundle bundle-0:" in result.stdout + result.stderr
+        counts.append(
+            {
+                table: mariadb_server.query(
+                    f"SELECT count(*) FROM {table}", database="superset_own_bundle"
+                )[0][0]
+                for table in BUNDLE_OBJECTS
+            }
+        )
+    assert counts[0] == counts[1]
+    with running_superset(rendered_superset(fresh, home)) as server:
+        client = server.client()
+        client.login(fresh.value("SUPERSET_ADMIN_USERNAME"), fresh.value("SUPERSET_ADMIN_PASSWORD"))
+        assert dashboard_shape(client, uuid) == shape
+
+
 PER_LEARNER = ("learner_details", "learner_problem_results", "learner_section_engagement")
 
 

@@ -85,3 +85,32 @@ def check_superset_assets(
         raise exceptions.TutorError(
             f"{len(report.problems)} problem(s) in the Superset asset bundle {directory}"
         )
+
+
+@aspects_command.command(name="bundle-superset-export")
+@click.argument("export", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("bundle", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_obj
+def bundle_superset_export(context: t.Any, export: Path, bundle: Path) -> None:
+    """
+    Turn a Superset export (the zip of its dashboard, chart or dataset export) into the files
+    of an asset bundle in BUNDLE: uuids kept, database credentials left out, this deployment's
+    database names as settings. A plugin adds BUNDLE to tutorsuperset.hooks.ASSETS; `tutor
+    local do import-assets` imports it. A file of an object written again under another name
+    is replaced; other files in BUNDLE are left alone.
+    """
+    import zipfile  # noqa: PLC0415
+
+    from tutor import config as tutor_config  # noqa: PLC0415
+
+    from . import assets_export  # noqa: PLC0415
+
+    config = tutor_config.load(context.root)
+    databases = {key: config[key] for key in assets_export.DATABASE_SETTINGS if key in config}
+    try:
+        with zipfile.ZipFile(export) as archive:
+            files = assets_export.bundle_files(archive, databases)
+    except (zipfile.BadZipFile, assets_export.ExportError) as error:
+        raise exceptions.TutorError(f"{export}: {error}") from error
+    written = assets_export.write_bundle(bundle, files)
+    click.echo(f"{written} file(s) of {export} written to {bundle}")
