@@ -52,6 +52,7 @@ from tests.harness.superset import (
 )
 from tests.harness.tutor import TutorRoot
 from tutoraspects import superset
+from tutoraspects.assets_schema import without_jinja
 from tutoraspects.embedding import embedding_uuid
 from tutoraspects.job import xapi_generator
 
@@ -805,7 +806,7 @@ def test_with_pii_the_per_learner_datasets_and_charts_name_learners(
     )
     for name, dataset in datasets.items():
         rows = client.query(
-            f"SELECT DISTINCT username, name, email FROM ({dataset['sql']}) "
+            f"SELECT DISTINCT username, name, email FROM ({without_jinja(dataset['sql'])}) "
             f"WHERE actor_id = '{actor}'"
         ).result_rows
         assert rows == [("ana", "Ana Lopez", "ana@example.com")], name
