@@ -88,6 +88,26 @@ class Deployment:
         }
 
 
+def superset_settings(
+    mariadb: MariaDBServer, redis: RedisServer, name: str, redis_dbs: tuple[int, int]
+) -> dict[str, Any]:
+    """
+    Superset's settings on the session's MariaDB and Redis, with its own metadata database and
+    user (`name`) and Redis databases (cache, celery): see tests/superset/conftest.py.
+    """
+    return {
+        **redis.tutor_settings(),
+        "SUPERSET_REDIS_CACHE_DB": redis_dbs[0],
+        "SUPERSET_REDIS_CELERY_DB": redis_dbs[1],
+        "MYSQL_HOST": mariadb.host,
+        "MYSQL_PORT": mariadb.port,
+        "MYSQL_ROOT_USERNAME": mariadb.root_user,
+        "MYSQL_ROOT_PASSWORD": mariadb.root_password,
+        "SUPERSET_DB_NAME": name,
+        "SUPERSET_DB_USERNAME": name,
+    }
+
+
 @pytest.fixture(scope="module")
 def deployment(
     tmp_path_factory: pytest.TempPathFactory,
@@ -101,17 +121,7 @@ def deployment(
             ["clickhouse", "ralph", "superset", "aspects"],
             {
                 **clickhouse.tutor_settings(),
-                **redis_server.tutor_settings(),
-                # Databases of its own in the session's Redis (see tests/superset/conftest.py).
-                "SUPERSET_REDIS_CACHE_DB": 7,
-                "SUPERSET_REDIS_CELERY_DB": 8,
-                "MYSQL_HOST": mariadb_server.host,
-                "MYSQL_PORT": mariadb_server.port,
-                "MYSQL_ROOT_USERNAME": mariadb_server.root_user,
-                "MYSQL_ROOT_PASSWORD": mariadb_server.root_password,
-                # Its own database and user in the shared MariaDB (see tests/superset/conftest.py).
-                "SUPERSET_DB_NAME": "superset_assets",
-                "SUPERSET_DB_USERNAME": "superset_assets",
+                **superset_settings(mariadb_server, redis_server, "superset_assets", (7, 8)),
                 # The stand-in LMS, for signing in (test_dashboards_in_a_browser).
                 "LMS_HOST": lms_url.split("//", 1)[1],
                 "SUPERSET_LMS_INTERNAL_URL": lms_url,
@@ -170,13 +180,18 @@ def generated_statements(deployment: Deployment) -> list[dict[str, Any]]:
     return list(xapi_generator.iter_statements(generated_config(deployment)))
 
 
-def chart_data(client: SupersetClient, params: dict[str, Any]) -> list[dict[str, Any]]:
-    body = {
+def chart_data(
+    client: SupersetClient, params: dict[str, Any], dashboard_id: int | None = None
+) -> list[dict[str, Any]]:
+    """A chart's rows; with `dashboard_id`, asked as that dashboard asks (its form data)."""
+    body: dict[str, Any] = {
         "datasource": {"id": params["datasource"].split("__")[0], "type": "table"},
         "queries": [chart_query(params)],
         "result_format": "json",
         "result_type": "full",
     }
+    if dashboard_id is not None:
+        body["form_data"] = {**params, "dashboardId": dashboard_id}
     return client.post("/api/v1/chart/data", body)["result"][0]["data"]
 
 
@@ -437,17 +452,10 @@ def test_words_among_values_are_in_the_language_of_the_dashboard_or_the_interfac
             charts[chart["slice_name"]] = json.loads(saved["params"])
 
         def shown(title: str, column: str, dashboard: str | None = None) -> Counter[str]:
-            params = charts[title]
-            body = {
-                "datasource": {"id": params["datasource"].split("__")[0], "type": "table"},
-                "queries": [chart_query(params)],
-                "result_format": "json",
-                "result_type": "full",
-            }
+            dashboard_id = None
             if dashboard:
                 dashboard_id = client.get(f"/api/v1/dashboard/{dashboard}")["result"]["id"]
-                body["form_data"] = {**params, "dashboardId": dashboard_id}
-            rows = client.post("/api/v1/chart/data", body)["result"][0]["data"]
+            rows = chart_data(client, charts[title], dashboard_id)
             return Counter({row[column]: row["Learners"] for row in rows})
 
         status, passing = "Learners by enrollment status", "Learners with a passing grade"
@@ -684,31 +692,38 @@ def test_a_dashboard_saved_in_superset_becomes_a_bundle_that_imports_it_the_same
                 "duplicate_slices": False,
             },
         )["result"]
-        bundles = []
-        for attempt in range(2):
-            reply = client.request(
-                "GET", "/api/v1/dashboard/export/", params={"q": f"!({copy['id']})"}
+        # The copy leaves the shared deployment once exported: other tests count its dashboards.
+        try:
+            bundles = []
+            for attempt in range(2):
+                reply = client.request(
+                    "GET", "/api/v1/dashboard/export/", params={"q": f"!({copy['id']})"}
+                )
+                assert reply.status == 200, reply.text[:300]
+                archive = tmp_path / f"export-{attempt}.zip"
+                archive.write_bytes(reply.body)
+                bundle = tmp_path / f"bundle-{attempt}"
+                output = deployment.root.run(
+                    "aspects", "bundle-superset-export", str(archive), str(bundle)
+                )
+                assert f"written to {bundle}" in output.stdout
+                bundles.append(
+                    {
+                        p.relative_to(bundle).as_posix(): p.read_text()
+                        for p in bundle.rglob("*.yaml")
+                    }
+                )
+            # The same objects exported again: the same files.
+            assert bundles[0] == bundles[1]
+            assert not any(
+                "password" in text.lower() or config["ASPECTS_CLICKHOUSE_REPORT_PASSWORD"] in text
+                for text in bundles[0].values()
             )
-            assert reply.status == 200, reply.text[:300]
-            archive = tmp_path / f"export-{attempt}.zip"
-            archive.write_bytes(reply.body)
-            bundle = tmp_path / f"bundle-{attempt}"
-            output = deployment.root.run(
-                "aspects", "bundle-superset-export", str(archive), str(bundle)
-            )
-            assert f"written to {bundle}" in output.stdout
-            bundles.append(
-                {p.relative_to(bundle).as_posix(): p.read_text() for p in bundle.rglob("*.yaml")}
-            )
-        # The same objects exported again: the same files.
-        assert bundles[0] == bundles[1]
-        assert not any(
-            "password" in text.lower() or config["ASPECTS_CLICKHOUSE_REPORT_PASSWORD"] in text
-            for text in bundles[0].values()
-        )
-        [dashboard_file] = [p for p in bundles[0] if p.startswith("dashboards/")]
-        uuid = yaml.safe_load(bundles[0][dashboard_file])["uuid"]
-        shape = dashboard_shape(client, uuid)
+            [dashboard_file] = [p for p in bundles[0] if p.startswith("dashboards/")]
+            uuid = yaml.safe_load(bundles[0][dashboard_file])["uuid"]
+            shape = dashboard_shape(client, uuid)
+        finally:
+            client.delete(f"/api/v1/dashboard/{copy['id']}")
     assert shape["charts"] and shape["filters"]
 
     # Another deployment, with the operator's bundle.
@@ -717,44 +732,27 @@ def test_a_dashboard_saved_in_superset_becomes_a_bundle_that_imports_it_the_same
     (plugins / "ownbundle.py").write_text(
         OWN_BUNDLE_PLUGIN.format(bundle=str(tmp_path / "bundle-0"))
     )
-    fresh = TutorRoot(tmp_path / "fresh", plugins_root=plugins).save(
+    root = TutorRoot(tmp_path / "fresh", plugins_root=plugins).save(
         ["clickhouse", "ralph", "superset", "aspects", "ownbundle"],
         {
             **deployment.clickhouse.tutor_settings(),
-            **redis_server.tutor_settings(),
-            "SUPERSET_REDIS_CACHE_DB": 9,
-            "SUPERSET_REDIS_CELERY_DB": 10,
-            "MYSQL_HOST": mariadb_server.host,
-            "MYSQL_PORT": mariadb_server.port,
-            "MYSQL_ROOT_USERNAME": mariadb_server.root_user,
-            "MYSQL_ROOT_PASSWORD": mariadb_server.root_password,
-            "SUPERSET_DB_NAME": "superset_own_bundle",
-            "SUPERSET_DB_USERNAME": "superset_own_bundle",
+            **superset_settings(mariadb_server, redis_server, "superset_own_bundle", (9, 10)),
         },
     )
+    fresh = Deployment(root, mariadb_server, tmp_path / "fresh-home")
     rendered = (
-        fresh.path / "env" / "plugins" / "superset" / "build" / "superset" / "assets" / "bundle-0"
+        root.path / "env" / "plugins" / "superset" / "build" / "superset" / "assets" / "bundle-0"
     )
     # Exits with 1 on a problem.
-    fresh.run("aspects", "check-superset-assets", "--bundle", str(rendered))
-    home = tmp_path / "fresh-home"
-    environment = superset_job_environment(fresh, home)
+    root.run("aspects", "check-superset-assets", "--bundle", str(rendered))
     counts = []
     for _ in range(2):
-        result = fresh.run("local", "do", "init", "--limit", "superset", **environment)
-        assert "Asset bundle bundle-0:" in result.stdout + result.stderr
-        counts.append(
-            {
-                table: mariadb_server.query(
-                    f"SELECT count(*) FROM {table}", database="superset_own_bundle"
-                )[0][0]
-                for table in BUNDLE_OBJECTS
-            }
-        )
+        assert "Asset bundle bundle-0:" in fresh.init_superset()
+        counts.append(fresh.counts())
     assert counts[0] == counts[1]
-    with running_superset(rendered_superset(fresh, home)) as server:
+    with running_superset(fresh.superset()) as server:
         client = server.client()
-        client.login(fresh.value("SUPERSET_ADMIN_USERNAME"), fresh.value("SUPERSET_ADMIN_PASSWORD"))
+        client.login(root.value("SUPERSET_ADMIN_USERNAME"), root.value("SUPERSET_ADMIN_PASSWORD"))
         assert dashboard_shape(client, uuid) == shape
 
 

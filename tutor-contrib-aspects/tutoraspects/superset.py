@@ -29,7 +29,7 @@ from tutoraspects.grants import (
     dataset_name,
 )
 from tutoraspects.hooks import DASHBOARD_CATALOGS
-from tutoraspects.superset_value_labels import ASPECTS_ENGLISH_LABELS
+from tutoraspects.superset_value_labels import ASPECTS_ENGLISH_LABELS, aspects_locale_key
 from tutorsuperset.hooks import (
     ASSETS,
     DATABASES,
@@ -284,9 +284,9 @@ DASHBOARD_CATALOGS.add_items(
 LOCALE = re.compile(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*")
 
 
-def locale_key(locale: str) -> str:
-    """A locale as platform-plugin-aspects compares them: lower case, `_` for `-`."""
-    return locale.lower().replace("-", "_")
+# A locale as platform-plugin-aspects compares them, and as the value-label tables are keyed:
+# one rule for both, in the code that Superset runs.
+locale_key = aspects_locale_key
 
 
 def locales_error(locales: t.Any) -> str | None:

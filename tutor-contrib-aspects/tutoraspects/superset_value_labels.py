@@ -72,9 +72,14 @@ def aspects_labelled(expression, labels):
     return f"transform({expression}, [{keys}], [{shown}], {expression})"
 
 
+def aspects_locale_key(locale):
+    """A locale as the tables (and platform-plugin-aspects) name it: lower case, `_` for `-`."""
+    return str(locale).lower().replace("-", "_")
+
+
 def aspects_labels_for(locale):
     """The labels of a locale (pt-BR as pt_br), else of its language, else English ones."""
-    key = str(locale or "en").lower().replace("-", "_")
+    key = aspects_locale_key(locale or "en")
     for wanted in (key, key.split("_", 1)[0], "en"):
         if wanted in ASPECTS_VALUE_LABELS:
             return ASPECTS_VALUE_LABELS[wanted]
